@@ -1,0 +1,19 @@
+import type { Config } from 'jest';
+
+// Tests import workspace packages from source (no build needed for unit tests);
+// end-to-end tests spawn the built CLI, so `make test` runs `tsc -b` first.
+const config: Config = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/packages'],
+  testMatch: ['**/test/**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.test.json' }],
+  },
+  moduleNameMapper: {
+    '^@portico/([a-z]+)$': '<rootDir>/packages/$1/src',
+  },
+  testTimeout: 60000,
+  maxWorkers: 2,
+};
+
+export default config;

@@ -1,0 +1,32 @@
+/** Built-in defaults for config.yaml (SPEC §1). The user's file is deep-merged over these. */
+export const DEFAULT_CONFIG = {
+  apisix: {
+    node_listen: [9080] as Array<number | { ip?: string; port: number }>,
+    ssl: { ssl_trusted_certificate: 'system' },
+    data_encryption: { enable_encrypt_fields: true, keyring: [] as string[] },
+    lru: { secret: { ttl: 300, neg_ttl: 60, count: 4096 } },
+  },
+  deployment: {
+    role: 'traditional' as 'traditional' | 'control_plane' | 'data_plane',
+    config_provider: 'embedded' as 'embedded' | 'etcd',
+    embedded: { data_dir: 'data' },
+    admin: {
+      admin_listen: { ip: '127.0.0.1', port: 9180 },
+      admin_key_required: true,
+      admin_key: [{ name: 'admin', key: '', role: 'admin' }] as Array<{ name: string; key: string; role: 'admin' | 'viewer' }>,
+      allow_admin: ['127.0.0.0/8', '::1/128'],
+    },
+    etcd: {
+      host: ['http://127.0.0.1:2379'],
+      prefix: '/apisix',
+      timeout: 30,
+      user: null as string | null,
+      password: null as string | null,
+      tls: { cert: null as string | null, key: null as string | null, verify: true },
+    },
+  },
+  control: { ip: '127.0.0.1', port: 9090 },
+  metrics: { ip: '127.0.0.1', port: 9091 },
+};
+
+export type PorticoConfig = typeof DEFAULT_CONFIG;

@@ -1,0 +1,6 @@
+export * from './config';
+export * from './errors';
+export * from './keys';
+export * from './logger';
+export * from './schemas';
+export * from './store/types';

@@ -1,0 +1,19 @@
+import { keyAuthPlugin } from './key-auth';
+
+/**
+ * Schemas of every plugin Portico knows. They live in core because both the admin API
+ * (validation on write) and the data plane (validation on load) need them; the plugin
+ * behaviour lives in the gateway package.
+ */
+export interface PluginDefinition {
+  name: string;
+  priority: number;
+  /** `auth` plugins may appear on consumers and credentials. */
+  type?: 'auth';
+  schema: object;
+  consumerSchema?: object;
+}
+
+export const PLUGIN_DEFINITIONS: Record<string, PluginDefinition> = {
+  [keyAuthPlugin.name]: keyAuthPlugin,
+};
