@@ -17,7 +17,7 @@ export const awsSecretSchema = {
     create_time: timestampSchema,
     update_time: timestampSchema,
   },
-  dependentRequired: { access_key_id: ['secret_access_key'], secret_access_key: ['access_key_id'] },
+  dependencies: { access_key_id: ['secret_access_key'], secret_access_key: ['access_key_id'] },
 };
 
 /** Secret managers Portico knows, with the schema of their configuration. */

@@ -1,0 +1,26 @@
+# Portico. `make run` and `make test` install what is missing first (see scripts/install-deps.sh).
+.PHONY: run test build typecheck deps test-deps clean bench
+
+CONFIG ?= config.yaml
+
+deps:
+	@scripts/install-deps.sh
+
+test-deps:
+	@scripts/install-deps.sh --test
+
+build: deps
+	npx tsc -b
+
+# Tests are transpiled by ts-jest without type checks; check them here instead.
+typecheck: build
+	npx tsc -p tsconfig.test.json
+
+run: build
+	node packages/cli/dist/main.js start -c $(CONFIG)
+
+test: test-deps typecheck
+	@scripts/run-tests.sh
+
+clean:
+	npx tsc -b --clean; rm -rf .jest-results.json

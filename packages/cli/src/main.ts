@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+import { ConfigError, DataDirLockedError, componentLogger, loadConfig } from '@portico/core';
+import { USAGE, parseArgs } from './args';
+import { startPortico } from './start';
+
+const log = componentLogger('cli');
+
+/** Errors the operator can fix: one clear line, no stack. */
+function isOperatorError(err: unknown): boolean {
+  return err instanceof ConfigError || err instanceof DataDirLockedError || (err as Error)?.name === 'ConfigError';
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.command === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const config = loadConfig(args.configPath);
+  if (args.command === 'validate') {
+    process.stdout.write(`${args.configPath}: ok\n`);
+    return 0;
+  }
+  const running = await startPortico(config, log);
+  await new Promise<void>((resolveSignal) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      running.stop().then(resolveSignal, (err) => {
+        log.error({ err }, 'stop failed');
+        resolveSignal();
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  log.info('stopped');
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    if (isOperatorError(err)) process.stderr.write(`portico: ${(err as Error).message}\n`);
+    else log.fatal({ err }, 'portico failed');
+    // pino writes asynchronously to stdout; give it a tick to flush before exiting.
+    setImmediate(() => process.exit(1));
+  },
+);

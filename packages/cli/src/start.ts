@@ -1,0 +1,59 @@
+import { resolve } from 'node:path';
+import { ConfigStore, Logger, PorticoConfig } from '@portico/core';
+import { checkAdminListenSafety, resolveAdminKeys, startAdminServer } from '@portico/admin';
+import { createGateway } from '@portico/gateway';
+import { openStore } from './open-store';
+
+export interface RunningPortico {
+  /** Graceful stop: gateway drains in-flight requests, admin closes, watch cancelled, store closed. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the parts the role asks for: traditional = admin + data plane in one process,
+ * control_plane = admin only, data_plane = proxy only (it never writes configuration).
+ */
+export async function startPortico(config: PorticoConfig, log: Logger): Promise<RunningPortico> {
+  const role = config.deployment.role;
+  const runsAdmin = role !== 'data_plane';
+  const runsGateway = role !== 'control_plane';
+  // Refuse an unsafe admin listener before opening anything.
+  if (runsAdmin) checkAdminListenSafety(config);
+
+  const store: ConfigStore = await openStore(config);
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        log.error({ err }, 'error while stopping');
+      }
+    }
+    await store.close();
+  };
+
+  try {
+    if (runsAdmin) {
+      const keys = resolveAdminKeys(config, resolve(config.deployment.embedded.data_dir));
+      if (keys.generatedKey) {
+        // Printed once, on purpose: the operator needs it, and it is also in data/admin.key.
+        process.stdout.write(`Generated admin key (stored in ${keys.keyFile}): ${keys.generatedKey}\n`);
+      }
+      const admin = await startAdminServer({ store, config, adminKeys: keys.keys });
+      stops.push(() => admin.close());
+      log.info({ port: admin.port }, 'admin API listening');
+    }
+    if (runsGateway) {
+      const gateway = createGateway({ store, config });
+      const ports = await gateway.start();
+      stops.push(() => gateway.stop());
+      log.info(ports, 'data plane listening');
+    }
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  log.info({ role, config_provider: config.deployment.config_provider }, 'portico started');
+  return { stop: stopAll };
+}
