@@ -161,8 +161,8 @@ describe('AWS Secrets Manager emulator (real SDK over HTTP)', () => {
       const c = client();
       c.middlewareStack.add((next) => async (args) => {
         // This SDK version hands the JSON body over as bytes (a Uint8Array with string methods).
-        const req = args.request as { body: Uint8Array; headers: Record<string, string> };
-        const body = new TextDecoder().decode(req.body).replace('guarded', 'guardee');
+        const req = args.request as { body: Uint8Array | string; headers: Record<string, string> };
+        const body = new TextDecoder().decode(req.body as Uint8Array).replace('guarded', 'guardee');
         req.body = body;
         if (fixHash) req.headers['x-amz-content-sha256'] = createHash('sha256').update(body).digest('hex');
         return next(args);

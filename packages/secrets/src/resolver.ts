@@ -1,0 +1,306 @@
+import { componentLogger, type Logger } from '@portico/core';
+import { LruMap } from './cache';
+import { SecretNotFoundError } from './errors';
+import type { ProviderFactory, SecretProvider } from './provider';
+import { createAwsProvider } from './providers/aws';
+import { createEnvProvider } from './providers/env';
+import { parseSecretRef, type SecretRef } from './reference';
+import { StatsBook, type ManagerStats } from './stats';
+
+export interface SecretResolverOptions {
+  /** how long a resolved value is fresh (`apisix.lru.secret.ttl`) */
+  ttlSeconds: number;
+  /** how long a failure is remembered before the next attempt (`apisix.lru.secret.neg_ttl`) */
+  negTtlSeconds: number;
+  /** LRU bound on cached references (`apisix.lru.secret.count`) */
+  maxEntries: number;
+  /** clock in milliseconds (default Date.now); tests inject one to move time */
+  now?: () => number;
+  /** default componentLogger('secrets') */
+  logger?: Logger;
+  /** provider factories by manager name (default: aws) */
+  providers?: Record<string, ProviderFactory>;
+  /** environment for `$env://` references and `$env://` strings in confs (default process.env) */
+  env?: NodeJS.ProcessEnv;
+}
+
+export type PeekState = 'fresh' | 'stale' | 'failed' | 'missing';
+
+export interface PeekResult {
+  state: PeekState;
+  value?: string;
+}
+
+export type ChangeListener = (ref: string) => void;
+
+interface Entry {
+  ref: SecretRef;
+  /** provider key: `<manager>/<conf-id>`, or `env` */
+  owner: string;
+  /** stats label */
+  manager: string;
+  /** last value obtained; kept past freshUntil for stale-if-error */
+  value?: string;
+  freshUntil: number;
+  /** a failure is remembered until then (neg_ttl); 0 when the last fetch succeeded */
+  failedUntil: number;
+  inflight?: Promise<string | undefined>;
+}
+
+interface ProviderSlot {
+  provider?: SecretProvider;
+  /** why there is no provider (unsupported manager, unusable conf); names no values */
+  error?: string;
+  confJson: string;
+}
+
+type Outcome = { ok: true; value: string } | { ok: false; error: unknown };
+
+const ENV_OWNER = 'env';
+/** A fetch whose provider was reconfigured meanwhile is retried this many times at most. */
+const MAX_RECONFIGURED_RETRIES = 2;
+const MAX_INVALID_REMEMBERED = 1000;
+
+/**
+ * The per-node secret cache (SPEC §9): resolves `$secret://` and `$env://` references lazily,
+ * keeps values for ttl, shares one provider call among concurrent callers (single-flight),
+ * remembers failures for neg_ttl, and serves the last value while a refresh fails
+ * (stale-if-error). The hot path uses peek(), which never waits.
+ */
+export class SecretResolver {
+  private readonly entries: LruMap<string, Entry>;
+  private readonly slots = new Map<string, ProviderSlot>();
+  /**
+   * Bumped on every setProvider for a key and never reset, so a fetch that started under an
+   * older conf can tell, when it lands, that its answer must not be cached.
+   */
+  private readonly generations = new Map<string, number>();
+  private readonly listeners = new Set<ChangeListener>();
+  private readonly statsBook = new StatsBook();
+  private readonly invalidWarned = new Set<string>();
+  private readonly envProvider: SecretProvider;
+  private readonly factories: Record<string, ProviderFactory>;
+  private readonly now: () => number;
+  private readonly log: Logger;
+  private readonly ttlMs: number;
+  private readonly negTtlMs: number;
+
+  constructor(opts: SecretResolverOptions) {
+    this.entries = new LruMap(opts.maxEntries);
+    this.ttlMs = opts.ttlSeconds * 1000;
+    this.negTtlMs = opts.negTtlSeconds * 1000;
+    this.now = opts.now ?? Date.now;
+    this.log = opts.logger ?? componentLogger('secrets');
+    const env = opts.env ?? process.env;
+    this.envProvider = createEnvProvider(env);
+    this.factories = opts.providers ?? { aws: (conf) => createAwsProvider(conf, { env }) };
+  }
+
+  /**
+   * (Re)builds the provider for `/secrets/<manager>/<confId>`, or removes it when conf is
+   * undefined, and drops the cached values of that provider only. Listeners hear about every
+   * dropped reference so dependants re-resolve through the new conf. Building makes no call.
+   */
+  setProvider(manager: string, confId: string, conf: unknown | undefined): void {
+    const owner = `${manager}/${confId}`;
+    const previous = this.slots.get(owner);
+    const confJson = conf === undefined ? '' : JSON.stringify(conf);
+    // A re-delivered identical conf (watch replay, re-range) must not flush a warm cache.
+    if (previous && previous.provider && conf !== undefined && previous.confJson === confJson) return;
+
+    this.generations.set(owner, (this.generations.get(owner) ?? 0) + 1);
+    previous?.provider?.close?.();
+    if (conf === undefined) {
+      this.slots.delete(owner);
+    } else {
+      this.slots.set(owner, this.build(manager, confId, conf, confJson));
+    }
+
+    const dropped: string[] = [];
+    for (const [raw, entry] of this.entries.entries()) if (entry.owner === owner) dropped.push(raw);
+    for (const raw of dropped) this.entries.delete(raw);
+    for (const raw of dropped) this.emit(raw);
+  }
+
+  /** The cached state of a reference, synchronously. Never fetches. */
+  peek(raw: string): PeekResult {
+    const entry = this.entries.get(raw);
+    if (!entry) return { state: parseSecretRef(raw) ? 'missing' : 'failed' };
+    const now = this.now();
+    if (entry.value !== undefined) return { state: now < entry.freshUntil ? 'fresh' : 'stale', value: entry.value };
+    return { state: now < entry.failedUntil ? 'failed' : 'missing' };
+  }
+
+  /**
+   * The value of a reference: cached if fresh, else fetched (once for all concurrent callers).
+   * On failure: the previous value if there is one (stale-if-error), otherwise undefined.
+   * Never rejects.
+   */
+  resolve(raw: string): Promise<string | undefined> {
+    return this.resolveAttempt(raw, 0);
+  }
+
+  /**
+   * Starts a background refresh when the reference is expired or not cached yet
+   * (stale-while-revalidate) and returns at once. Does nothing while a failure is remembered,
+   * so a failing provider is asked at most once per neg_ttl.
+   */
+  refreshIfStale(raw: string): void {
+    const entry = this.entries.peek(raw);
+    if (entry) {
+      const now = this.now();
+      if (entry.inflight || now < entry.failedUntil) return;
+      if (entry.value !== undefined && now < entry.freshUntil) return;
+    }
+    void this.resolve(raw);
+  }
+
+  /**
+   * Calls `listener(ref)` when a reference's value changed (a new value, or it became
+   * unresolvable, or its provider was reconfigured). Returns an unsubscribe function.
+   */
+  onChange(listener: ChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  stats(): Record<string, ManagerStats> {
+    return this.statsBook.snapshot();
+  }
+
+  /** Releases provider connections (SDK keep-alive sockets). */
+  close(): void {
+    for (const slot of this.slots.values()) slot.provider?.close?.();
+    this.slots.clear();
+  }
+
+  private build(manager: string, confId: string, conf: unknown, confJson: string): ProviderSlot {
+    const factory = Object.prototype.hasOwnProperty.call(this.factories, manager) ? this.factories[manager] : undefined;
+    if (!factory) {
+      const error = `secret manager "${manager}" is not supported`;
+      this.log.warn({ manager, confId }, `${error}; its references will not resolve`);
+      return { error, confJson };
+    }
+    try {
+      return { provider: factory(conf), confJson };
+    } catch (e) {
+      const error = `secret manager ${manager}/${confId} has an unusable configuration: ${(e as Error)?.message ?? e}`;
+      this.log.warn({ manager, confId }, error);
+      return { error, confJson };
+    }
+  }
+
+  private resolveAttempt(raw: string, attempt: number): Promise<string | undefined> {
+    const entry = this.entryFor(raw);
+    if (!entry) return Promise.resolve(undefined);
+    const stats = this.statsBook.for(entry.manager);
+    const now = this.now();
+    if (entry.value !== undefined && now < entry.freshUntil) {
+      stats.hits++;
+      return Promise.resolve(entry.value);
+    }
+    if (now < entry.failedUntil) {
+      if (entry.value !== undefined) stats.staleServes++;
+      else stats.hits++;
+      return Promise.resolve(entry.value);
+    }
+    stats.misses++;
+    return entry.inflight ?? this.fetch(entry, attempt);
+  }
+
+  /** The cache entry of a reference, created on first use; undefined for a malformed reference. */
+  private entryFor(raw: string): Entry | undefined {
+    const existing = this.entries.get(raw);
+    if (existing) return existing;
+    const ref = parseSecretRef(raw);
+    if (!ref) {
+      if (!this.invalidWarned.has(raw)) {
+        if (this.invalidWarned.size >= MAX_INVALID_REMEMBERED) this.invalidWarned.clear();
+        this.invalidWarned.add(raw);
+        this.log.warn({ ref: raw }, 'malformed secret reference; it will not resolve');
+      }
+      return undefined;
+    }
+    const entry: Entry = {
+      ref,
+      owner: ref.kind === 'env' ? ENV_OWNER : `${ref.manager}/${ref.confId}`,
+      manager: ref.kind === 'env' ? 'env' : ref.manager,
+      freshUntil: 0,
+      failedUntil: 0,
+    };
+    this.entries.set(raw, entry);
+    return entry;
+  }
+
+  private fetch(entry: Entry, attempt: number): Promise<string | undefined> {
+    this.statsBook.for(entry.manager).fetches++;
+    const generation = this.generations.get(entry.owner) ?? 0;
+    const inflight = this.callProvider(entry)
+      .then((value): Outcome => ({ ok: true, value }), (error: unknown): Outcome => ({ ok: false, error }))
+      .then((outcome) => this.settle(entry, generation, outcome, attempt));
+    entry.inflight = inflight;
+    return inflight;
+  }
+
+  private async callProvider(entry: Entry): Promise<string> {
+    const ref = entry.ref;
+    if (ref.kind === 'env') return this.envProvider.get(ref.field === undefined ? ref.name : `${ref.name}/${ref.field}`);
+    const slot = this.slots.get(entry.owner);
+    if (!slot) throw new Error(`secret manager ${entry.owner} is not configured`);
+    if (!slot.provider) throw new Error(slot.error);
+    return slot.provider.get(ref.path);
+  }
+
+  private settle(entry: Entry, generation: number, outcome: Outcome, attempt: number): Promise<string | undefined> | string | undefined {
+    entry.inflight = undefined;
+    const raw = entry.ref.raw;
+    if ((this.generations.get(entry.owner) ?? 0) !== generation) {
+      // The provider was reconfigured while this fetch ran, so the answer came from the old
+      // conf: do not cache it, ask again through the new one.
+      return attempt < MAX_RECONFIGURED_RETRIES ? this.resolveAttempt(raw, attempt + 1) : undefined;
+    }
+    // Evicted meanwhile (LRU): still a valid answer for the waiting callers, just not cached.
+    const cached = this.entries.peek(raw) === entry;
+    const now = this.now();
+
+    if (outcome.ok) {
+      if (cached) {
+        const changed = entry.value !== outcome.value;
+        entry.value = outcome.value;
+        entry.freshUntil = now + this.ttlMs;
+        entry.failedUntil = 0;
+        if (changed) this.emit(raw);
+      }
+      return outcome.value;
+    }
+
+    const stats = this.statsBook.for(entry.manager);
+    stats.errors++;
+    if (cached) {
+      entry.failedUntil = now + this.negTtlMs;
+      // Absence is an answer, not an outage: a deleted secret must stop authenticating.
+      if (outcome.error instanceof SecretNotFoundError && entry.value !== undefined) {
+        entry.value = undefined;
+        entry.freshUntil = 0;
+        this.emit(raw);
+      }
+    }
+    const stale = entry.value;
+    const reason = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
+    this.log.warn({ ref: raw, manager: entry.manager, reason, servingStale: stale !== undefined },
+      stale !== undefined ? 'secret refresh failed; serving the previous value' : 'secret reference could not be resolved');
+    if (stale === undefined) return undefined;
+    stats.staleServes++;
+    return stale;
+  }
+
+  private emit(raw: string): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(raw);
+      } catch (e) {
+        this.log.error({ ref: raw, err: e }, 'secret change listener failed');
+      }
+    }
+  }
+}
