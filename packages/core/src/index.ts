@@ -3,4 +3,4 @@ export * from './errors';
 export * from './keys';
 export * from './logger';
 export * from './schemas';
-export * from './store/types';
+export * from './store';

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import {
   ClientClosedError,
   Etcd3,
@@ -17,7 +18,7 @@ import {
   Watcher,
   isRecoverableError,
 } from 'etcd3';
-import { CompareFailedError, StoreUnavailableError } from '../errors';
+import { CompareFailedError, ConfigError, StoreUnavailableError } from '../errors';
 import { componentLogger } from '../logger';
 import type {
   ConfigStore,
@@ -45,8 +46,18 @@ export interface EtcdStoreOptions {
   timeoutSeconds: number;
   user?: string;
   password?: string;
-  /** PEM contents (not paths): CA to trust, and a client certificate/key for mutual TLS. */
-  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  /** Used only with https hosts. Same shape as config.yaml's deployment.etcd.tls. */
+  tls?: EtcdTlsOptions;
+}
+
+export interface EtcdTlsOptions {
+  /** Client certificate (PEM file path) for mutual TLS; needs `key`. */
+  cert?: string | null;
+  key?: string | null;
+  /** CA bundle (PEM file path) that signed etcd's certificate; default: the system roots. */
+  ca?: string | null;
+  /** `false` is refused: the etcd client library cannot skip certificate verification. */
+  verify?: boolean;
 }
 
 /** Upper bound on cleanup steps in close(), so shutting down never waits a full call timeout. */
@@ -55,7 +66,7 @@ const CLOSE_STEP_MS = 2000;
 /**
  * ConfigStore over an etcd v3 cluster via the `etcd3` client.
  *
- * Traps in etcd3 this class works around (see the report in the store contract tests):
+ * Traps in etcd3 (1.1.2) this class works around:
  * - Unary calls have no deadline unless given one, and the client retries recoverable errors;
  *   every store call gets one absolute deadline shared by all its retries, plus a timer so
  *   the promise settles even if some path inside the client ignores the deadline.
@@ -97,14 +108,7 @@ export class EtcdStore implements ConfigStore {
       },
     };
     if (opts.user) options.auth = { username: opts.user, password: opts.password ?? '' };
-    if (opts.tls) {
-      options.credentials = {
-        // grpc-js uses the system roots when this is null.
-        rootCertificate: opts.tls.ca ?? (null as unknown as Buffer),
-        privateKey: opts.tls.key,
-        certChain: opts.tls.cert,
-      };
-    }
+    if (opts.tls && opts.hosts.some((h) => h.startsWith('https:'))) options.credentials = tlsCredentials(opts.tls);
     this.client = new Etcd3(options);
   }
 
@@ -183,8 +187,11 @@ export class EtcdStore implements ConfigStore {
     return {
       id,
       revoke: async () => {
-        this.leases.delete(lease);
+        // After close() the lease is already revoked (or left to expire): nothing to do.
+        if (this.closing || !this.leases.has(lease)) return;
         await this.call(`revoke lease ${id}`, (o) => lease.revoke(o));
+        // Only now: if revoking failed, close() tries again.
+        this.leases.delete(lease);
       },
     };
   }
@@ -240,6 +247,8 @@ export class EtcdStore implements ConfigStore {
 class EtcdWatch {
   private state: 'connecting' | 'live' | 'dead' = 'connecting';
   private settle: ((err?: Error) => void) | undefined;
+  /** etcd3 already dropped the watcher (server-side cancel): cancelling it again would hang. */
+  private detached = false;
 
   constructor(
     private readonly watcher: Watcher,
@@ -254,8 +263,9 @@ class EtcdWatch {
     });
     watcher.on('data', (res: IWatchResponse) => this.onData(res));
     // The server cancelled the watch (compacted start revision, or otherwise). etcd3 has
-    // already detached the watcher, so there is nothing to cancel.
+    // already detached the watcher; cancelling it again would wait for a reply that never comes.
     watcher.on('error', (err: Error) => {
+      this.detached = true;
       const reason = new Error(`etcd watch on '${prefix}' cancelled by the server (history compacted?): ${err.message}`, { cause: err });
       if (this.state === 'connecting') {
         // The interface promises onReset (asynchronously) rather than a failed watch().
@@ -285,8 +295,8 @@ class EtcdWatch {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         if (this.state !== 'connecting') return;
-        void this.cancel(timeoutMs);
         this.settle?.(new StoreUnavailableError(`etcd unavailable: watch on '${this.prefix}' not established within ${timeoutMs} ms`));
+        void this.cancel(timeoutMs);
       }, timeoutMs);
       this.settle = (err) => {
         clearTimeout(timer);
@@ -301,6 +311,9 @@ class EtcdWatch {
     if (this.state === 'dead') return;
     this.state = 'dead';
     this.onDead();
+    // Cancelled (e.g. by close()) while still being established: fail the pending watch().
+    this.settle?.(new StoreUnavailableError(`etcd watch on '${this.prefix}' cancelled before it was established`));
+    if (this.detached) return;
     // Waits for etcd to confirm; bounded so a hung server cannot hang the caller.
     await withTimer(this.watcher.cancel(), timeoutMs, 'cancel watch').catch(() => undefined);
   }
@@ -335,6 +348,29 @@ class EtcdWatch {
       log.error({ err: (err as Error).message, prefix: this.prefix }, 'watch onReset callback threw');
     }
   }
+}
+
+/** Read the PEM files named in the TLS options; errors name the config.yaml setting. */
+function tlsCredentials(tls: EtcdTlsOptions): NonNullable<IOptions['credentials']> {
+  if (tls.verify === false) {
+    throw new ConfigError('deployment.etcd.tls.verify: false is not supported (the etcd client always verifies the server certificate); trust its CA instead');
+  }
+  if (!tls.cert !== !tls.key) {
+    throw new ConfigError('deployment.etcd.tls: cert and key must be set together');
+  }
+  const read = (setting: string, file: string): Buffer => {
+    try {
+      return fs.readFileSync(file);
+    } catch (err) {
+      throw new ConfigError(`deployment.etcd.tls.${setting}: cannot read ${file}: ${(err as Error).message}`);
+    }
+  };
+  return {
+    // grpc-js uses the system roots when this is null.
+    rootCertificate: tls.ca ? read('ca', tls.ca) : (null as unknown as Buffer),
+    privateKey: tls.key ? read('key', tls.key) : undefined,
+    certChain: tls.cert ? read('cert', tls.cert) : undefined,
+  };
 }
 
 /** `[key, range_end)` for every key starting with `prefix` ('' means all keys). */
