@@ -1,3 +1,4 @@
+import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
 import fs from 'node:fs';
 import {
   ClientClosedError,
@@ -97,6 +98,11 @@ export class EtcdStore implements ConfigStore {
       // A default deadline for unary calls the store does not issue itself (auth token
       // exchange, lease grant inside etcd3). Streams get none.
       defaultCallOptions: (ctx): CallOptions => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+      faultHandling: {
+        // etcd3's default breaker skips a host for 5 s after 3 failures, which delays recovery
+        // after an outage by that much; 1 s keeps failover across hosts and recovers quickly.
+        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(3) }),
+      },
       grpcOptions: {
         // grpc-js refuses replies over 4 MiB by default; a range over a large config is bigger.
         'grpc.max_receive_message_length': -1,
