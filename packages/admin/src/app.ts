@@ -1,0 +1,102 @@
+import Koa from 'koa';
+import Router from '@koa/router';
+import { ConfigStore, Logger, PorticoConfig, componentLogger, normalizePrefix } from '@portico/core';
+import { AdminKey, adminListenIp, keylessAllowed } from './admin-keys';
+import { authMiddleware } from './auth';
+import { readJsonBody } from './body';
+import { AddressSet } from './cidr';
+import { AdminError, errorMiddleware, methodNotSupported } from './errors';
+import { Reply, ResourceHandlers } from './handlers';
+import { Verb, parseTarget } from './resources';
+
+export interface AdminAppOptions {
+  store: ConfigStore;
+  config: PorticoConfig;
+  /**
+   * Keys from resolveAdminKeys. Default: the non-empty keys of
+   * `deployment.admin.admin_key` as configured.
+   */
+  adminKeys?: AdminKey[];
+  logger?: Logger;
+  /**
+   * Address the admin listener is bound to, when it differs from
+   * `deployment.admin.admin_listen.ip`; it decides whether keyless access is allowed.
+   */
+  listenIp?: string;
+  /** Unix-seconds clock for create_time/update_time (tests). */
+  now?: () => number;
+}
+
+const BASE = '/apisix/admin';
+
+/**
+ * The Admin API as a Koa app (SPEC §1, §3). Middleware order matters: headers, then the error
+ * mapper (so every answer, even a 401, gets the JSON shape), then network and key checks, then
+ * the router. Throws ConfigError for a malformed `allow_admin`.
+ */
+export function createAdminApp(opts: AdminAppOptions): Koa {
+  const admin = opts.config.deployment.admin;
+  const log = opts.logger ?? componentLogger('admin');
+  const handlers = new ResourceHandlers({
+    store: opts.store,
+    prefix: normalizePrefix(opts.config.deployment.etcd.prefix),
+    now: opts.now,
+  });
+  const keys = opts.adminKeys ?? (admin.admin_key ?? []).filter((k) => !!k.key);
+
+  const app = new Koa();
+  // Every request error is answered by errorMiddleware; what still reaches Koa is the socket
+  // failing under a reply (a client that went away). Koa would print it to stderr by default.
+  app.on('error', (err: Error) => log.debug({ err: err.message }, 'admin client connection error'));
+  app.use(async (ctx, next) => {
+    ctx.set('X-API-VERSION', 'v3');
+    await next();
+  });
+  app.use(errorMiddleware(log));
+  app.use(authMiddleware({
+    keys,
+    allow: AddressSet.parse(admin.allow_admin ?? [], 'deployment.admin.allow_admin'),
+    keyless: keylessAllowed(opts.config, opts.listenIp ?? adminListenIp(opts.config)),
+  }));
+
+  const router = new Router();
+  // One catch-all: the admin URL space is irregular (credentials under consumers, secrets
+  // under a manager, sub-paths for PATCH), so resources.ts parses the raw path itself.
+  // Fixed endpoints (plugins/list, schema/..., cluster/nodes) get their own routes above it.
+  router.all(`${BASE}{/*path}`, async (ctx) => {
+    const reply = await dispatch(handlers, ctx);
+    ctx.status = reply.status;
+    ctx.body = reply.body;
+    if (reply.revision !== undefined) {
+      ctx.set('X-Config-Revision', String(reply.revision));
+      // ctx.path, never ctx.url: the query may carry api_key. Values are never logged.
+      log.info({ method: ctx.method, path: ctx.path, status: reply.status, revision: reply.revision }, 'admin write');
+    }
+  });
+  app.use(router.routes());
+  app.use(async (ctx) => {
+    ctx.status = 404;
+    ctx.body = { error_msg: '404 Route Not Found' };
+  });
+  return app;
+}
+
+async function dispatch(handlers: ResourceHandlers, ctx: Koa.Context): Promise<Reply> {
+  // ctx.path is still percent-encoded: parseTarget splits before decoding.
+  const target = parseTarget(ctx.path.slice(BASE.length + 1));
+  const verb = (ctx.method === 'HEAD' ? 'GET' : ctx.method) as Verb;
+  if (!target.def.verbs.has(verb)) throw methodNotSupported(ctx.method, target.def.kind);
+  switch (verb) {
+    case 'GET':
+      return handlers.get(target);
+    case 'PUT':
+      return handlers.put(target, await readJsonBody(ctx.req));
+    case 'POST':
+      return handlers.post(target, await readJsonBody(ctx.req));
+    case 'DELETE':
+      return handlers.delete(target, ctx.query.force === 'true');
+    default:
+      // A verb in a resource's table without a handler yet: a table/handler mismatch.
+      throw new AdminError(405, { error_msg: `not supported \`${ctx.method}\` method for ${target.def.kind}` });
+  }
+}
