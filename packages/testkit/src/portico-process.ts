@@ -111,18 +111,19 @@ export async function startPortico(opts: PorticoProcessOptions): Promise<Portico
     let dead = false;
     void exited.then(() => { dead = true; });
     // Ready = the role's listeners answer: the control API reports ready for a data plane,
-    // the admin API answers for a control plane.
-    await waitFor(async () => {
-      if (dead) throw new Error(`portico ${opts.name} exited during start-up:\n${fs.readFileSync(logFile, 'utf8').slice(-4000)}`);
-      const url = opts.role === 'control_plane'
-        ? `http://127.0.0.1:${adminPort}/apisix/admin/routes`
-        : `http://127.0.0.1:${controlPort}/status/ready`;
-      const res = await fetch(url).catch(() => undefined);
-      return res?.status === 200;
-    }, { timeoutMs: 30_000, what: `portico ${opts.name} to become ready` }).catch((err) => {
+    // the admin API answers for a control plane. A process that exits first fails at once.
+    const url = opts.role === 'control_plane'
+      ? `http://127.0.0.1:${adminPort}/apisix/admin/routes`
+      : `http://127.0.0.1:${controlPort}/status/ready`;
+    const ready = waitFor(async () => dead || (await fetch(url).catch(() => undefined))?.status === 200,
+      { timeoutMs: 30_000, what: `portico ${opts.name} to become ready` });
+    try {
+      await ready;
+    } catch (err) {
       if (!dead) c.kill('SIGKILL');
       throw err;
-    });
+    }
+    if (dead) throw new Error(`portico ${opts.name} exited during start-up:\n${fs.readFileSync(logFile, 'utf8').slice(-4000)}`);
   };
   await spawnChild();
 
