@@ -1,0 +1,5 @@
+export { ENCRYPTED_PREFIX, FieldCipher, FieldDecryptionError, MIN_KEYRING_ENTRY_LENGTH } from './field-cipher';
+export type { FieldCipherOptions } from './field-cipher';
+export { KEYRING_FILE, fieldCipherFromConfig, loadKeyring } from './keyring';
+export type { KeyringMode } from './keyring';
+export { SENSITIVE_FIELDS, decryptFields, encryptFields } from './sensitive-fields';

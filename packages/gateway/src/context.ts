@@ -1,0 +1,91 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ConsumerIndex, KeyOwner } from './consumer-index';
+import { getQueryParam, removeQueryParam } from './http-util';
+import type { MatchRequest } from './router';
+import type { RouteRuntime } from './tables';
+
+/**
+ * One request on its way through the gateway: what the router matched on, what plugins
+ * decided (consumer, header and query changes for the upstream), and the services they use.
+ * Header changes are recorded as overrides and applied when the upstream request is built,
+ * so a request no plugin touches copies nothing.
+ */
+export class RequestContext implements MatchRequest {
+  route!: RouteRuntime;
+  /** Attached by an auth plugin. */
+  consumer?: KeyOwner;
+  /** lower-case name → value to send upstream, or null to drop the client's header */
+  headerOverrides?: Map<string, string | null>;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly consumers: ConsumerIndex,
+    /** Normalised path used for matching. */
+    readonly path: string,
+    /** Path part of the request target, as received (forwarded upstream). */
+    readonly rawPath: string,
+    /** Query string without `?` (plugins may change it). */
+    public query: string,
+    /** Lower-case host without port, from the Host header. */
+    readonly host: string | undefined,
+    readonly remoteAddr: string,
+  ) {}
+
+  get method(): string {
+    return this.req.method ?? 'GET';
+  }
+
+  /** A request header as the client sent it (repeated ones joined with ", "). */
+  header(name: string): string | undefined {
+    const v = this.req.headers[name.toLowerCase()];
+    return Array.isArray(v) ? v.join(', ') : v;
+  }
+
+  /** Sets (or with null removes) a header on the upstream request. */
+  setUpstreamHeader(name: string, value: string | null): void {
+    (this.headerOverrides ??= new Map()).set(name.toLowerCase(), value);
+  }
+
+  arg(name: string): string | undefined {
+    return getQueryParam(this.query, name);
+  }
+
+  removeArg(name: string): void {
+    this.query = removeQueryParam(this.query, name);
+  }
+
+  /** Request target for the upstream. */
+  get upstreamPath(): string {
+    return this.query ? `${this.rawPath}?${this.query}` : this.rawPath;
+  }
+
+  /** Variables for route `vars` (nginx names). */
+  lookupVar(name: string): string | undefined {
+    switch (name) {
+      case 'uri': return this.path;
+      case 'request_uri': return this.req.url;
+      case 'request_method': return this.method;
+      case 'host': return this.host;
+      case 'remote_addr': return this.remoteAddr;
+      case 'args': case 'query_string': return this.query;
+      case 'scheme': return 'http';
+      case 'server_port': return String(this.req.socket.localPort ?? '');
+      case 'server_addr': return this.req.socket.localAddress;
+    }
+    if (name.startsWith('arg_')) return this.arg(name.slice(4));
+    if (name.startsWith('http_')) return this.header(name.slice(5).replace(/_/g, '-'));
+    if (name.startsWith('cookie_')) return cookieValue(this.header('cookie'), name.slice(7));
+    return undefined;
+  }
+}
+
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}

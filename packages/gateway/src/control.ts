@@ -1,0 +1,82 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { sendJson } from './http-util';
+
+/** What the control API reports; provided by the Gateway. */
+export interface ControlSource {
+  readonly ready: boolean;
+  readonly appliedRevision: number;
+  readonly connected: boolean;
+  readonly resets: number;
+  readonly lastError?: string;
+  routes(): unknown[];
+  route(id: string): unknown | undefined;
+  upstreams(): unknown[];
+}
+
+/**
+ * Control API (SPEC §11), meant for loopback: `GET /status/ready` (200 once the first load is
+ * applied, else 503), `GET /v1/config` (applied revision and sync state), `GET /v1/routes`,
+ * `GET /v1/route/{id}`, `GET /v1/upstreams`.
+ */
+export class ControlServer {
+  private server?: http.Server;
+
+  constructor(private readonly source: ControlSource) {}
+
+  async listen(ip: string, port: number): Promise<number> {
+    const server = http.createServer((req, res) => this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, ip, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    return (server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    if (!s) return;
+    this.server = undefined;
+    await new Promise<void>((resolve) => {
+      s.close(() => resolve());
+      s.closeAllConnections();
+    });
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error_msg: 'method not allowed' });
+    const src = this.source;
+    if (path === '/status/ready') {
+      if (src.ready) return sendJson(res, 200, { status: 'ok' });
+      return sendJson(res, 503, { status: 'error', error: 'configuration not loaded yet' });
+    }
+    if (path === '/status') return sendJson(res, 200, { status: 'ok' });
+    if (path === '/v1/config') {
+      return sendJson(res, 200, {
+        revision: src.appliedRevision,
+        ready: src.ready,
+        connected: src.connected,
+        watch_resets: src.resets,
+        ...(src.lastError && !src.connected ? { last_error: src.lastError } : {}),
+      });
+    }
+    if (path === '/v1/routes') return sendJson(res, 200, src.routes());
+    if (path.startsWith('/v1/route/')) {
+      let id = path.slice('/v1/route/'.length);
+      try {
+        id = decodeURIComponent(id);
+      } catch {
+        // matched as sent
+      }
+      const r = src.route(id);
+      return r ? sendJson(res, 200, r) : sendJson(res, 404, { error_msg: 'route not found' });
+    }
+    if (path === '/v1/upstreams') return sendJson(res, 200, src.upstreams());
+    sendJson(res, 404, { error_msg: 'not found' });
+  }
+}

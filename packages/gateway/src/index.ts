@@ -1,0 +1,181 @@
+import { readFileSync } from 'node:fs';
+import { componentLogger, type ConfigStore, type FieldCipher, type Logger, type PorticoConfig } from '@portico/core';
+import { SecretResolver } from '@portico/secrets';
+import { ConfigSync } from './config-sync';
+import { ControlServer } from './control';
+import { BUILTIN_PLUGINS } from './plugins';
+import { PoolManager } from './pools';
+import { ProxyServer, type ListenAddress } from './proxy';
+import { GatewayTables } from './tables';
+
+export { ConfigSync, type ConfigSyncOptions, type ResourceChange, type ResourceItem, type ChangeListener } from './config-sync';
+export { Router, type RouteSpec, type MatchRequest } from './router';
+export { ConsumerIndex, type KeyOwner, type SecretLookup } from './consumer-index';
+export { GatewayTables, type RouteRuntime, type RouteConf } from './tables';
+export { PoolManager } from './pools';
+export { UpstreamRuntime, parseNodes, type UpstreamConf, type Target } from './upstream';
+export { ProxyServer, type ListenAddress } from './proxy';
+export { ControlServer } from './control';
+export { BUILTIN_PLUGINS, PluginChain, keyAuthPlugin, type Plugin, type PluginResponse, type PhaseHandler } from './plugins';
+export { RequestContext } from './context';
+
+export interface GatewayOptions {
+  store: ConfigStore;
+  config: PorticoConfig;
+  /** Key prefix; default `config.deployment.etcd.prefix` (`/apisix`). */
+  prefix?: string;
+  /** Secret cache to use; by default the gateway builds one from `apisix.lru.secret` and owns it. */
+  resolver?: SecretResolver;
+  logger?: Logger;
+  /** Override listen addresses (tests use port 0). `control: false` disables the control API. */
+  listen?: { proxy?: Array<number | ListenAddress>; control?: ListenAddress | false };
+  /** How long an unused upstream pool lingers before it closes (default 5000 ms). */
+  poolLingerMs?: number;
+  /** How long stop() lets in-flight requests run (default 10000 ms). */
+  shutdownTimeoutMs?: number;
+  /** ConfigSync retry backoff. */
+  syncBackoff?: { initialMs?: number; maxMs?: number };
+  /**
+   * Field cipher for values encrypted at rest (SPEC §5.6), e.g. core's
+   * `fieldCipherFromConfig(config, dataDir)`. Without one, items with encrypted fields are skipped.
+   */
+  cipher?: FieldCipher;
+}
+
+export interface GatewayPorts {
+  proxyPorts: number[];
+  /** undefined when the control API is disabled */
+  controlPort?: number;
+}
+
+/**
+ * The data plane: ConfigSync feeding the derived tables, the proxy listeners and the control
+ * API. The store belongs to the caller: stop() never closes it.
+ */
+export class Gateway {
+  readonly sync: ConfigSync;
+  readonly tables: GatewayTables;
+  readonly resolver: SecretResolver;
+  readonly pools: PoolManager;
+  private readonly opts: GatewayOptions;
+  private readonly log: Logger;
+  private readonly ownsResolver: boolean;
+  private readonly proxy: ProxyServer;
+  private readonly control: ControlServer;
+  private unsubscribe?: () => void;
+  private state: 'new' | 'started' | 'stopped' = 'new';
+
+  constructor(opts: GatewayOptions) {
+    this.opts = opts;
+    const cfg = opts.config;
+    this.log = opts.logger ?? componentLogger('gateway');
+    const secretCfg = cfg.apisix.lru.secret;
+    this.ownsResolver = !opts.resolver;
+    this.resolver = opts.resolver ?? new SecretResolver({
+      ttlSeconds: secretCfg.ttl,
+      negTtlSeconds: secretCfg.neg_ttl,
+      maxEntries: secretCfg.count,
+      logger: this.log.child({ component: 'secrets' }),
+    });
+    const caPath = cfg.apisix.ssl?.ssl_trusted_certificate;
+    this.pools = new PoolManager({
+      lingerMs: opts.poolLingerMs,
+      ca: caPath && caPath !== 'system' ? readFileSync(caPath) : undefined,
+    });
+    this.tables = new GatewayTables({
+      pools: this.pools,
+      plugins: BUILTIN_PLUGINS,
+      resolver: this.resolver,
+      logger: this.log.child({ component: 'tables' }),
+    });
+    this.sync = new ConfigSync({
+      store: opts.store,
+      prefix: opts.prefix ?? cfg.deployment.etcd.prefix,
+      logger: this.log.child({ component: 'config-sync' }),
+      cipher: opts.cipher,
+      backoff: opts.syncBackoff,
+    });
+    this.proxy = new ProxyServer({ tables: () => this.tables, logger: this.log.child({ component: 'proxy' }) });
+    const sync = this.sync;
+    const tables = this.tables;
+    this.control = new ControlServer({
+      get ready() { return sync.ready; },
+      get appliedRevision() { return sync.appliedRevision; },
+      get connected() { return sync.connected; },
+      get resets() { return sync.resets; },
+      get lastError() { return sync.lastError; },
+      routes: () => [...tables.routes.values()].map(routeView),
+      route: (id) => {
+        const r = tables.routes.get(id);
+        return r ? routeView(r) : undefined;
+      },
+      upstreams: () => [...tables.upstreams.entries()].map(([id, u]) => ({ id, value: u.conf })),
+    });
+  }
+
+  /** Highest store revision applied to the tables. */
+  get appliedRevision(): number {
+    return this.sync.appliedRevision;
+  }
+
+  /** True once the first configuration load is applied. */
+  get ready(): boolean {
+    return this.sync.ready;
+  }
+
+  /** Proxy requests being handled right now. */
+  get activeRequests(): number {
+    return this.proxy.activeRequests;
+  }
+
+  whenReady(): Promise<void> {
+    return this.sync.whenReady();
+  }
+
+  /**
+   * Starts syncing and listening. Resolves once the listeners are bound; the configuration
+   * may still be loading (see `ready` / `whenReady()`; until then routes answer 404).
+   */
+  async start(): Promise<GatewayPorts> {
+    if (this.state !== 'new') throw new Error(`gateway already ${this.state}`);
+    this.state = 'started';
+    const cfg = this.opts.config;
+    this.unsubscribe = this.sync.subscribe(this.tables.apply);
+    this.sync.start();
+    try {
+      const listen = (this.opts.listen?.proxy ?? cfg.apisix.node_listen).map((l): ListenAddress => (typeof l === 'number' ? { port: l } : l));
+      const proxyPorts = await this.proxy.listen(listen);
+      const controlAddr = this.opts.listen?.control ?? cfg.control;
+      const controlPort = controlAddr === false ? undefined : await this.control.listen(controlAddr.ip ?? '127.0.0.1', controlAddr.port);
+      this.log.info({ proxyPorts, controlPort }, 'gateway listening');
+      return { proxyPorts, controlPort };
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests finish (up to shutdownTimeoutMs), cancels the
+   * watch and closes upstream pools. Does not close the store.
+   */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    const deadline = this.opts.shutdownTimeoutMs ?? 10_000;
+    await Promise.all([this.proxy.close(deadline), this.control.close()]);
+    this.unsubscribe?.();
+    await this.sync.stop();
+    this.tables.close();
+    await this.pools.close(deadline);
+    if (this.ownsResolver) this.resolver.close();
+  }
+}
+
+export function createGateway(opts: GatewayOptions): Gateway {
+  return new Gateway(opts);
+}
+
+function routeView(r: { id: string; conf: unknown; modRevision: number }) {
+  return { id: r.id, value: r.conf, modifiedIndex: r.modRevision };
+}

@@ -1,0 +1,35 @@
+import type { RequestContext } from '../context';
+
+/** A reply a plugin sends instead of proxying (401, 403, ...). */
+export interface PluginResponse {
+  status: number;
+  /** Serialised as JSON. */
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export type PhaseResult = PluginResponse | undefined | void;
+
+/**
+ * A phase handler. Return a response to stop the request there; return nothing to go on.
+ * Return a Promise only when the plugin really has to wait (the pipeline stays synchronous
+ * otherwise).
+ */
+export type PhaseHandler<C> = (conf: C, ctx: RequestContext) => PhaseResult | Promise<PhaseResult>;
+
+/** Phases in the order they run (APISIX: rewrite → access → header_filter → body_filter → log). */
+export const PHASES = ['rewrite', 'access'] as const;
+export type PhaseName = (typeof PHASES)[number];
+
+/**
+ * A data-plane plugin (ARCHITECTURE "Plugin"). Its schema lives in core's PLUGIN_DEFINITIONS
+ * (shared with the admin API); `priority` comes from there too. Only the request phases run
+ * so far; headerFilter/bodyFilter/log are the seams for response plugins.
+ */
+export interface Plugin<C = unknown> {
+  name: string;
+  priority: number;
+  /** Turns a validated route-level conf into the form the phases use (defaults applied). Once per route. */
+  compile?(conf: Record<string, unknown>): C;
+  phases: Partial<Record<PhaseName, PhaseHandler<C>>>;
+}

@@ -1,0 +1,127 @@
+import { Pool } from 'undici';
+import type { Logger } from '@portico/core';
+
+/** Connection settings that make two upstream nodes need different pools. */
+export interface PoolSettings {
+  /** `keepalive_pool.idle_timeout`, seconds (default 60). */
+  idleTimeout?: number;
+  /** `keepalive_pool.requests`: requests per connection before it is recycled (default 1000). */
+  requests?: number;
+  /** `tls.verify` for https nodes (default false, as APISIX). */
+  tlsVerify?: boolean;
+}
+
+export interface PoolLease {
+  readonly key: string;
+  readonly pool: Pool;
+}
+
+interface Slot {
+  pool: Pool;
+  refs: number;
+  closeTimer?: NodeJS.Timeout;
+}
+
+/**
+ * Keep-alive pools per upstream node (origin + connection settings), shared by every upstream
+ * that lists the node and kept across configuration changes while any upstream still uses it.
+ *
+ * Upstream runtimes `acquire` a pool when they are built and `release` it when they are
+ * replaced; a replacement acquires before the old one releases, so an unchanged node keeps its
+ * pool and its warm connections. A pool whose last user is gone lingers for `lingerMs` (a
+ * request that picked the node just before the change can still use it), then closes
+ * gracefully: in-flight requests finish, idle connections are dropped.
+ */
+export class PoolManager {
+  private readonly slots = new Map<string, Slot>();
+  private readonly lingerMs: number;
+  private readonly ca?: string | Buffer;
+  private closed = false;
+
+  constructor(opts: { lingerMs?: number; ca?: string | Buffer; logger?: Logger } = {}) {
+    this.lingerMs = opts.lingerMs ?? 5000;
+    this.ca = opts.ca;
+  }
+
+  /** Number of open pools (for tests and the control API). */
+  get size(): number {
+    return this.slots.size;
+  }
+
+  has(origin: string, settings: PoolSettings = {}): boolean {
+    return this.slots.has(poolKey(origin, settings));
+  }
+
+  acquire(origin: string, settings: PoolSettings = {}): PoolLease {
+    const key = poolKey(origin, settings);
+    let slot = this.slots.get(key);
+    if (!slot) {
+      slot = { pool: this.create(origin, settings), refs: 0 };
+      this.slots.set(key, slot);
+    }
+    if (slot.closeTimer) {
+      clearTimeout(slot.closeTimer);
+      slot.closeTimer = undefined;
+    }
+    slot.refs++;
+    return { key, pool: slot.pool };
+  }
+
+  release(lease: PoolLease): void {
+    const slot = this.slots.get(lease.key);
+    if (!slot || slot.pool !== lease.pool) return;
+    slot.refs--;
+    if (slot.refs > 0 || this.closed) return;
+    slot.closeTimer = setTimeout(() => {
+      if (slot.refs > 0 || this.slots.get(lease.key) !== slot) return;
+      this.slots.delete(lease.key);
+      slot.pool.close().catch(() => undefined);
+    }, this.lingerMs);
+    slot.closeTimer.unref();
+  }
+
+  /**
+   * Closes every pool: in-flight requests may finish until `deadlineMs`, then connections are
+   * destroyed.
+   */
+  async close(deadlineMs = 10_000): Promise<void> {
+    this.closed = true;
+    const pools = [...this.slots.values()];
+    this.slots.clear();
+    for (const s of pools) if (s.closeTimer) clearTimeout(s.closeTimer);
+    await Promise.all(pools.map(async ({ pool }) => {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'late'>((resolve) => {
+        timer = setTimeout(() => resolve('late'), deadlineMs);
+      });
+      const r = await Promise.race([pool.close().then(() => 'ok' as const, () => 'ok' as const), deadline]);
+      clearTimeout(timer);
+      if (r === 'late') await pool.destroy().catch(() => undefined);
+    }));
+  }
+
+  private create(origin: string, s: PoolSettings): Pool {
+    const idleMs = Math.max(1, Math.round((s.idleTimeout ?? 60) * 1000));
+    return new Pool(origin, {
+      // Concurrency is not capped per node (nginx does not cap active upstream connections).
+      connections: null,
+      pipelining: 1,
+      keepAliveTimeout: idleMs,
+      keepAliveMaxTimeout: Math.max(idleMs, 600_000),
+      maxRequestsPerClient: s.requests ?? 1000,
+      // The per-request connect timeout is enforced by the proxy (it can differ per route);
+      // this only bounds a connection attempt nobody waits for any more.
+      connectTimeout: 300_000,
+      // Per-request headersTimeout/bodyTimeout are set by the proxy from the route timeout.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      connect: origin.startsWith('https:')
+        ? { rejectUnauthorized: s.tlsVerify ?? false, ...(this.ca ? { ca: this.ca } : {}) }
+        : undefined,
+    });
+  }
+}
+
+function poolKey(origin: string, s: PoolSettings): string {
+  return `${origin}#${s.idleTimeout ?? ''}#${s.requests ?? ''}#${s.tlsVerify ?? ''}`;
+}

@@ -1,0 +1,398 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Dispatcher } from 'undici';
+import { componentLogger, type Logger } from '@portico/core';
+import { RequestContext } from './context';
+import {
+  connectionTokens,
+  HOP_BY_HOP,
+  hostWithoutPort,
+  normalizePath,
+  normalizeRemoteAddress,
+  sendError,
+  sendJson,
+} from './http-util';
+import type { PluginResponse } from './plugins';
+import type { GatewayTables, RouteRuntime } from './tables';
+import type { Target, UpstreamRuntime } from './upstream';
+
+export interface ListenAddress {
+  ip?: string;
+  port: number;
+}
+
+export interface ProxyServerOptions {
+  /** The current tables (read once per request). */
+  tables: () => GatewayTables;
+  logger?: Logger;
+}
+
+const DEFAULT_TIMEOUT_S = 60;
+
+/** Headers the gateway sets itself; a client's copies are dropped. */
+const GATEWAY_SET = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port',
+  'x-real-ip', 'content-length', 'expect']);
+
+/** Errors that happen before the request reached the upstream: safe to retry for any method. */
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
+  'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT', 'CONNECT_TIMEOUT']);
+const TIMEOUT_ERRORS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'CONNECT_TIMEOUT']);
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE']);
+
+/**
+ * The data-plane HTTP server (SPEC §6–§8): match → plugins → balance → forward.
+ *
+ * Forwarding uses undici `Pool.dispatch` with a handler, so both bodies stream with
+ * backpressure: the client's IncomingMessage is the upstream request body (undici pauses it
+ * while the upstream socket is full), and upstream chunks are written to the ServerResponse,
+ * pausing the upstream read whenever `res.write` returns false until 'drain'. A client that
+ * goes away aborts the upstream request.
+ */
+export class ProxyServer {
+  private readonly servers: http.Server[] = [];
+  private readonly log: Logger;
+  private readonly getTables: () => GatewayTables;
+  private inflight = 0;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(opts: ProxyServerOptions) {
+    this.getTables = opts.tables;
+    this.log = opts.logger ?? componentLogger('proxy');
+  }
+
+  /** Requests being handled right now. */
+  get activeRequests(): number {
+    return this.inflight;
+  }
+
+  async listen(addresses: readonly ListenAddress[]): Promise<number[]> {
+    const ports: number[] = [];
+    for (const addr of addresses) {
+      const server = http.createServer({ requestTimeout: 0 }, this.handle);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(addr.port, addr.ip, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      server.on('error', (err) => this.log.error({ err: err.message }, 'proxy server error'));
+      this.servers.push(server);
+      ports.push((server.address() as AddressInfo).port);
+    }
+    return ports;
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests finish until `deadlineMs`, then cuts what is
+   * left. Idle keep-alive connections are closed at once.
+   */
+  async close(deadlineMs = 10_000): Promise<void> {
+    const closed = this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    for (const s of this.servers) s.closeIdleConnections();
+    if (this.inflight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, deadlineMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    for (const s of this.servers) s.closeAllConnections();
+    await Promise.all(closed);
+    this.servers.length = 0;
+  }
+
+  private readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    this.inflight++;
+    res.once('close', this.onRequestDone);
+    try {
+      this.route(req, res);
+    } catch (err) {
+      this.internalError(res, err);
+    }
+  };
+
+  private readonly onRequestDone = (): void => {
+    if (--this.inflight === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  };
+
+  private internalError(res: ServerResponse, err: unknown): void {
+    this.log.error({ err: (err as Error)?.stack ?? String(err) }, 'request handling failed');
+    if (!res.headersSent) sendError(res, 500, 'internal server error');
+    else res.destroy();
+  }
+
+  private route(req: IncomingMessage, res: ServerResponse): void {
+    let target = req.url ?? '/';
+    let hostHeader = req.headers.host;
+    if (target.charCodeAt(0) !== 47 /* / */) {
+      // absolute-form (a proxy-style request): its authority wins over Host
+      let url: URL | undefined;
+      try {
+        if (/^https?:\/\//i.test(target)) url = new URL(target);
+      } catch {
+        url = undefined;
+      }
+      if (!url) return sendError(res, 400, 'bad request');
+      target = url.pathname + url.search;
+      hostHeader = url.host;
+    }
+    const q = target.indexOf('?');
+    const rawPath = q < 0 ? target : target.slice(0, q);
+    const query = q < 0 ? '' : target.slice(q + 1);
+    const tables = this.getTables();
+    const ctx = new RequestContext(req, res, tables.consumers, normalizePath(rawPath), rawPath, query,
+      hostWithoutPort(hostHeader), normalizeRemoteAddress(req.socket.remoteAddress));
+
+    const route = tables.router.match(ctx);
+    if (!route) return sendError(res, 404, '404 Route Not Found');
+    ctx.route = route;
+
+    if (!route.chain.empty) {
+      const r = route.chain.run(ctx);
+      if (r instanceof Promise) {
+        r.then((reply) => (reply ? this.reply(ctx, reply) : this.forward(ctx, tables)))
+          .catch((err) => this.internalError(res, err));
+        return;
+      }
+      if (r) return this.reply(ctx, r);
+    }
+    this.forward(ctx, tables);
+  }
+
+  private reply(ctx: RequestContext, r: PluginResponse): void {
+    if (ctx.res.destroyed) return;
+    sendJson(ctx.res, r.status, r.body ?? {}, r.headers);
+  }
+
+  private forward(ctx: RequestContext, tables: GatewayTables): void {
+    if (ctx.res.destroyed) return; // the client left while plugins ran
+    const route = ctx.route;
+    let upstream = route.upstream;
+    if (!upstream && route.upstreamId !== undefined) {
+      upstream = tables.upstreams.get(route.upstreamId);
+      if (!upstream) return sendError(ctx.res, 502, `failed to find upstream by id: ${route.upstreamId}`);
+    }
+    if (!upstream) return sendError(ctx.res, 503, 'missing upstream configuration in Route or Service');
+    new Forwarding(ctx, upstream, route, this.log).next();
+  }
+}
+
+/** One request's trip upstream, including retries on other nodes. */
+class Forwarding {
+  private readonly tried = new Set<Target>();
+  private readonly started = Date.now();
+  private readonly retries: number;
+  readonly connectMs: number;
+  private readonly readMs: number;
+  private readonly hasBody: boolean;
+  private lastFailure?: { status: number; reason: string };
+
+  constructor(
+    readonly ctx: RequestContext,
+    readonly upstream: UpstreamRuntime,
+    route: RouteRuntime,
+    readonly log: Logger,
+  ) {
+    this.retries = upstream.retries ?? Math.max(0, upstream.pickable - 1);
+    const rt = route.conf.timeout;
+    const ut = upstream.timeout;
+    this.connectMs = (rt?.connect ?? ut.connect ?? DEFAULT_TIMEOUT_S) * 1000;
+    // undici refreshes its headers timer while the request body is written, so `read` also
+    // bounds a stalled upload; `send` has no separate timer yet.
+    this.readMs = (rt?.read ?? ut.read ?? DEFAULT_TIMEOUT_S) * 1000;
+    const h = ctx.req.headers;
+    this.hasBody = h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
+  }
+
+  next(): void {
+    const t = this.upstream.pick(this.tried);
+    if (!t) {
+      const f = this.lastFailure ?? { status: 502, reason: 'no valid upstream node' };
+      return sendError(this.ctx.res, f.status, f.reason);
+    }
+    this.tried.add(t);
+    // undici validates the request (headers, path) inside dispatch and reports a problem
+    // through onResponseError as UND_ERR_INVALID_ARG.
+    new Exchange(this, t, {
+      path: this.ctx.upstreamPath,
+      method: this.ctx.method as Dispatcher.HttpMethod,
+      headers: this.buildHeaders(t),
+      body: this.hasBody ? this.ctx.req : null,
+      headersTimeout: this.readMs,
+      bodyTimeout: this.readMs,
+    }).start();
+  }
+
+  /**
+   * Called by an exchange that failed before any response byte. `requestSent`: the node may
+   * have seen the request. `bodyHeld`: an abandoned attempt still holds the request body.
+   */
+  failed(t: Target, err: Error & { code?: string }, requestSent: boolean, bodyHeld = false): void {
+    const code = err.code ?? '';
+    const status = TIMEOUT_ERRORS.has(code) ? 504 : code === 'UND_ERR_INVALID_ARG' ? 400 : 502;
+    const reason = status === 504 ? 'upstream timed out'
+      : status === 400 ? 'invalid request'
+      : CONNECT_ERRORS.has(code) ? 'failed to connect to upstream'
+      : code.startsWith('HPE_') || code === 'BAD_RESPONSE' ? 'invalid response from upstream'
+      : 'upstream closed the connection before responding';
+    this.log.warn({ route: this.ctx.route.id, node: t.origin, code, err: err.message, attempt: this.tried.size },
+      `upstream request failed: ${reason}`);
+    this.lastFailure = { status, reason };
+    if (status !== 400 && this.mayRetry(code, requestSent, bodyHeld)) return this.next();
+    sendError(this.ctx.res, status, reason);
+  }
+
+  private mayRetry(code: string, requestSent: boolean, bodyHeld: boolean): boolean {
+    if (this.tried.size > this.retries) return false;
+    if (this.upstream.retryTimeoutMs > 0 && Date.now() - this.started >= this.upstream.retryTimeoutMs) return false;
+    if (this.ctx.res.destroyed) return false;
+    if (this.hasBody) {
+      // A body is streamed, not buffered: it can be replayed only if nothing of it was read
+      // and no abandoned attempt still holds it.
+      const req = this.ctx.req;
+      if (requestSent || bodyHeld || req.readableDidRead || req.destroyed) return false;
+    }
+    return CONNECT_ERRORS.has(code) ? true : !requestSent || IDEMPOTENT.has(this.ctx.method);
+  }
+
+  private buildHeaders(t: Target): string[] {
+    const { req, headerOverrides: ov, remoteAddr } = this.ctx;
+    const raw = req.rawHeaders;
+    const conn = connectionTokens(req.headers.connection);
+    const out: string[] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const lower = raw[i].toLowerCase();
+      if (HOP_BY_HOP.has(lower) || GATEWAY_SET.has(lower) || conn?.has(lower) || ov?.has(lower)) continue;
+      out.push(raw[i], raw[i + 1]);
+    }
+    const h = req.headers;
+    if (h['content-length'] !== undefined && h['transfer-encoding'] === undefined) out.push('content-length', h['content-length']);
+    const up = this.upstream;
+    const host = up.passHost === 'node' ? t.hostHeader
+      : up.passHost === 'rewrite' ? (up.upstreamHost ?? t.hostHeader)
+      : (h.host ?? t.hostHeader);
+    out.push('host', host);
+    const xff = h['x-forwarded-for'];
+    out.push('x-forwarded-for', xff ? `${xff}, ${remoteAddr}` : remoteAddr);
+    out.push('x-forwarded-proto', 'http');
+    if (h.host !== undefined) out.push('x-forwarded-host', h.host);
+    out.push('x-forwarded-port', String(req.socket.localPort ?? ''));
+    out.push('x-real-ip', remoteAddr);
+    if (ov) for (const [name, value] of ov) if (value !== null) out.push(name, value);
+    return out;
+  }
+}
+
+/**
+ * One attempt against one node: an undici dispatch handler that streams the response to the
+ * client with backpressure.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  private controller?: Dispatcher.DispatchController;
+  private responded = false;
+  /** Set when the client left or the connect timer fired: later callbacks are ignored. */
+  private abandoned?: Error;
+  private connectTimer?: NodeJS.Timeout;
+  private finished = false;
+
+  constructor(private readonly fwd: Forwarding, private readonly target: Target, private readonly opts: Dispatcher.DispatchOptions) {}
+
+  start(): void {
+    const res = this.fwd.ctx.res;
+    res.once('close', this.onClientClose);
+    this.connectTimer = setTimeout(this.onConnectTimeout, this.fwd.connectMs);
+    this.target.pool.dispatch(this.opts, this);
+  }
+
+  private readonly onClientClose = (): void => {
+    if (this.finished) return;
+    this.abandon(new Error('client closed the connection'));
+  };
+
+  private readonly onConnectTimeout = (): void => {
+    this.connectTimer = undefined;
+    if (this.controller || this.finished) return;
+    const err = Object.assign(new Error('connect timeout'), { code: 'CONNECT_TIMEOUT' });
+    this.abandon(err);
+    // The queued attempt cannot be withdrawn from the pool; it still holds the body.
+    this.fwd.failed(this.target, err, false, true);
+  };
+
+  private abandon(reason: Error): void {
+    if (this.abandoned) return;
+    this.abandoned = reason;
+    this.finish();
+    if (this.controller && !this.controller.aborted) this.controller.abort(reason);
+  }
+
+  private finish(): void {
+    this.finished = true;
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    this.fwd.ctx.res.off('close', this.onClientClose);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.connectTimer) {
+      clearTimeout(this.connectTimer);
+      this.connectTimer = undefined;
+    }
+    if (this.abandoned) controller.abort(this.abandoned);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
+    if (this.abandoned) return;
+    const res = this.fwd.ctx.res;
+    const conn = connectionTokens(headers.connection);
+    const out: Record<string, string | string[]> = {};
+    for (const name in headers) {
+      if (HOP_BY_HOP.has(name) || conn?.has(name)) continue;
+      const v = headers[name];
+      if (v !== undefined) out[name] = v;
+    }
+    try {
+      res.writeHead(statusCode, statusMessage || undefined, out);
+    } catch (err) {
+      // A header node refuses to send (invalid characters): treat as a bad upstream answer.
+      controller.abort(Object.assign(new Error(`invalid response header: ${(err as Error).message}`), { code: 'BAD_RESPONSE' }));
+      return;
+    }
+    this.responded = true;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.abandoned) return;
+    if (!this.fwd.ctx.res.write(chunk)) {
+      controller.pause();
+      this.fwd.ctx.res.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.abandoned) return;
+    this.finish();
+    this.fwd.ctx.res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    if (this.abandoned) return;
+    this.finish();
+    if (this.responded) {
+      // Mid-body failure: the status line is gone, so the client sees a cut connection.
+      this.fwd.log.warn({ route: this.fwd.ctx.route.id, node: this.target.origin, err: err.message },
+        'upstream response failed mid-body');
+      this.fwd.ctx.res.destroy();
+      return;
+    }
+    this.fwd.failed(this.target, err, this.controller !== undefined);
+  }
+}
