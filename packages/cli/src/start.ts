@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { ConfigStore, Logger, PorticoConfig } from '@portico/core';
+import { ConfigStore, Logger, PorticoConfig, fieldCipherFromConfig } from '@portico/core';
 import { checkAdminListenSafety, resolveAdminKeys, startAdminServer } from '@portico/admin';
 import { createGateway } from '@portico/gateway';
 import { openStore } from './open-store';
@@ -34,18 +34,21 @@ export async function startPortico(config: PorticoConfig, log: Logger): Promise<
   };
 
   try {
+    const dataDir = resolve(config.deployment.embedded.data_dir);
+    // After the store is open: in embedded mode the store's lock guards the generated keyring.
+    const cipher = fieldCipherFromConfig(config, dataDir);
     if (runsAdmin) {
-      const keys = resolveAdminKeys(config, resolve(config.deployment.embedded.data_dir));
+      const keys = resolveAdminKeys(config, dataDir);
       if (keys.generatedKey) {
         // Printed once, on purpose: the operator needs it, and it is also in data/admin.key.
         process.stdout.write(`Generated admin key (stored in ${keys.keyFile}): ${keys.generatedKey}\n`);
       }
-      const admin = await startAdminServer({ store, config, adminKeys: keys.keys });
+      const admin = await startAdminServer({ store, config, adminKeys: keys.keys, cipher });
       stops.push(() => admin.close());
       log.info({ port: admin.port }, 'admin API listening');
     }
     if (runsGateway) {
-      const gateway = createGateway({ store, config });
+      const gateway = createGateway({ store, config, cipher });
       const ports = await gateway.start();
       stops.push(() => gateway.stop());
       log.info(ports, 'data plane listening');

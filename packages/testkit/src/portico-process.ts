@@ -11,6 +11,9 @@ import { waitFor } from './wait-for';
  * `make test` builds before jest runs, so the dist file exists.
  */
 
+/** The keyring every test cluster shares; a test value, not a secret. */
+export const TEST_KEYRING = 'portico-test-keyring-0123456789';
+
 export const CLI_MAIN = path.resolve(__dirname, '../../cli/dist/main.js');
 
 export interface PorticoProcessOptions {
@@ -74,6 +77,8 @@ export async function startPortico(opts: PorticoProcessOptions): Promise<Portico
     apisix: {
       node_listen: [{ ip: '127.0.0.1', port: proxyPort }],
       lru: { secret: { ttl: opts.secretTtl ?? 300, neg_ttl: opts.secretNegTtl ?? 60 } },
+      // Every node of an etcd cluster must share one keyring (SPEC §5.6); embedded generates its own.
+      ...(opts.etcd ? { data_encryption: { keyring: [TEST_KEYRING] } } : {}),
     },
     deployment: {
       role: opts.role,
