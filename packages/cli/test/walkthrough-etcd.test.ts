@@ -183,7 +183,7 @@ test('a compaction past a disconnected node\'s revision: it converges without a 
   expect((await get(dp2.proxyUrl + '/after-outage')).status).toBe(404);
   expect(dp2.pid).toBe(pidBefore);
   // Same process, reconnected, and it has applied the store at least up to the compaction.
-  const state = await (await fetch(dp2.controlUrl + '/v1/config')).json();
+  const state = (await (await fetch(dp2.controlUrl + '/v1/config')).json()) as { revision: number };
   expect(state).toMatchObject({ ready: true, connected: true });
   expect(state.revision).toBeGreaterThanOrEqual(compactedAt);
 });
