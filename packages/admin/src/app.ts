@@ -1,13 +1,14 @@
 import Koa from 'koa';
 import Router from '@koa/router';
-import { ConfigStore, Logger, PorticoConfig, componentLogger, normalizePrefix } from '@portico/core';
+import { ConfigStore, FieldCipher, Logger, PorticoConfig, componentLogger, normalizePrefix } from '@portico/core';
 import { AdminKey, adminListenIp, keylessAllowed } from './admin-keys';
 import { authMiddleware } from './auth';
 import { readJsonBody } from './body';
 import { AddressSet } from './cidr';
 import { AdminError, errorMiddleware, methodNotSupported } from './errors';
 import { Reply, ResourceHandlers } from './handlers';
-import { Verb, parseTarget } from './resources';
+import { META_ROOTS, dispatchMeta } from './meta';
+import { Verb, decodeSegment, parseTarget } from './resources';
 
 export interface AdminAppOptions {
   store: ConfigStore;
@@ -25,6 +26,11 @@ export interface AdminAppOptions {
   listenIp?: string;
   /** Unix-seconds clock for create_time/update_time (tests). */
   now?: () => number;
+  /**
+   * Field encryption at rest (SPEC §5.6), from core's `fieldCipherFromConfig`: sensitive
+   * fields are encrypted on write and decrypted in replies. Absent: values are stored as sent.
+   */
+  cipher?: FieldCipher;
 }
 
 const BASE = '/apisix/admin';
@@ -41,6 +47,8 @@ export function createAdminApp(opts: AdminAppOptions): Koa {
     store: opts.store,
     prefix: normalizePrefix(opts.config.deployment.etcd.prefix),
     now: opts.now,
+    cipher: opts.cipher,
+    logger: log,
   });
   const keys = opts.adminKeys ?? (admin.admin_key ?? []).filter((k) => !!k.key);
 
@@ -62,7 +70,7 @@ export function createAdminApp(opts: AdminAppOptions): Koa {
   const router = new Router();
   // One catch-all: the admin URL space is irregular (credentials under consumers, secrets
   // under a manager, sub-paths for PATCH), so resources.ts parses the raw path itself.
-  // Fixed endpoints (plugins/list, schema/..., cluster/nodes) get their own routes above it.
+  // Fixed endpoints (plugins, schema, openapi.json) are recognised by their first segment.
   router.all(`${BASE}{/*path}`, async (ctx) => {
     const reply = await dispatch(handlers, ctx);
     ctx.status = reply.status;
@@ -82,21 +90,31 @@ export function createAdminApp(opts: AdminAppOptions): Koa {
 }
 
 async function dispatch(handlers: ResourceHandlers, ctx: Koa.Context): Promise<Reply> {
+  const rawPath = ctx.path.slice(BASE.length + 1);
+  // HEAD is a GET whose body Koa drops.
+  const method = ctx.method === 'HEAD' ? 'GET' : ctx.method;
+  const firstSegment = rawPath.split('/')[0];
+  if (META_ROOTS.has(firstSegment)) {
+    const segs = rawPath.split('/').filter((s, i, all) => !(s === '' && i === all.length - 1)).map((s) => decodeSegment(s) ?? s);
+    return dispatchMeta(segs, method, ctx.query, () => readJsonBody(ctx.req));
+  }
   // ctx.path is still percent-encoded: parseTarget splits before decoding.
-  const target = parseTarget(ctx.path.slice(BASE.length + 1));
-  const verb = (ctx.method === 'HEAD' ? 'GET' : ctx.method) as Verb;
+  const target = parseTarget(rawPath);
+  const verb = method as Verb;
   if (!target.def.verbs.has(verb)) throw methodNotSupported(ctx.method, target.def.kind);
   switch (verb) {
     case 'GET':
-      return handlers.get(target);
+      return handlers.get(target, ctx.query);
     case 'PUT':
       return handlers.put(target, await readJsonBody(ctx.req));
     case 'POST':
       return handlers.post(target, await readJsonBody(ctx.req));
+    case 'PATCH':
+      return handlers.patch(target, await readJsonBody(ctx.req));
     case 'DELETE':
       return handlers.delete(target, ctx.query.force === 'true');
     default:
-      // A verb in a resource's table without a handler yet: a table/handler mismatch.
+      // A verb in a resource's table without a handler: a table/handler mismatch.
       throw new AdminError(405, { error_msg: `not supported \`${ctx.method}\` method for ${target.def.kind}` });
   }
 }

@@ -1,7 +1,9 @@
-import { ConfigStore, KeyValue, collectionKey, parseResourceKey, resourceKey } from '@portico/core';
+import { ConfigStore, collectionKey, parseResourceKey, resourceKey } from '@portico/core';
+import { isSecretRef } from '@portico/secrets';
 import { AdminError, badRequest } from './errors';
-import { isValidUsername } from './ids';
+import { isValidId, isValidUsername } from './ids';
 import { ResourceDef } from './resources';
+import { StoredValues, parseStored } from './stored-values';
 import { isPlainObject } from './validate';
 
 /**
@@ -9,15 +11,6 @@ import { isPlainObject } from './validate';
  * passed, and they are advisory reads, not locks: two concurrent writes can both pass them,
  * as in APISIX.
  */
-
-/** Stored text as JSON, or undefined when someone wrote something else under the prefix. */
-export function parseStored(kv: KeyValue): unknown {
-  try {
-    return JSON.parse(kv.value);
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * A credential belongs to a consumer that must already exist. The name comes from the path and
@@ -34,9 +27,11 @@ export async function checkReferences(store: ConfigStore, prefix: string, def: R
   for (const ref of def.references) {
     const target = value[ref.field];
     if (target === undefined) continue;
-    const kv = await store.get(resourceKey(prefix, { resource: ref.resource, id: String(target) }));
+    const id = String(target);
+    // The schema already limits ids to key-safe text; this keeps a key from ever being built otherwise.
+    const kv = isValidId(id) ? await store.get(resourceKey(prefix, { resource: ref.resource, id })) : undefined;
     if (!kv) {
-      throw badRequest(`failed to fetch ${ref.label} info by ${ref.label} id [${String(target)}], response code: 404`);
+      throw badRequest(`failed to fetch ${ref.label} info by ${ref.label} id [${id}], response code: 404`);
     }
   }
 }
@@ -45,28 +40,24 @@ export async function checkReferences(store: ConfigStore, prefix: string, def: R
 const UNIQUE_AUTH_FIELDS: Readonly<Record<string, string>> = { 'key-auth': 'key' };
 
 /**
- * A reference is resolved per node at request time; two equal references are not two equal
- * keys, so they are never compared (SPEC §3.3).
- * TODO(secrets): use the reference grammar from @portico/secrets once it exists.
+ * The plain value of an auth field. A reference is resolved per node at request time; two
+ * equal references are not two equal keys, so they are never compared (SPEC §3.3).
  */
-function isSecretReference(v: string): boolean {
-  return /^\$(secret|env):\/\//i.test(v);
-}
-
 function authValue(value: unknown, plugin: string, field: string): string | undefined {
   if (!isPlainObject(value) || !isPlainObject(value.plugins)) return undefined;
   const conf = value.plugins[plugin];
   if (!isPlainObject(conf)) return undefined;
   const v = conf[field];
-  return typeof v === 'string' && !isSecretReference(v) ? v : undefined;
+  return typeof v === 'string' && !isSecretRef(v) ? v : undefined;
 }
 
 /**
  * SPEC §3.3: a plain key-auth key may belong to one consumer or credential only, otherwise a
  * request carrying it could authenticate as either. `selfKey` (the item being replaced) is
- * skipped. One range of `/consumers/` covers consumers and credentials alike.
+ * skipped. One range of `/consumers/` covers consumers and credentials alike; stored keys are
+ * compared decrypted, since each encryption of one key gives a different ciphertext.
  */
-export async function checkDuplicateAuthKeys(store: ConfigStore, prefix: string, selfKey: string, value: Record<string, unknown>): Promise<void> {
+export async function checkDuplicateAuthKeys(store: ConfigStore, prefix: string, values: StoredValues, selfKey: string, value: Record<string, unknown>): Promise<void> {
   const wanted = Object.entries(UNIQUE_AUTH_FIELDS)
     .map(([plugin, field]) => ({ plugin, field, v: authValue(value, plugin, field) }))
     .filter((w) => w.v !== undefined);
@@ -76,7 +67,7 @@ export async function checkDuplicateAuthKeys(store: ConfigStore, prefix: string,
     if (kv.key === selfKey) continue;
     const ref = parseResourceKey(prefix, kv.key);
     if (!ref || (ref.resource !== 'consumers' && ref.resource !== 'credentials')) continue;
-    const other = parseStored(kv);
+    const other = values.plaintext(ref.resource, kv);
     for (const w of wanted) {
       if (authValue(other, w.plugin, w.field) !== w.v) continue;
       const owner = ref.resource === 'consumers' ? `consumer: ${ref.id}` : `credential: ${ref.id} of consumer: ${ref.consumer}`;
@@ -94,7 +85,7 @@ export async function checkDeleteGuards(store: ConfigStore, prefix: string, def:
       if (!ref || ref.resource !== guard.resource) continue;
       const other = parseStored(kv);
       if (isPlainObject(other) && other[guard.field] !== undefined && String(other[guard.field]) === id) {
-        throw badRequest(`can not delete this ${def.kind}, ${guard.label} [${ref.id}] is still using it now`);
+        throw badRequest(`can not delete this ${def.guardSubject ?? def.kind}, ${guard.label} [${ref.id}] is still using it now`);
       }
     }
   }

@@ -8,8 +8,9 @@ import { Logger, StoreUnavailableError } from '@portico/core';
  */
 export class AdminError extends Error {
   override name = 'AdminError';
-  constructor(readonly status: number, readonly body: Record<string, unknown>) {
-    super(typeof body.error_msg === 'string' ? body.error_msg : JSON.stringify(body));
+  /** A string body goes out as text/plain (APISIX's paging error is plain text). */
+  constructor(readonly status: number, readonly body: Record<string, unknown> | string) {
+    super(typeof body === 'string' ? body : typeof body.error_msg === 'string' ? body.error_msg : JSON.stringify(body));
   }
 }
 

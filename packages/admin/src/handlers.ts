@@ -1,10 +1,13 @@
-import { CompareFailedError, ConfigStore, KeyValue, collectionKey, parseResourceKey } from '@portico/core';
+import { CompareFailedError, ConfigStore, FieldCipher, KeyValue, Logger, collectionKey, componentLogger, parseResourceKey } from '@portico/core';
 import { JsonBody } from './body';
-import { checkDeleteGuards, checkDuplicateAuthKeys, checkReferences, ensureConsumerExists, parseStored } from './checks';
+import { checkDeleteGuards, checkDuplicateAuthKeys, checkReferences, ensureConsumerExists } from './checks';
 import { AdminError, badRequest, keyNotFound } from './errors';
 import { formatGeneratedId } from './ids';
-import { Target, itemKey, listPrefix, pathIsPlausible } from './resources';
-import { PreparedWrite, isPlainObject, prepareWrite } from './validate';
+import { QueryParams, applyListQuery, parseListQuery } from './list-query';
+import { mergePatch, patchAtPath } from './patch';
+import { Target, itemKey, itemOf, listPrefix, pathIsPlausible } from './resources';
+import { StoredValues, hideFields, parseStored } from './stored-values';
+import { PreparedWrite, isPlainObject, missingId, preparePatched, prepareWrite } from './validate';
 
 /** What a handler answers; `revision` becomes `X-Config-Revision` (SPEC §10) on writes. */
 export interface Reply {
@@ -19,21 +22,28 @@ export interface HandlerDeps {
   prefix: string;
   /** Unix seconds, for create_time/update_time; injectable for tests. */
   now?: () => number;
+  /** Field encryption (SPEC §5.6); absent: values are stored as sent. */
+  cipher?: FieldCipher;
+  logger?: Logger;
 }
 
-/** Compare-and-swap retries before a write gives up as contended (then 503, as a lost PATCH race). */
+/** Compare-and-swap retries before a PUT/POST gives up as contended (then 503, as a lost PATCH race). */
 const MAX_WRITE_ATTEMPTS = 20;
 
-/** APISIX's item shape in GET replies. */
-function item(kv: KeyValue) {
-  const parsed = parseStored(kv);
-  // An unparseable value (written behind the admin API's back) is shown as it is stored.
-  return { key: kv.key, value: parsed === undefined ? kv.value : parsed, createdIndex: kv.createRevision, modifiedIndex: kv.modRevision };
+/** The reply to a lost compare-and-swap (APISIX `core.etcd.atomic_set`). */
+function contended(err: unknown): unknown {
+  return err instanceof CompareFailedError ? new AdminError(503, { error_msg: 'value changed before overwritten' }) : err;
 }
 
-function createTimeOf(kv: KeyValue | undefined): number | undefined {
-  const v = kv && parseStored(kv);
-  return isPlainObject(v) && Number.isSafeInteger(v.create_time) ? (v.create_time as number) : undefined;
+function createTimeOf(value: unknown): number | undefined {
+  return isPlainObject(value) && Number.isSafeInteger(value.create_time) ? (value.create_time as number) : undefined;
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
 }
 
 /**
@@ -45,6 +55,7 @@ export class ResourceHandlers {
   private readonly store: ConfigStore;
   private readonly prefix: string;
   private readonly now: () => number;
+  private readonly values: StoredValues;
   /** Highest id this process handed out, so POST ids increase even between store revisions. */
   private lastGeneratedId = 0;
 
@@ -52,24 +63,28 @@ export class ResourceHandlers {
     this.store = deps.store;
     this.prefix = deps.prefix;
     this.now = deps.now ?? (() => Math.floor(Date.now() / 1000));
+    this.values = new StoredValues(deps.cipher, deps.logger ?? componentLogger('admin'));
   }
 
-  async get(t: Target): Promise<Reply> {
-    if (t.id === undefined) return this.list(t);
+  /** `query` matters to lists only (paging, filters); reading one item ignores it. */
+  async get(t: Target, query: QueryParams): Promise<Reply> {
+    if (t.id === undefined) return this.list(t, query);
     if (!pathIsPlausible(t)) throw keyNotFound();
     const kv = await this.store.get(itemKey(this.prefix, t, t.id));
     if (!kv) throw keyNotFound();
-    return { status: 200, body: item(kv) };
+    return { status: 200, body: this.item(t, kv) };
   }
 
   /**
-   * `{"list":[...],"total":N}`, ordered by createdIndex; an empty collection is an empty list
-   * (Portico differs: APISIX can answer 404). Consumer lists leave credentials out.
+   * `{"list":[...],"total":N}`, ordered by createdIndex, filtered and paged (SPEC §3.4); an
+   * empty collection is an empty list (Portico differs: APISIX can answer 404). Consumer lists
+   * leave credentials out.
    */
-  private async list(t: Target): Promise<Reply> {
+  private async list(t: Target, params: QueryParams): Promise<Reply> {
     if (t.extra.length > 0) throw keyNotFound();
+    const query = parseListQuery(params);
     // A scope that cannot exist (credentials of an invalid username, an unknown manager) is empty.
-    if (!pathIsPlausible(t)) return { status: 200, body: { list: [], total: 0 } };
+    if (!pathIsPlausible(t)) return { status: 200, body: applyListQuery([], query) };
     const { items } = await this.store.range(listPrefix(this.prefix, t));
     const mine = items
       .filter((kv) => {
@@ -77,7 +92,12 @@ export class ResourceHandlers {
         return ref !== undefined && ref.resource === t.def.name;
       })
       .sort((a, b) => a.createRevision - b.createRevision || (a.key < b.key ? -1 : 1));
-    return { status: 200, body: { list: mine.map(item), total: mine.length } };
+    return { status: 200, body: applyListQuery(mine.map((kv) => this.item(t, kv)), query) };
+  }
+
+  /** APISIX's item shape in GET replies. */
+  private item(t: Target, kv: KeyValue) {
+    return { key: kv.key, value: this.values.forReply(t.def, kv), createdIndex: kv.createRevision, modifiedIndex: kv.modRevision };
   }
 
   async put(t: Target, body: JsonBody): Promise<Reply> {
@@ -85,8 +105,8 @@ export class ResourceHandlers {
     const prepared = prepareWrite(t, body, 'PUT');
     const key = itemKey(this.prefix, t, prepared.id!);
     await this.storeChecks(t, prepared, key);
-    const { revision, created, stored } = await this.writeKeepingCreateTime(key, prepared.value);
-    return { status: created ? 201 : 200, body: { key, value: stored }, revision };
+    const { revision, created, stored } = await this.writeKeepingCreateTime(t, key, prepared.value);
+    return { status: created ? 201 : 200, body: { key, value: hideFields(t.def, stored) }, revision };
   }
 
   async post(t: Target, body: JsonBody): Promise<Reply> {
@@ -100,17 +120,51 @@ export class ResourceHandlers {
       const stored = { ...prepared.value, id, create_time: now, update_time: now };
       try {
         // Create-only: two admin processes that pick the same id cannot overwrite each other.
-        const { revision } = await this.store.put(key, JSON.stringify(stored), { ifModRevision: 0 });
-        return { status: 201, body: { key, value: stored }, revision };
+        const { revision } = await this.store.put(key, this.values.encode(t.def.name, stored), { ifModRevision: 0 });
+        return { status: 201, body: { key, value: hideFields(t.def, stored) }, revision };
       } catch (err) {
         if (!(err instanceof CompareFailedError) || attempt >= MAX_WRITE_ATTEMPTS) throw contended(err);
       }
     }
   }
 
+  /**
+   * PATCH (SPEC §3.3): a merge patch of the item, or — with a sub-path — a new value for one
+   * field. The result is validated like a PUT and written only if the item is still at the mod
+   * revision it was read at. No retry: a concurrent writer may have changed what the client
+   * meant to patch, so a lost race is 503 `value changed before overwritten` (as APISIX) and the
+   * client decides.
+   */
+  async patch(t: Target, body: JsonBody): Promise<Reply> {
+    if (t.def.name === 'secrets' && t.manager === undefined) throw badRequest('missing secret manager');
+    if (t.id === undefined) throw badRequest(missingId(t));
+    if (!body.present) throw badRequest('missing new configuration');
+    const subPath = t.extra;
+    if (subPath.length === 0 && !isPlainObject(body.value)) {
+      throw badRequest(`invalid configuration: wrong type: expected object, got ${typeName(body.value)}`);
+    }
+    const item = itemOf(t);
+    if (!pathIsPlausible(item)) throw keyNotFound();
+    const key = itemKey(this.prefix, item, t.id);
+    const prev = await this.store.get(key);
+    if (!prev) throw keyNotFound();
+    const current = this.values.forUpdate(t.def.name, prev);
+    const merged = subPath.length > 0 ? patchAtPath(current, subPath, body.value) : (mergePatch(current, body.value) as Record<string, unknown>);
+    const prepared = preparePatched(item, merged);
+    await this.storeChecks(item, prepared, key);
+    const now = this.now();
+    const stored = { ...prepared.value, create_time: createTimeOf(current) ?? now, update_time: now };
+    try {
+      const { revision } = await this.store.put(key, this.values.encode(t.def.name, stored), { ifModRevision: prev.modRevision });
+      return { status: 200, body: { key, value: hideFields(t.def, stored) }, revision };
+    } catch (err) {
+      throw contended(err);
+    }
+  }
+
   async delete(t: Target, force: boolean): Promise<Reply> {
     if (t.def.name === 'secrets' && t.manager === undefined) throw badRequest('missing secret manager');
-    if (t.id === undefined) throw badRequest(`missing ${t.def.kind} id`);
+    if (t.id === undefined) throw badRequest(missingId(t));
     if (!pathIsPlausible(t)) throw keyNotFound();
     const key = itemKey(this.prefix, t, t.id);
     if (!force) await checkDeleteGuards(this.store, this.prefix, t.def, t.id);
@@ -124,22 +178,23 @@ export class ResourceHandlers {
     if (t.def.name === 'credentials') await ensureConsumerExists(this.store, this.prefix, t.consumer);
     await checkReferences(this.store, this.prefix, t.def, prepared.value);
     if (key && (t.def.name === 'consumers' || t.def.name === 'credentials')) {
-      await checkDuplicateAuthKeys(this.store, this.prefix, key, prepared.value);
+      await checkDuplicateAuthKeys(this.store, this.prefix, this.values, key, prepared.value);
     }
   }
 
   /**
    * PUT replaces the value but keeps `create_time` (SPEC §3.3). The previous value is read and
    * the write is conditional on its mod revision, so a concurrent writer cannot make us lose
-   * the original create_time or report 201 for a key that already existed.
+   * the original create_time or report 201 for a key that already existed. Retrying is safe
+   * here, unlike for PATCH: a PUT does not depend on the value it replaces.
    */
-  private async writeKeepingCreateTime(key: string, value: Record<string, unknown>) {
+  private async writeKeepingCreateTime(t: Target, key: string, value: Record<string, unknown>) {
     for (let attempt = 1; ; attempt++) {
       const prev = await this.store.get(key);
       const now = this.now();
-      const stored = { ...value, create_time: createTimeOf(prev) ?? now, update_time: now };
+      const stored = { ...value, create_time: createTimeOf(prev && parseStored(prev)) ?? now, update_time: now };
       try {
-        const { revision } = await this.store.put(key, JSON.stringify(stored), { ifModRevision: prev?.modRevision ?? 0 });
+        const { revision } = await this.store.put(key, this.values.encode(t.def.name, stored), { ifModRevision: prev?.modRevision ?? 0 });
         return { revision, created: prev === undefined, stored };
       } catch (err) {
         if (!(err instanceof CompareFailedError) || attempt >= MAX_WRITE_ATTEMPTS) throw contended(err);
@@ -157,8 +212,4 @@ export class ResourceHandlers {
     this.lastGeneratedId = Math.max(revision + 1, this.lastGeneratedId + 1);
     return this.lastGeneratedId;
   }
-}
-
-function contended(err: unknown): unknown {
-  return err instanceof CompareFailedError ? new AdminError(503, { error_msg: 'value changed before overwritten' }) : err;
 }

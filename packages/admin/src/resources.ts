@@ -22,7 +22,7 @@ export interface DeleteGuard {
 
 /**
  * One admin resource: everything the generic handlers need to know about it. A new resource
- * (services, ssls, global_rules ...) is a new row here plus, if it has one, a schema in core.
+ * is a new row here plus its schema in core (RESOURCE_KINDS names which one).
  */
 export interface ResourceDef {
   /** URL segment under /apisix/admin, also the store segment. */
@@ -31,32 +31,45 @@ export interface ResourceDef {
   kind: string;
   schema: ValidatedKind;
   verbs: ReadonlySet<Verb>;
-  /** Consumers are keyed by `username` and carry no `id`; everything else by `id`. */
-  identity: 'id' | 'username';
+  /**
+   * What the key segment is: an `id`, a consumer's `username` (consumers carry no id), or a
+   * plugin name (plugin_metadata, whose id is the plugin it configures).
+   */
+  identity: 'id' | 'username' | 'plugin';
   references: readonly Reference[];
   deleteGuards: readonly DeleteGuard[];
+  /** Subject of the guard message, when not `kind`: `can not delete this service directly, ...`. */
+  guardSubject?: string;
   /** Delete the children (a consumer's credentials) in the same transaction. */
   deleteWithChildren?: boolean;
+  /** Fields never sent back in any reply (an ssl's private keys, SPEC §3.1). */
+  hiddenFields?: readonly string[];
 }
 
 const verbs = (...v: Verb[]): ReadonlySet<Verb> => new Set(v);
+const ALL: ReadonlySet<Verb> = verbs('GET', 'PUT', 'POST', 'PATCH', 'DELETE');
 
-// PATCH is part of the contract for routes, upstreams and secrets (SPEC §3.1) but comes with a
-// later change; until then it is answered 405 like any verb a resource does not support.
-const TABLE: Readonly<Partial<Record<ResourceName, ResourceDef>>> = {
+const UPSTREAM_REF: Reference = { field: 'upstream_id', resource: 'upstreams', label: 'upstream' };
+
+// SPEC §3.1's table, row by row.
+const TABLE: Readonly<Record<ResourceName, ResourceDef>> = {
   routes: {
-    name: 'routes', kind: 'route', schema: 'route', identity: 'id',
-    verbs: verbs('GET', 'PUT', 'POST', 'DELETE'),
+    name: 'routes', kind: 'route', schema: 'route', identity: 'id', verbs: ALL,
     references: [
-      { field: 'upstream_id', resource: 'upstreams', label: 'upstream' },
+      UPSTREAM_REF,
       { field: 'service_id', resource: 'services', label: 'service' },
       { field: 'plugin_config_id', resource: 'plugin_configs', label: 'plugin config' },
     ],
     deleteGuards: [],
   },
+  services: {
+    name: 'services', kind: 'service', schema: 'service', identity: 'id', verbs: ALL,
+    references: [UPSTREAM_REF],
+    deleteGuards: [{ resource: 'routes', field: 'service_id', label: 'route' }],
+    guardSubject: 'service directly',
+  },
   upstreams: {
-    name: 'upstreams', kind: 'upstream', schema: 'upstream', identity: 'id',
-    verbs: verbs('GET', 'PUT', 'POST', 'DELETE'),
+    name: 'upstreams', kind: 'upstream', schema: 'upstream', identity: 'id', verbs: ALL,
     references: [],
     deleteGuards: [
       { resource: 'routes', field: 'upstream_id', label: 'route' },
@@ -78,6 +91,36 @@ const TABLE: Readonly<Partial<Record<ResourceName, ResourceDef>>> = {
   },
   secrets: {
     name: 'secrets', kind: 'secret', schema: 'secret', identity: 'id',
+    verbs: verbs('GET', 'PUT', 'PATCH', 'DELETE'),
+    references: [],
+    deleteGuards: [],
+  },
+  ssls: {
+    name: 'ssls', kind: 'ssl', schema: 'ssl', identity: 'id', verbs: ALL,
+    references: [],
+    deleteGuards: [],
+    hiddenFields: ['key', 'keys'],
+  },
+  global_rules: {
+    name: 'global_rules', kind: 'global rule', schema: 'global_rule', identity: 'id',
+    verbs: verbs('GET', 'PUT', 'PATCH', 'DELETE'),
+    references: [],
+    deleteGuards: [],
+  },
+  plugin_configs: {
+    name: 'plugin_configs', kind: 'plugin config', schema: 'plugin_config', identity: 'id',
+    verbs: verbs('GET', 'PUT', 'PATCH', 'DELETE'),
+    references: [],
+    deleteGuards: [{ resource: 'routes', field: 'plugin_config_id', label: 'route' }],
+  },
+  consumer_groups: {
+    name: 'consumer_groups', kind: 'consumer group', schema: 'consumer_group', identity: 'id',
+    verbs: verbs('GET', 'PUT', 'PATCH', 'DELETE'),
+    references: [],
+    deleteGuards: [{ resource: 'consumers', field: 'group_id', label: 'consumer' }],
+  },
+  plugin_metadata: {
+    name: 'plugin_metadata', kind: 'plugin_metadata', schema: 'plugin_metadata', identity: 'plugin',
     verbs: verbs('GET', 'PUT', 'DELETE'),
     references: [],
     deleteGuards: [],
@@ -86,15 +129,19 @@ const TABLE: Readonly<Partial<Record<ResourceName, ResourceDef>>> = {
 
 /** Lookup by URL segment; a Map so that `__proto__` or `constructor` can never be a resource. */
 const BY_NAME: ReadonlyMap<string, ResourceDef> = new Map(Object.values(TABLE).map((d) => [d.name, d]));
-const CREDENTIALS = TABLE.credentials!;
+const CREDENTIALS = TABLE.credentials;
 
-/** The resources the admin API serves today. */
+/** The resources the admin API serves, in SPEC §3.1's order. */
 export const ADMIN_RESOURCES: readonly ResourceDef[] = [...BY_NAME.values()];
+
+export function resourceDef(name: ResourceName): ResourceDef {
+  return TABLE[name];
+}
 
 /**
  * What an admin URL designates. `id` is the decoded path id (absent for the collection);
  * `consumer`/`manager` scope credentials and secrets. `extra` holds path segments beyond the
- * resource's layout (a PATCH sub-path, once PATCH exists).
+ * resource's layout: a PATCH sub-path, and for any other verb a path that names nothing.
  */
 export interface Target {
   def: ResourceDef;
@@ -105,7 +152,7 @@ export interface Target {
 }
 
 /** Decodes one path segment; undefined when the escapes are malformed (`%E0%A4%A`). */
-function decodeSegment(raw: string): string | undefined {
+export function decodeSegment(raw: string): string | undefined {
   try {
     return decodeURIComponent(raw);
   } catch {
@@ -151,8 +198,20 @@ export function pathIsPlausible(t: Target): boolean {
   return t.def.identity === 'username' ? isValidUsername(t.id) : isValidId(t.id);
 }
 
+/** The target without its PATCH sub-path: the item the sub-path lies in. */
+export function itemOf(t: Target): Target {
+  return t.extra.length === 0 ? t : { ...t, extra: [] };
+}
+
 export function isKnownManager(manager: string | undefined): boolean {
-  return manager !== undefined && Object.prototype.hasOwnProperty.call(SECRET_MANAGER_SCHEMAS, manager);
+  return manager !== undefined && Object.hasOwn(SECRET_MANAGER_SCHEMAS, manager);
+}
+
+/** What selects the schema within a kind: the secret manager, or the plugin of plugin_metadata. */
+export function schemaScope(t: Target, id?: string): string | undefined {
+  if (t.def.name === 'secrets') return t.manager;
+  if (t.def.identity === 'plugin') return id ?? t.id;
+  return undefined;
 }
 
 /** Store key of one item of the target's collection. */

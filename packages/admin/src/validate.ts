@@ -2,7 +2,7 @@ import { validateResource } from '@portico/core';
 import { JsonBody } from './body';
 import { badRequest } from './errors';
 import { isUnsafeIntegerId, sameId } from './ids';
-import { Target, isKnownManager } from './resources';
+import { Target, isKnownManager, schemaScope } from './resources';
 
 /** A write that passed every check that needs no store: what to store, minus timestamps. */
 export interface PreparedWrite {
@@ -20,29 +20,42 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** `missing <kind> id`; plugin metadata is named by its plugin. */
+export function missingId(t: Target): string {
+  return t.def.identity === 'plugin' ? 'missing plugin name' : `missing ${t.def.kind} id`;
+}
+
+/** APISIX stores a secret's id as `<manager>/<id>`; a body echoing that form names the same item. */
+function idAliases(t: Target): string[] {
+  return t.def.name === 'secrets' && t.id !== undefined ? [`${t.manager}/${t.id}`] : [];
+}
+
+/** The manager is part of a secret's key: without a known one there is no item to talk about. */
+function checkManager(t: Target): void {
+  if (t.def.name !== 'secrets') return;
+  if (t.manager === undefined) throw badRequest('missing secret manager');
+  if (!isKnownManager(t.manager)) throw badRequest(`invalid configuration: unsupported secret manager ${t.manager}`);
+}
+
 /**
  * Everything about a PUT/POST body that can be decided without the store, in APISIX's order:
- * missing body, id rules (SPEC §3.2), forbidden timestamps, schema (core's validateResource,
- * whose message is the whole `error_msg`), then rules the schema cannot express.
+ * missing body, id rules (SPEC §3.2), forbidden timestamps, schema and field rules (core's
+ * validateResource, whose message is the whole `error_msg`).
  */
 export function prepareWrite(t: Target, body: JsonBody, verb: 'PUT' | 'POST'): PreparedWrite {
   if (!body.present) throw badRequest('missing configurations');
-  // The manager is part of the key: without it there is no item to talk about.
   if (t.def.name === 'secrets' && t.manager === undefined) throw badRequest('missing secret manager');
   const conf = body.value;
   const { kind } = t.def;
   let value: unknown = conf;
-  let id: string | undefined;
 
   if (isPlainObject(conf)) {
-    if (t.def.identity === 'id') {
+    if (t.def.identity !== 'username') {
       if (verb === 'POST') {
         if (t.id !== undefined || conf.id !== undefined) throw badRequest(`wrong ${kind} id, do not need it`);
       } else {
-        if (t.id === undefined && conf.id === undefined) throw badRequest(`missing ${kind} id`);
-        // APISIX stores a secret's id as `<manager>/<id>`; a body echoing that form is the same item.
-        const aliases = t.def.name === 'secrets' && t.id !== undefined ? [`${t.manager}/${t.id}`] : [];
-        if (t.id !== undefined && conf.id !== undefined && !sameId(conf.id, t.id, aliases)) {
+        if (t.id === undefined && conf.id === undefined) throw badRequest(missingId(t));
+        if (t.id !== undefined && conf.id !== undefined && !sameId(conf.id, t.id, idAliases(t))) {
           throw badRequest(`wrong ${kind} id`);
         }
         // The path id wins (it is what the key is built from), as in APISIX.
@@ -50,40 +63,38 @@ export function prepareWrite(t: Target, body: JsonBody, verb: 'PUT' | 'POST'): P
       }
     }
     for (const field of FORBIDDEN_FIELDS) {
-      if (field in conf) throw badRequest(`the property is forbidden:  ${field}`);
+      if (Object.hasOwn(conf, field)) throw badRequest(`the property is forbidden:  ${field}`);
     }
   }
-
-  if (t.def.name === 'secrets' && !isKnownManager(t.manager)) {
-    throw badRequest(`invalid configuration: unsupported secret manager ${t.manager}`);
-  }
-  if (isPlainObject(value) && isUnsafeIntegerId(value.id)) throw badRequest(INVALID_ID);
-
-  const result = validateResource(t.def.schema, value, t.manager);
-  if (!result.ok) throw badRequest(result.message);
-  if (!isPlainObject(value)) throw badRequest('invalid configuration: wrong type: expected object'); // unreachable: every schema wants an object
-
-  if (t.def.identity === 'username') {
-    if (t.id !== undefined && t.id !== value.username) throw badRequest('wrong username');
-    id = value.username as string;
-  } else if (value.id !== undefined) {
-    id = String(value.id);
-  }
-
-  const rule = semanticError(t, value);
-  if (rule) throw badRequest(rule);
-  return { id, value };
+  checkManager(t);
+  return validated(t, value);
 }
 
 /**
- * Rules APISIX checks in its admin code rather than its schemas. `chash` needs a `key` to hash
- * on, unless it hashes on the consumer (APISIX `check_upstream_conf`).
- * TODO(core): move into validateResource so the data plane applies the same rule on load.
+ * A PATCH result (SPEC §3.3), before it is written: the merged value must name the same item
+ * and pass the same validation as a PUT. Timestamps are the server's: whatever the merge left
+ * in them is dropped and set again on write. A merge that removed `id` gets it back from the path.
  */
-function semanticError(t: Target, value: Record<string, unknown>): string | undefined {
-  const upstream = t.def.name === 'upstreams' ? value : t.def.name === 'routes' ? value.upstream : undefined;
-  if (isPlainObject(upstream) && upstream.type === 'chash' && upstream.hash_on !== 'consumer' && upstream.key === undefined) {
-    return 'missing key';
+export function preparePatched(t: Target, merged: Record<string, unknown>): PreparedWrite {
+  const { create_time: _c, update_time: _u, ...value } = merged;
+  if (t.def.identity !== 'username') {
+    if (value.id !== undefined && !sameId(value.id, t.id!, idAliases(t))) throw badRequest(`wrong ${t.def.kind} id`);
+    value.id ??= t.id;
   }
-  return undefined;
+  checkManager(t);
+  return validated(t, value);
+}
+
+/** Schema, field rules and plugins (core), then the item's key segment. */
+function validated(t: Target, value: unknown): PreparedWrite {
+  if (isPlainObject(value) && isUnsafeIntegerId(value.id)) throw badRequest(INVALID_ID);
+  const id = isPlainObject(value) && value.id !== undefined ? String(value.id) : undefined;
+  const result = validateResource(t.def.schema, value, schemaScope(t, id));
+  if (!result.ok) throw badRequest(result.message);
+  if (!isPlainObject(value)) throw badRequest('invalid configuration: wrong type: expected object'); // unreachable: every schema wants an object
+  if (t.def.identity === 'username') {
+    if (t.id !== undefined && t.id !== value.username) throw badRequest('wrong username');
+    return { id: value.username as string, value };
+  }
+  return { id, value };
 }

@@ -151,7 +151,7 @@ describe('admin API: consumers, credentials and secrets', () => {
     expect([r.status, r.json]).toEqual([status, reply]);
   });
 
-  it.each(['nope', 'services', 'ssls', 'credentials', '__proto__', 'constructor', ''])('answers 404 for the unsupported resource "%s"', async (res) => {
+  it.each(['nope', 'service', 'stream_routes', 'credentials', '__proto__', 'constructor', ''])('answers 404 for the unsupported resource "%s"', async (res) => {
     for (const method of ['GET', 'PUT', 'POST', 'DELETE', 'PATCH']) {
       const r = await h.call(method, `/apisix/admin/${res}`, method === 'GET' || method === 'DELETE' ? undefined : { a: 1 });
       expect([r.status, r.json]).toEqual([404, { error_msg: `Unsupported resource type: ${res}` }]);

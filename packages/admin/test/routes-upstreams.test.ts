@@ -165,7 +165,7 @@ describe('admin API: routes and upstreams', () => {
     ['GET', '/routes/1/extra', undefined, 404, { message: 'Key not found' }],
     ['DELETE', '/routes', undefined, 400, { error_msg: 'missing route id' }],
     ['DELETE', '/upstreams', undefined, 400, { error_msg: 'missing upstream id' }],
-    ['PATCH', '/routes/1', route(), 405, { error_msg: 'not supported `PATCH` method for route' }],
+    ['PATCH', '/routes/never-created', route(), 404, { message: 'Key not found' }],
     ['OPTIONS', '/routes', undefined, 405, { error_msg: 'not supported `OPTIONS` method for route' }],
   ])('%s %s %j → %d', async (method, path, body, status, reply) => {
     const r = await h.call(method, `/apisix/admin${path}`, body);

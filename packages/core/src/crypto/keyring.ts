@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PorticoConfig } from '../config';
 import { ConfigError } from '../errors';
-import { FieldCipher } from './field-cipher';
+import { FieldCipher, MIN_KEYRING_ENTRY_LENGTH } from './field-cipher';
 
 /** `<dataDir>/keyring`: the generated keyring of an embedded store, one entry per line. */
 export const KEYRING_FILE = 'keyring';
@@ -24,6 +24,12 @@ export type KeyringMode = PorticoConfig['deployment']['config_provider'];
  */
 export function loadKeyring(config: PorticoConfig, dataDir: string, mode: KeyringMode = config.deployment.config_provider): string[] {
   const enc = config.apisix.data_encryption;
+  // An entry left empty by `${{VAR:=}}` is skipped; a short one is an error naming its position.
+  (enc.keyring ?? []).forEach((entry, i) => {
+    if (entry !== '' && entry.length < MIN_KEYRING_ENTRY_LENGTH) {
+      throw new ConfigError(`config.yaml: apisix.data_encryption.keyring[${i}] must be at least ${MIN_KEYRING_ENTRY_LENGTH} characters`);
+    }
+  });
   const configured = (enc.keyring ?? []).filter((k) => k !== '');
   if (configured.length > 0) return configured;
   if (mode === 'etcd') {

@@ -39,3 +39,15 @@ export const timeoutSchema = {
 export const hostSchema = { type: 'string', pattern: '^\\*?[0-9a-zA-Z-._\\[\\]:]+$' };
 
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'CONNECT', 'TRACE', 'PURGE'];
+
+/**
+ * True for a value that claims to be a `$secret://` / `$env://` reference (SPEC §9), with the
+ * same prefixes as the secrets package's `isSecretRef` (core cannot import it). Such a value
+ * is resolved per node at request time, so schema-level content checks (PEM parsing) skip it.
+ */
+export function isSecretReference(v: unknown): boolean {
+  return typeof v === 'string' && (v.startsWith('$secret://') || v.startsWith('$env://') || v.startsWith('$ENV://'));
+}
+
+/** A string that is a reference (see isSecretReference), for schemas that allow one instead of inline content. */
+export const secretReferenceSchema = { type: 'string', pattern: '^\\$(secret|env|ENV)://' };

@@ -51,3 +51,13 @@ export const upstreamSchema = {
   },
   required: ['nodes'],
 };
+
+/**
+ * Rules APISIX checks outside its upstream schema (`check_upstream_conf`): `chash` needs a
+ * `key` to hash on, unless it hashes on the consumer. Here rather than in the admin API so a
+ * data-plane node refuses the same item on load. Returns the whole `error_msg`.
+ */
+export function checkUpstreamRules(upstream: Record<string, unknown>): string | undefined {
+  if (upstream.type === 'chash' && upstream.hash_on !== 'consumer' && upstream.key === undefined) return 'missing key';
+  return undefined;
+}

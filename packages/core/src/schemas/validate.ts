@@ -1,15 +1,37 @@
-import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
+import Ajv2020, { ErrorObject, ValidateFunction } from 'ajv/dist/2020';
 import { consumerSchema } from './consumer';
 import { credentialSchema } from './credential';
+import { pluginMetadataSchema } from './plugin-metadata';
+import { consumerGroupSchema, globalRuleSchema, pluginConfigSchema } from './plugin-sets';
 import { PLUGIN_DEFINITIONS } from './plugins';
 import { checkRouteRules, routeSchema } from './route';
 import { SECRET_MANAGER_SCHEMAS } from './secret';
-import { upstreamSchema } from './upstream';
+import { checkServiceRules, serviceSchema } from './service';
+import { checkSslRules, sslSchema } from './ssl';
+import { checkUpstreamRules, upstreamSchema } from './upstream';
+import type { ResourceName } from '../keys';
 
 /** Resource kinds whose values are validated by `validateResource`. */
-export type ValidatedKind = 'route' | 'upstream' | 'consumer' | 'credential' | 'secret';
+export type ValidatedKind = 'route' | 'service' | 'upstream' | 'consumer' | 'credential' | 'secret' | 'ssl'
+  | 'global_rule' | 'plugin_config' | 'consumer_group' | 'plugin_metadata';
 
-const ajv = new Ajv({ allErrors: false, strict: false });
+/** The kind of the values stored under each resource of the key layout (SPEC §2). */
+export const RESOURCE_KINDS: Readonly<Record<ResourceName, ValidatedKind>> = {
+  routes: 'route',
+  services: 'service',
+  upstreams: 'upstream',
+  consumers: 'consumer',
+  credentials: 'credential',
+  secrets: 'secret',
+  ssls: 'ssl',
+  global_rules: 'global_rule',
+  plugin_configs: 'plugin_config',
+  consumer_groups: 'consumer_group',
+  plugin_metadata: 'plugin_metadata',
+};
+
+// JSON Schema 2020-12, the dialect of OpenAPI 3.1: the admin API publishes these very schemas.
+const ajv = new Ajv2020({ allErrors: false, strict: false });
 const compiled = new Map<object, ValidateFunction>();
 function compile(schema: object): ValidateFunction {
   let fn = compiled.get(schema);
@@ -20,12 +42,28 @@ function compile(schema: object): ValidateFunction {
   return fn;
 }
 
-const RESOURCE_SCHEMAS: Record<Exclude<ValidatedKind, 'secret'>, object> = {
+/** Schemas of the kinds that have exactly one (secrets: per manager; plugin_metadata: per plugin). */
+export const RESOURCE_SCHEMAS: Readonly<Record<Exclude<ValidatedKind, 'secret' | 'plugin_metadata'>, object>> = {
   route: routeSchema,
+  service: serviceSchema,
   upstream: upstreamSchema,
   consumer: consumerSchema,
   credential: credentialSchema,
+  ssl: sslSchema,
+  global_rule: globalRuleSchema,
+  plugin_config: pluginConfigSchema,
+  consumer_group: consumerGroupSchema,
 };
+
+/**
+ * The JSON schema a value of `kind` is checked against; `scope` is the secret manager (kind
+ * `secret`) or the plugin name (kind `plugin_metadata`). Undefined when the scope is unknown.
+ */
+export function schemaFor(kind: ValidatedKind, scope?: string): object | undefined {
+  if (kind === 'secret') return scope !== undefined && Object.hasOwn(SECRET_MANAGER_SCHEMAS, scope) ? SECRET_MANAGER_SCHEMAS[scope] : undefined;
+  if (kind === 'plugin_metadata') return scope === undefined ? undefined : pluginMetadataSchema(scope);
+  return RESOURCE_SCHEMAS[kind];
+}
 
 function typeOf(v: unknown): string {
   if (v === null) return 'null';
@@ -56,6 +94,7 @@ function reason(e: ErrorObject, root: unknown): string {
     case 'minimum': case 'exclusiveMinimum': return `expected ${v} to be ${e.keyword === 'minimum' ? 'at least' : 'greater than'} ${p.limit}`;
     case 'maximum': return `expected ${v} to be at most ${p.limit}`;
     case 'minItems': return `expect array to have at least ${p.limit} items`;
+    case 'maxItems': return `expect array to have at most ${p.limit} items`;
     case 'uniqueItems': return 'expected unique items but items are duplicated';
     case 'dependentRequired': case 'dependencies': return `property "${p.missingProperty}" is required when "${p.property}" is set`;
     default: return e.message ?? 'invalid';
@@ -94,7 +133,8 @@ export function checkPlugins(plugins: unknown, forConsumer: boolean): string | u
     return 'invalid configuration: property "plugins" validation failed: wrong type: expected object, got ' + typeOf(plugins);
   }
   for (const [name, conf] of Object.entries(plugins)) {
-    const def = PLUGIN_DEFINITIONS[name];
+    // Own properties only: `__proto__` or `constructor` must not look like a plugin.
+    const def = Object.hasOwn(PLUGIN_DEFINITIONS, name) ? PLUGIN_DEFINITIONS[name] : undefined;
     if (!def) return `unknown plugin [${name}]`;
     const schema = forConsumer ? def.consumerSchema : def.schema;
     if (!schema) return `failed to check the configuration of plugin ${name} err: plugin can not be used on a consumer`;
@@ -104,27 +144,31 @@ export function checkPlugins(plugins: unknown, forConsumer: boolean): string | u
   return undefined;
 }
 
+/** Kinds whose `plugins` run on routes (route-side plugin schemas). */
+const ROUTE_SIDE_PLUGINS: ReadonlySet<ValidatedKind> = new Set(['route', 'service', 'global_rule', 'plugin_config', 'consumer_group']);
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 /**
- * Validates a resource value as stored (timestamps allowed). Returns the admin `error_msg`
- * text on failure. `manager` selects the secret schema for kind `secret`.
+ * Validates a resource value as stored (timestamps allowed): the admin API before a write,
+ * a data-plane node when it loads an item. Returns the admin `error_msg` text on failure.
+ * `scope` is the secret manager (kind `secret`) or the plugin name (kind `plugin_metadata`).
+ * Order as APISIX: schema, field rules, then plugin configurations.
  */
-export function validateResource(kind: ValidatedKind, value: unknown, manager?: string): ValidationResult {
-  let schema: object | undefined;
-  if (kind === 'secret') {
-    schema = manager ? SECRET_MANAGER_SCHEMAS[manager] : undefined;
-    if (!schema) return { ok: false, message: `invalid configuration: unsupported secret manager ${manager}` };
-  } else {
-    schema = RESOURCE_SCHEMAS[kind];
+export function validateResource(kind: ValidatedKind, value: unknown, scope?: string): ValidationResult {
+  const schema = schemaFor(kind, scope);
+  if (!schema) {
+    return { ok: false, message: kind === 'secret' ? `invalid configuration: unsupported secret manager ${scope}` : 'invalid plugin name' };
   }
   const r = checkSchema(schema, value);
   if (!r.ok) return { ok: false, message: `invalid configuration: ${r.message}` };
   const obj = value as Record<string, unknown>;
-  if (kind === 'route') {
-    const rule = checkRouteRules(obj);
-    if (rule) return { ok: false, message: `invalid configuration: ${rule}` };
-  }
-  if (kind === 'route' || kind === 'consumer' || kind === 'credential') {
-    const pluginError = checkPlugins(obj.plugins, kind !== 'route');
+  const rule = fieldRules(kind, obj);
+  if (rule) return { ok: false, message: rule };
+  if (ROUTE_SIDE_PLUGINS.has(kind) || kind === 'consumer' || kind === 'credential') {
+    const pluginError = checkPlugins(obj.plugins, !ROUTE_SIDE_PLUGINS.has(kind));
     if (pluginError) return { ok: false, message: pluginError };
   }
   if (kind === 'credential') {
@@ -134,4 +178,26 @@ export function validateResource(kind: ValidatedKind, value: unknown, manager?: 
     }
   }
   return { ok: true };
+}
+
+/** Rules beyond the schema; each returns the whole `error_msg`. */
+function fieldRules(kind: ValidatedKind, obj: Record<string, unknown>): string | undefined {
+  switch (kind) {
+    case 'route': {
+      const rule = checkRouteRules(obj);
+      if (rule) return `invalid configuration: ${rule}`;
+      return isObject(obj.upstream) ? checkUpstreamRules(obj.upstream) : undefined;
+    }
+    case 'service': {
+      const rule = checkServiceRules(obj);
+      if (rule) return `invalid configuration: ${rule}`;
+      return isObject(obj.upstream) ? checkUpstreamRules(obj.upstream) : undefined;
+    }
+    case 'upstream':
+      return checkUpstreamRules(obj);
+    case 'ssl':
+      return checkSslRules(obj);
+    default:
+      return undefined;
+  }
 }

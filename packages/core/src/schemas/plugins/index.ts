@@ -12,6 +12,8 @@ export interface PluginDefinition {
   type?: 'auth';
   schema: object;
   consumerSchema?: object;
+  /** `/plugin_metadata/<name>` schema; absent: the plugin takes no metadata. */
+  metadataSchema?: object;
 }
 
 export const PLUGIN_DEFINITIONS: Record<string, PluginDefinition> = {
