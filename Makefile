@@ -22,5 +22,9 @@ run: build
 test: test-deps typecheck
 	@scripts/run-tests.sh
 
+# Benchmarks (long; never part of make test). BENCH=bench/router.bench.ts runs one.
+bench: build
+	@scripts/bench.sh $(BENCH)
+
 clean:
 	npx tsc -b --clean; rm -rf .jest-results.json
