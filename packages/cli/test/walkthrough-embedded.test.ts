@@ -57,6 +57,27 @@ test('walkthrough on the embedded store survives a restart', async () => {
   expect((await get(node.proxyUrl + '/anything', 'john-key')).status).toBe(200);
 });
 
+test('SIGTERM lets an in-flight request finish, then exits 0', async () => {
+  const proc = await startPortico({ name: 'drain', role: 'traditional' });
+  try {
+    const put = await fetch(proc.adminUrl + '/apisix/admin/routes/slow', {
+      method: 'PUT', body: JSON.stringify({ uri: '/delay/*', upstream: { nodes: { [`127.0.0.1:${echo.port}`]: 1 } } }),
+    });
+    expect(put.status).toBe(201);
+    await waitFor(async () => (await get(proc.proxyUrl + '/delay/0')).status === 200, { what: 'the route to load' });
+    const seen = echo.requests;
+    const inflight = get(proc.proxyUrl + '/delay/1500');
+    await waitFor(() => echo.requests > seen, { what: 'the upstream to receive the slow request' });
+    const exit = proc.stop();
+    const res = await inflight;
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body).url).toBe('/delay/1500');
+    expect(await exit).toBe(0);
+  } finally {
+    await proc.kill();
+  }
+});
+
 test('a second process on the same data directory gets a clear error', async () => {
   expect(node).toBeDefined();
   await expect(startPortico({ name: 'second', role: 'traditional', dataDir: node!.dataDir }))
