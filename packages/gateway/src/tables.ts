@@ -78,6 +78,11 @@ export class GatewayTables {
 
   /** ConfigSync listener. */
   readonly apply = (changes: readonly ResourceChange[]): void => {
+    // One router version per store batch: a first load of 100k routes builds the tree once.
+    this.router.batch(() => this.applyAll(changes));
+  };
+
+  private applyAll(changes: readonly ResourceChange[]): void {
     for (const c of changes) {
       const item = c.type === 'put' ? c.item : undefined;
       const ref = c.type === 'put' ? c.item.ref : c.ref;
@@ -105,7 +110,7 @@ export class GatewayTables {
           break;
       }
     }
-  };
+  }
 
   private putRoute(item: ResourceItem): void {
     const id = item.ref.id;
