@@ -2,7 +2,8 @@ import { componentLogger, type Logger } from '@portico/core';
 import { isSecretRef, type SecretResolver } from '@portico/secrets';
 
 /** What the consumer index needs from the secret cache. */
-export type SecretLookup = Pick<SecretResolver, 'peek' | 'resolve' | 'refreshIfStale' | 'onChange'>;
+export type SecretLookup = Pick<SecretResolver, 'peek' | 'resolve' | 'refreshIfStale' | 'onChange'>
+  & Partial<Pick<SecretResolver, 'clock'>>;
 
 export interface ConsumerConf {
   username: string;
@@ -44,6 +45,7 @@ export interface ConsumerIndexOptions {
    * refreshes (default 1000). Refreshes are driven by TTL, never by lookup misses.
    */
   expiryCheckMs?: number;
+  /** default: the resolver's clock, else Date.now */
   now?: () => number;
 }
 
@@ -62,7 +64,10 @@ export interface ConsumerIndexOptions {
  *  - when the resolver reports a changed reference (rotated, gone, provider reconfigured), the
  *    resolved-key table is rebuilt: the new key works and the old one stops;
  *  - a reference that cannot be resolved disables that consumer or credential only (fail
- *    closed): the reference string itself never matches.
+ *    closed): the reference string itself never matches;
+ *  - rotation grace: when the resolver reports a previous value still inside its provider's
+ *    `rotation_grace`, that value keeps authenticating until the deadline (resolver clock),
+ *    then stops, checked on every lookup that reaches it.
  *
  * Updates are synchronous, so a request sees the table before or after a configuration batch.
  * Key values are never logged; references and owners are.
@@ -72,7 +77,7 @@ export class ConsumerIndex {
   private readonly resolver?: SecretLookup;
   private readonly log: Logger;
   private readonly expiryCheckMs: number;
-  private readonly now: () => number;
+  private readonly now?: () => number;
 
   private readonly consumers = new Map<string, ConsumerConf>();
   /** username → credential id → conf */
@@ -85,6 +90,10 @@ export class ConsumerIndex {
   private readonly refOwners = new Map<string, Set<OwnerEntry>>();
   /** reference → its current value, for references that resolved */
   private readonly refValues = new Map<string, string>();
+  /** reference → the value before a rotation, accepted until `until` (resolver clock) */
+  private readonly refPrevious = new Map<string, { value: string; until: number }>();
+  /** previous value → owner and deadline; rebuilt with resolvedKeys */
+  private graceKeys = new Map<string, { owner: OwnerEntry; until: number }>();
   /** references with no known outcome yet: a miss waits for them */
   private readonly coldRefs = new Set<string>();
   /** resolved key → owner; rebuilt from refOwners × refValues when either changes */
@@ -99,7 +108,7 @@ export class ConsumerIndex {
     this.resolver = opts.resolver;
     this.log = opts.logger ?? componentLogger('consumers');
     this.expiryCheckMs = opts.expiryCheckMs ?? 1000;
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now;
     this.unsubscribe = this.resolver?.onChange((ref) => this.onSecretChange(ref));
   }
 
@@ -156,6 +165,7 @@ export class ConsumerIndex {
         if (set && set.size === 0) {
           this.refOwners.delete(old.key);
           this.refValues.delete(old.key);
+          this.refPrevious.delete(old.key);
           this.coldRefs.delete(old.key);
         }
         this.resolvedDirty = true;
@@ -193,6 +203,8 @@ export class ConsumerIndex {
   private learnRef(ref: string): void {
     if (!this.resolver) return; // no resolver: references never resolve
     const p = this.resolver.peek(ref);
+    if (p.previous !== undefined && p.previousUntil !== undefined) this.refPrevious.set(ref, { value: p.previous, until: p.previousUntil });
+    else this.refPrevious.delete(ref);
     if (p.value !== undefined) {
       this.refValues.set(ref, p.value);
       this.coldRefs.delete(ref);
@@ -237,7 +249,20 @@ export class ConsumerIndex {
     const plain = this.plainKeys.get(key);
     if (plain) return plain[0];
     if (this.resolvedDirty) this.rebuildResolved();
-    return this.resolvedKeys.get(key);
+    const hit = this.resolvedKeys.get(key);
+    if (hit || this.graceKeys.size === 0) return hit;
+    const grace = this.graceKeys.get(key);
+    if (!grace) return undefined;
+    if (this.clock() < grace.until) return grace.owner;
+    this.graceKeys.delete(key);
+    this.log.info({ ref: grace.owner.key, owner: grace.owner.ownerId }, 'rotation grace ended; the previous key no longer authenticates');
+    return undefined;
+  }
+
+  /** The injected clock, else the resolver's (its deadlines are on it), else Date.now. */
+  private clock(): number {
+    if (this.now) return this.now();
+    return this.resolver?.clock ? this.resolver.clock() : Date.now();
   }
 
   /** Waits for every cold reference; one shared wait for all concurrent lookups. */
@@ -269,7 +294,7 @@ export class ConsumerIndex {
    * background, evicted ones become cold again. Runs at most every `expiryCheckMs`.
    */
   private checkExpiry(): void {
-    const now = this.now();
+    const now = this.clock();
     if (now < this.nextExpiryCheck || !this.resolver) return;
     this.nextExpiryCheck = now + this.expiryCheckMs;
     for (const ref of this.refOwners.keys()) {
@@ -284,12 +309,18 @@ export class ConsumerIndex {
 
   private rebuildResolved(): void {
     const next = new Map<string, OwnerEntry>();
+    const grace = new Map<string, { owner: OwnerEntry; until: number }>();
     for (const [ref, owners] of this.refOwners) {
       const value = this.refValues.get(ref);
       if (value === undefined) continue;
       for (const o of owners) if (!next.has(value)) next.set(value, o);
+      const prev = this.refPrevious.get(ref);
+      if (prev) for (const o of owners) if (!grace.has(prev.value)) grace.set(prev.value, { owner: o, until: prev.until });
     }
+    // A current key always wins over someone's previous one.
+    for (const k of next.keys()) grace.delete(k);
     this.resolvedKeys = next;
+    this.graceKeys = grace;
     this.resolvedDirty = false;
   }
 

@@ -2,8 +2,9 @@ export { parseSecretRef, isSecretRef, SECRET_PREFIX, type SecretRef, type Secret
 export type { SecretProvider, ProviderFactory } from './provider';
 export { SecretNotFoundError } from './errors';
 export { readJsonField } from './json-field';
-export { AwsSecretProvider, createAwsProvider, resolveAwsConf, type AwsSecretConf, type AwsProviderOptions } from './providers/aws';
+export { AwsSecretProvider, createAwsProvider, resolveAwsConf, awsCredentials, type AwsSecretConf, type AwsProviderOptions } from './providers/aws';
 export { createEnvProvider, readEnv } from './providers/env';
+export { VaultSecretProvider, createVaultProvider, resolveVaultConf, type VaultSecretConf, type VaultProviderOptions } from './providers/vault';
 export { LruMap } from './cache';
 export type { ManagerStats } from './stats';
 export {

@@ -8,6 +8,11 @@
  */
 export interface SecretProvider {
   get(path: string): Promise<string>;
+  /**
+   * The version before the current one (AWS: stage AWSPREVIOUS), read the same way as get().
+   * Optional; used for rotation grace only, once per observed rotation.
+   */
+  getPrevious?(path: string): Promise<string | undefined>;
   /** Releases connections; called when the provider is replaced or removed. */
   close?(): void;
 }

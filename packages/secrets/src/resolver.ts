@@ -4,6 +4,7 @@ import { SecretNotFoundError } from './errors';
 import type { ProviderFactory, SecretProvider } from './provider';
 import { createAwsProvider } from './providers/aws';
 import { createEnvProvider } from './providers/env';
+import { createVaultProvider } from './providers/vault';
 import { parseSecretRef, type SecretRef } from './reference';
 import { StatsBook, type ManagerStats } from './stats';
 
@@ -18,10 +19,21 @@ export interface SecretResolverOptions {
   now?: () => number;
   /** default componentLogger('secrets') */
   logger?: Logger;
-  /** provider factories by manager name (default: aws) */
+  /** provider factories by manager name (default: aws, vault) */
   providers?: Record<string, ProviderFactory>;
   /** environment for `$env://` references and `$env://` strings in confs (default process.env) */
   env?: NodeJS.ProcessEnv;
+  /**
+   * How long past its TTL a value may still be served: while one background refresh runs
+   * (stale-while-revalidate) and while refreshes fail (stale-if-error). Past it the value is
+   * dropped and the reference fails closed. A provider conf's `resurrect_ttl` overrides it.
+   * Default 3600.
+   */
+  resurrectTtlSeconds?: number;
+  /** TTL spread so nodes do not refresh in lockstep: ttl × (1 ± jitter) (default 0.1) */
+  jitter?: number;
+  /** uniform [0, 1) (default Math.random); tests inject one to pin the jitter */
+  random?: () => number;
 }
 
 export type PeekState = 'fresh' | 'stale' | 'failed' | 'missing';
@@ -29,6 +41,13 @@ export type PeekState = 'fresh' | 'stale' | 'failed' | 'missing';
 export interface PeekResult {
   state: PeekState;
   value?: string;
+  /**
+   * Rotation grace (provider setting `rotation_grace`): the value that was current before the
+   * last rotation this node saw (AWSPREVIOUS where the provider can read it), still acceptable
+   * until `previousUntil` (resolver clock, ms). Absent when there is no grace in force.
+   */
+  previous?: string;
+  previousUntil?: number;
 }
 
 export type ChangeListener = (ref: string) => void;
@@ -39,9 +58,14 @@ interface Entry {
   owner: string;
   /** stats label */
   manager: string;
-  /** last value obtained; kept past freshUntil for stale-if-error */
+  /** last value obtained; kept past freshUntil for stale-while-revalidate / stale-if-error */
   value?: string;
   freshUntil: number;
+  /** the value may be served until then (freshUntil + resurrect_ttl) */
+  staleUntil: number;
+  /** rotation grace: the value before the last change, acceptable until previousUntil */
+  previous?: string;
+  previousUntil: number;
   /** a failure is remembered until then (neg_ttl); 0 when the last fetch succeeded */
   failedUntil: number;
   inflight?: Promise<string | undefined>;
@@ -49,12 +73,16 @@ interface Entry {
 
 interface ProviderSlot {
   provider?: SecretProvider;
+  /** `rotation_grace` in ms (0: none) */
+  graceMs: number;
+  /** `resurrect_ttl` in ms, when the conf sets it */
+  resurrectMs?: number;
   /** why there is no provider (unsupported manager, unusable conf); names no values */
   error?: string;
   confJson: string;
 }
 
-type Outcome = { ok: true; value: string } | { ok: false; error: unknown };
+type Outcome = { ok: true; value: string; previous?: string } | { ok: false; error: unknown };
 
 const ENV_OWNER = 'env';
 /** A fetch whose provider was reconfigured meanwhile is retried this many times at most. */
@@ -84,16 +112,25 @@ export class SecretResolver {
   private readonly log: Logger;
   private readonly ttlMs: number;
   private readonly negTtlMs: number;
+  private readonly resurrectMs: number;
+  private readonly jitter: number;
+  private readonly random: () => number;
 
   constructor(opts: SecretResolverOptions) {
     this.entries = new LruMap(opts.maxEntries);
     this.ttlMs = opts.ttlSeconds * 1000;
     this.negTtlMs = opts.negTtlSeconds * 1000;
+    this.resurrectMs = (opts.resurrectTtlSeconds ?? 3600) * 1000;
+    this.jitter = Math.min(Math.max(opts.jitter ?? 0.1, 0), 0.5);
+    this.random = opts.random ?? Math.random;
     this.now = opts.now ?? Date.now;
     this.log = opts.logger ?? componentLogger('secrets');
     const env = opts.env ?? process.env;
     this.envProvider = createEnvProvider(env);
-    this.factories = opts.providers ?? { aws: (conf) => createAwsProvider(conf, { env }) };
+    this.factories = opts.providers ?? {
+      aws: (conf) => createAwsProvider(conf, { env }),
+      vault: (conf) => createVaultProvider(conf, { env }),
+    };
   }
 
   /**
@@ -122,19 +159,47 @@ export class SecretResolver {
     for (const raw of dropped) this.emit(raw);
   }
 
-  /** The cached state of a reference, synchronously. Never fetches. */
+  /**
+   * The cached state of a reference, synchronously. Never fetches. A value past its
+   * resurrect_ttl is dropped here (listeners hear it), so it stops authenticating even when
+   * nothing asks the provider.
+   */
   peek(raw: string): PeekResult {
     const entry = this.entries.get(raw);
     if (!entry) return { state: parseSecretRef(raw) ? 'missing' : 'failed' };
     const now = this.now();
-    if (entry.value !== undefined) return { state: now < entry.freshUntil ? 'fresh' : 'stale', value: entry.value };
+    this.expireStale(entry, now);
+    if (entry.value !== undefined) {
+      const out: PeekResult = { state: now < entry.freshUntil ? 'fresh' : 'stale', value: entry.value };
+      if (entry.previous !== undefined && now < entry.previousUntil) {
+        out.previous = entry.previous;
+        out.previousUntil = entry.previousUntil;
+      }
+      return out;
+    }
     return { state: now < entry.failedUntil ? 'failed' : 'missing' };
   }
 
+  /** Resolves once no fetch of `raw` is in flight (a background refresh has landed). */
+  async whenSettled(raw: string): Promise<void> {
+    for (let entry = this.entries.peek(raw); entry?.inflight; entry = this.entries.peek(raw)) await entry.inflight;
+  }
+
+  /** The resolver's clock (ms); grace deadlines in peek() are on it. */
+  clock(): number {
+    return this.now();
+  }
+
+  /** Number of cached references (bounded by maxEntries). */
+  get size(): number {
+    return this.entries.size;
+  }
+
   /**
-   * The value of a reference: cached if fresh, else fetched (once for all concurrent callers).
-   * On failure: the previous value if there is one (stale-if-error), otherwise undefined.
-   * Never rejects.
+   * The value of a reference: cached if fresh; an expired value within resurrect_ttl is
+   * answered at once while one background refresh runs (stale-while-revalidate); otherwise
+   * fetched (once for all concurrent callers). On failure: the previous value if it is still
+   * within resurrect_ttl (stale-if-error), otherwise undefined. Never rejects.
    */
   resolve(raw: string): Promise<string | undefined> {
     return this.resolveAttempt(raw, 0);
@@ -151,6 +216,13 @@ export class SecretResolver {
       const now = this.now();
       if (entry.inflight || now < entry.failedUntil) return;
       if (entry.value !== undefined && now < entry.freshUntil) return;
+      if (entry.value !== undefined) {
+        this.expireStale(entry, now);
+        if (entry.value !== undefined) {
+          void this.fetch(entry, 0);
+          return;
+        }
+      }
     }
     void this.resolve(raw);
   }
@@ -175,18 +247,20 @@ export class SecretResolver {
   }
 
   private build(manager: string, confId: string, conf: unknown, confJson: string): ProviderSlot {
+    const { graceMs, resurrectMs } = cacheSettings(conf);
+    const base = { confJson, graceMs, resurrectMs };
     const factory = Object.prototype.hasOwnProperty.call(this.factories, manager) ? this.factories[manager] : undefined;
     if (!factory) {
       const error = `secret manager "${manager}" is not supported`;
       this.log.warn({ manager, confId }, `${error}; its references will not resolve`);
-      return { error, confJson };
+      return { ...base, error };
     }
     try {
-      return { provider: factory(conf), confJson };
+      return { ...base, provider: factory(conf) };
     } catch (e) {
       const error = `secret manager ${manager}/${confId} has an unusable configuration: ${(e as Error)?.message ?? e}`;
       this.log.warn({ manager, confId }, error);
-      return { error, confJson };
+      return { ...base, error };
     }
   }
 
@@ -199,10 +273,17 @@ export class SecretResolver {
       stats.hits++;
       return Promise.resolve(entry.value);
     }
-    if (now < entry.failedUntil) {
-      if (entry.value !== undefined) stats.staleServes++;
-      else stats.hits++;
+    this.expireStale(entry, now);
+    if (entry.value !== undefined) {
+      // Expired but within resurrect_ttl: answer now, refresh once in the background (unless
+      // a failure is remembered, then the next try waits for neg_ttl).
+      stats.staleServes++;
+      if (!entry.inflight && now >= entry.failedUntil) void this.fetch(entry, attempt);
       return Promise.resolve(entry.value);
+    }
+    if (now < entry.failedUntil) {
+      stats.hits++;
+      return Promise.resolve(undefined);
     }
     stats.misses++;
     return entry.inflight ?? this.fetch(entry, attempt);
@@ -226,6 +307,8 @@ export class SecretResolver {
       owner: ref.kind === 'env' ? ENV_OWNER : `${ref.manager}/${ref.confId}`,
       manager: ref.kind === 'env' ? 'env' : ref.manager,
       freshUntil: 0,
+      staleUntil: 0,
+      previousUntil: 0,
       failedUntil: 0,
     };
     this.entries.set(raw, entry);
@@ -236,19 +319,48 @@ export class SecretResolver {
     this.statsBook.for(entry.manager).fetches++;
     const generation = this.generations.get(entry.owner) ?? 0;
     const inflight = this.callProvider(entry)
-      .then((value): Outcome => ({ ok: true, value }), (error: unknown): Outcome => ({ ok: false, error }))
+      .then((o): Outcome => ({ ok: true, ...o }), (error: unknown): Outcome => ({ ok: false, error }))
       .then((outcome) => this.settle(entry, generation, outcome, attempt));
     entry.inflight = inflight;
     return inflight;
   }
 
-  private async callProvider(entry: Entry): Promise<string> {
+  private async callProvider(entry: Entry): Promise<{ value: string; previous?: string }> {
     const ref = entry.ref;
-    if (ref.kind === 'env') return this.envProvider.get(ref.field === undefined ? ref.name : `${ref.name}/${ref.field}`);
+    if (ref.kind === 'env') return { value: await this.envProvider.get(ref.field === undefined ? ref.name : `${ref.name}/${ref.field}`) };
     const slot = this.slots.get(entry.owner);
     if (!slot) throw new Error(`secret manager ${entry.owner} is not configured`);
     if (!slot.provider) throw new Error(slot.error);
-    return slot.provider.get(ref.path);
+    const value = await slot.provider.get(ref.path);
+    // Rotation grace: a changed value means a rotation; ask the provider for the version it
+    // now calls previous (AWSPREVIOUS). One extra call per rotation, none in the steady state.
+    let previous: string | undefined;
+    if (slot.graceMs > 0 && entry.value !== undefined && entry.value !== value && slot.provider.getPrevious) {
+      try {
+        previous = await slot.provider.getPrevious(ref.path);
+      } catch (e) {
+        this.log.warn({ ref: ref.raw, manager: entry.manager, reason: (e as Error)?.message ?? String(e) },
+          'could not read the previous version for rotation grace; keeping the value this node had');
+      }
+    }
+    return { value, previous };
+  }
+
+  /** Drops a value that is past its resurrect_ttl (fail closed), telling listeners. */
+  private expireStale(entry: Entry, now: number): void {
+    if (entry.value === undefined || now < entry.staleUntil) return;
+    entry.value = undefined;
+    entry.previous = undefined;
+    entry.freshUntil = 0;
+    if (this.entries.peek(entry.ref.raw) === entry) {
+      this.log.warn({ ref: entry.ref.raw, manager: entry.manager },
+        'secret value expired past resurrect_ttl without a successful refresh; it is no longer served');
+      this.emit(entry.ref.raw);
+    }
+  }
+
+  private ttlFor(): number {
+    return this.ttlMs * (1 + this.jitter * (2 * this.random() - 1));
   }
 
   private settle(entry: Entry, generation: number, outcome: Outcome, attempt: number): Promise<string | undefined> | string | undefined {
@@ -265,9 +377,23 @@ export class SecretResolver {
 
     if (outcome.ok) {
       if (cached) {
-        const changed = entry.value !== outcome.value;
+        const old = entry.value;
+        const changed = old !== outcome.value;
+        const slot = entry.ref.kind === 'secret' ? this.slots.get(entry.owner) : undefined;
+        const graceMs = slot?.graceMs ?? 0;
+        if (changed && old !== undefined && graceMs > 0) {
+          const previous = outcome.previous !== undefined && outcome.previous !== outcome.value ? outcome.previous : old;
+          entry.previous = previous;
+          entry.previousUntil = now + graceMs;
+          this.log.info({ ref: raw, manager: entry.manager, graceSeconds: graceMs / 1000 },
+            'secret rotated; the previous value stays accepted for rotation_grace');
+        } else if (changed) {
+          entry.previous = undefined;
+          entry.previousUntil = 0;
+        }
         entry.value = outcome.value;
-        entry.freshUntil = now + this.ttlMs;
+        entry.freshUntil = now + this.ttlFor();
+        entry.staleUntil = entry.freshUntil + (slot?.resurrectMs ?? this.resurrectMs);
         entry.failedUntil = 0;
         if (changed) this.emit(raw);
       }
@@ -281,16 +407,17 @@ export class SecretResolver {
       // Absence is an answer, not an outage: a deleted secret must stop authenticating.
       if (outcome.error instanceof SecretNotFoundError && entry.value !== undefined) {
         entry.value = undefined;
+        entry.previous = undefined;
         entry.freshUntil = 0;
         this.emit(raw);
+      } else {
+        this.expireStale(entry, now);
       }
     }
     const stale = entry.value;
     const reason = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
     this.log.warn({ ref: raw, manager: entry.manager, reason, servingStale: stale !== undefined },
       stale !== undefined ? 'secret refresh failed; serving the previous value' : 'secret reference could not be resolved');
-    if (stale === undefined) return undefined;
-    stats.staleServes++;
     return stale;
   }
 
@@ -303,4 +430,12 @@ export class SecretResolver {
       }
     }
   }
+}
+
+/** The cache settings a provider conf may carry, whatever the manager. */
+function cacheSettings(conf: unknown): { graceMs: number; resurrectMs?: number } {
+  const c = (conf ?? {}) as Record<string, unknown>;
+  const grace = typeof c.rotation_grace === 'number' && c.rotation_grace > 0 ? c.rotation_grace * 1000 : 0;
+  const resurrect = typeof c.resurrect_ttl === 'number' && c.resurrect_ttl >= 0 ? c.resurrect_ttl * 1000 : undefined;
+  return { graceMs: grace, resurrectMs: resurrect };
 }

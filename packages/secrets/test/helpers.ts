@@ -2,7 +2,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 import pino from 'pino';
 import type { Logger } from '@portico/core';
-import { createAwsProvider, SecretResolver, type SecretResolverOptions } from '@portico/secrets';
+import { createAwsProvider, createVaultProvider, SecretResolver, type SecretResolverOptions } from '@portico/secrets';
 import { startAwsSecretsEmulator, type AwsSecretsEmulator } from '../../testkit/src/aws-secrets-emulator';
 
 export { waitFor } from '../../testkit/src/wait-for';
@@ -58,8 +58,12 @@ export async function harness(opts: Partial<SecretResolverOptions> = {}): Promis
     negTtlSeconds: 60,
     maxEntries: 1000,
     now: clock.now,
+    random: () => 0.5, // no jitter unless a test asks for it
     logger: log.logger,
-    providers: { aws: (conf) => createAwsProvider(conf, { maxAttempts: 1, requestTimeoutMs: 2000 }) },
+    providers: {
+      aws: (conf) => createAwsProvider(conf, { maxAttempts: 1, requestTimeoutMs: 2000 }),
+      vault: (conf) => createVaultProvider(conf, { env: opts.env }),
+    },
     ...opts,
   });
   const changes: string[] = [];

@@ -39,6 +39,9 @@ describe('SecretResolver with the real AWS SDK against the emulator', () => {
     expect(h.emu.calls.total).toBe(1);
     h.clock.advance(2);
     expect(h.resolver.peek(REF)).toEqual({ state: 'stale', value: 'jack-key-v1' });
+    // stale-while-revalidate: the expired value answers at once, one refresh runs behind it
+    expect(await h.resolver.resolve(REF)).toBe('jack-key-v1');
+    await h.resolver.whenSettled(REF);
     expect(await h.resolver.resolve(REF)).toBe('jack-key-v2');
     expect(h.emu.calls.total).toBe(2);
     expect(h.changes).toEqual([REF, REF]); // first value, then the rotated one
@@ -86,6 +89,7 @@ describe('SecretResolver with the real AWS SDK against the emulator', () => {
     h.clock.advance(301);
 
     expect(await h.resolver.resolve(REF)).toBe('jack-key-v1');
+    await h.resolver.whenSettled(REF);
     expect(h.resolver.peek(REF)).toEqual({ state: 'stale', value: 'jack-key-v1' });
     expect(await h.resolver.resolve(REF)).toBe('jack-key-v1'); // within neg_ttl: no new call
     expect(h.emu.calls.total).toBe(2);
@@ -98,6 +102,8 @@ describe('SecretResolver with the real AWS SDK against the emulator', () => {
 
     h.emu.injectError(null);
     h.clock.advance(61);
+    expect(await h.resolver.resolve(REF)).toBe('jack-key-v1');
+    await h.resolver.whenSettled(REF);
     expect(await h.resolver.resolve(REF)).toBe('jack-key-v2');
     expect(h.resolver.peek(REF).state).toBe('fresh');
   });
@@ -106,6 +112,8 @@ describe('SecretResolver with the real AWS SDK against the emulator', () => {
     expect(await h.resolver.resolve(REF)).toBe('jack-key-v1');
     h.emu.deleteSecret('apisix-secrets');
     h.clock.advance(301);
+    expect(await h.resolver.resolve(REF)).toBe('jack-key-v1'); // not known to be gone yet
+    await h.resolver.whenSettled(REF);
     expect(await h.resolver.resolve(REF)).toBeUndefined();
     expect(h.resolver.peek(REF)).toEqual({ state: 'failed' });
     expect(h.changes).toEqual([REF, REF]);
@@ -135,6 +143,8 @@ describe('SecretResolver with the real AWS SDK against the emulator', () => {
       h.emu.putSecret('team/jack-key', 'whole-value-2');
       h.emu.resetCalls();
       h.clock.advance(301);
+      h.resolver.refreshIfStale(ref);
+      await h.resolver.whenSettled(ref);
       expect(await h.resolver.resolve(ref)).toBe('whole-value-2');
       expect(h.emu.calls.total).toBe(1); // the remembered reading: one call
       expect(h.emu.callsFor('team/jack-key')).toBe(1);
@@ -153,6 +163,8 @@ describe('SecretResolver with the real AWS SDK against the emulator', () => {
       h.emu.deleteSecret('layout');
       h.emu.putSecret('layout/key', 'whole-value');
       h.clock.advance(301);
+      h.resolver.refreshIfStale(ref);
+      await h.resolver.whenSettled(ref);
       expect(await h.resolver.resolve(ref)).toBe('whole-value');
     });
 
@@ -178,6 +190,7 @@ describe('SecretResolver with the real AWS SDK against the emulator', () => {
       h.emu.injectError('500');
       h.clock.advance(301);
       expect(await h.resolver.resolve('$secret://aws/john/good/jack')).toBe('good-secret-value'); // stale
+      await h.resolver.whenSettled('$secret://aws/john/good/jack');
       const text = h.log.text();
       expect(h.log.lines.length).toBeGreaterThanOrEqual(2);
       expect(text).toContain('$secret://aws/john/plain/field');

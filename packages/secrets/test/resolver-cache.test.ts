@@ -7,6 +7,7 @@ function envResolver(env: NodeJS.ProcessEnv, opts: { maxEntries?: number } = {})
   const log = captureLogger();
   const resolver = new SecretResolver({
     ttlSeconds: 10, negTtlSeconds: 5, maxEntries: opts.maxEntries ?? 100, now: clock.now, logger: log.logger, env,
+    random: () => 0.5,
   });
   const changes: string[] = [];
   resolver.onChange((ref) => changes.push(ref));
@@ -24,9 +25,11 @@ describe('SecretResolver cache behaviour ($env:// references)', () => {
     clock.advance(9);
     expect(await resolver.resolve('$env://JACK_KEY')).toBe('env-v1');
     clock.advance(2);
+    expect(await resolver.resolve('$env://JACK_KEY')).toBe('env-v1'); // stale-while-revalidate
+    await resolver.whenSettled('$env://JACK_KEY');
     expect(await resolver.resolve('$env://JACK_KEY')).toBe('env-v2');
     expect(changes).toEqual(['$env://JACK_KEY', '$env://KEYS/jack', '$env://JACK_KEY']);
-    expect(resolver.stats()).toEqual({ env: { hits: 1, misses: 3, fetches: 3, errors: 0, staleServes: 0 } });
+    expect(resolver.stats()).toEqual({ env: { hits: 2, misses: 2, fetches: 3, errors: 0, staleServes: 1 } });
   });
 
   it('treats an unset variable as absent and a later value as a change', async () => {
@@ -63,11 +66,11 @@ describe('SecretResolver cache behaviour ($env:// references)', () => {
 
   it('treats an unsupported manager as unresolvable, logging it when configured', async () => {
     const { resolver, log } = envResolver({});
-    resolver.setProvider('vault', '1', { uri: 'http://127.0.0.1:1', token: 'vault-token-value' });
-    expect(log.text()).toContain('secret manager \\"vault\\" is not supported');
-    expect(await resolver.resolve('$secret://vault/1/kv/jack')).toBeUndefined();
-    expect(log.text()).not.toContain('vault-token-value');
-    expect(resolver.stats().vault).toMatchObject({ fetches: 1, errors: 1 });
+    resolver.setProvider('gcp', '1', { auth_config: { private_key: 'gcp-private-key-value' } });
+    expect(log.text()).toContain('secret manager \\"gcp\\" is not supported');
+    expect(await resolver.resolve('$secret://gcp/1/kv/jack')).toBeUndefined();
+    expect(log.text()).not.toContain('gcp-private-key-value');
+    expect(resolver.stats().gcp).toMatchObject({ fetches: 1, errors: 1 });
   });
 
   it('keeps calling other listeners when one throws, and unsubscribes', async () => {
@@ -124,12 +127,15 @@ describe('SecretResolver with a hand-driven provider', () => {
     });
     const ref = '$secret://fake/1/key';
     resolver.setProvider('fake', '1', {});
+    /** Answers the next provider call, then returns what the cache now serves. */
     const settle = async (answer: string | Error) => {
-      const p = resolver.resolve(ref);
+      const first = resolver.resolve(ref);
       const call = gate.pending.shift()!;
       if (typeof answer === 'string') call.resolve(answer);
       else call.reject(answer);
-      return p;
+      await first;
+      await resolver.whenSettled(ref);
+      return resolver.resolve(ref);
     };
     expect(await settle('v1')).toBe('v1');
     clock.advance(11);

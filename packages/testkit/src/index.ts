@@ -1,4 +1,6 @@
 export * from './aws-secrets-emulator';
+export * from './sts-emulator';
+export * from './vault-emulator';
 export * from './echo-upstream';
 export * from './etcd';
 export * from './free-port';

@@ -3,6 +3,21 @@ import { idSchema, timestampSchema } from './common';
 const stamps = { create_time: timestampSchema, update_time: timestampSchema };
 
 /**
+ * Settings every secret manager accepts (Portico adds): cache behaviour and call limits.
+ * `rotation_grace`: seconds key-auth keeps accepting the previous value of a referenced key
+ * after this node first sees a new one (default 0). `resurrect_ttl`: seconds an expired value
+ * may still be served while refreshes fail (default 3600). `request_timeout`/`connect_timeout`
+ * in seconds, `retries` after the first attempt.
+ */
+const common = {
+  rotation_grace: { type: 'number', minimum: 0, maximum: 86400 },
+  resurrect_ttl: { type: 'number', minimum: 0 },
+  request_timeout: { type: 'number', exclusiveMinimum: 0, maximum: 300 },
+  connect_timeout: { type: 'number', exclusiveMinimum: 0, maximum: 300 },
+  retries: { type: 'integer', minimum: 0, maximum: 10 },
+};
+
+/**
  * `/secrets/aws/<id>`. Portico differs from APISIX: the key pair may be omitted, and then the
  * AWS default credential chain is used. Any string may be an `$env://` reference.
  */
@@ -16,6 +31,11 @@ export const awsSecretSchema = {
     session_token: { type: 'string', minLength: 1 },
     region: { type: 'string', minLength: 1 },
     endpoint_url: { type: 'string', pattern: '^https?://' },
+    sts_endpoint_url: { type: 'string', pattern: '^https?://' },
+    assume_role_arn: { type: 'string', pattern: '^arn:' },
+    role_session_name: { type: 'string', pattern: '^[\\w+=,.@-]{2,64}$' },
+    external_id: { type: 'string', minLength: 2, maxLength: 1224 },
+    ...common,
     ...stamps,
   },
   dependentRequired: { access_key_id: ['secret_access_key'], secret_access_key: ['access_key_id'] },
@@ -32,6 +52,9 @@ export const vaultSecretSchema = {
     prefix: { type: 'string' },
     token: { type: 'string', minLength: 1 },
     namespace: { type: 'string' },
+    /** KV engine version; default 1 as in APISIX (2 reads `<mount>/data/<path>`) */
+    kv_version: { type: 'integer', enum: [1, 2] },
+    ...common,
     ...stamps,
   },
 };
@@ -57,6 +80,7 @@ export const gcpSecretSchema = {
     },
     auth_file: { type: 'string', minLength: 1 },
     ssl_verify: { type: 'boolean' },
+    ...common,
     ...stamps,
   },
   oneOf: [{ required: ['auth_config'] }, { required: ['auth_file'] }],

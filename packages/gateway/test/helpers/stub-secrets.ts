@@ -39,6 +39,7 @@ export class StubSecrets {
       negTtlSeconds: opts.negTtlSeconds ?? 60,
       maxEntries: 1000,
       now: opts.now,
+      random: () => 0.5, // no TTL jitter: tests move the clock to exact expiries
       env: opts.env,
       providers: {
         aws: () => {

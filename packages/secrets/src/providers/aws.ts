@@ -1,6 +1,7 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand, SecretsManagerClient, type SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
+import { fromNodeProviderChain, fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { SecretNotFoundError } from '../errors';
 import { readJsonField } from '../json-field';
 import { parseSecretRef } from '../reference';
@@ -14,6 +15,18 @@ export interface AwsSecretConf {
   session_token?: string;
   region?: string;
   endpoint_url?: string;
+  /** STS endpoint for assume_role_arn and web identity (default: the regional AWS endpoint) */
+  sts_endpoint_url?: string;
+  /** assume this role (STS AssumeRole) with the static keys or the default chain */
+  assume_role_arn?: string;
+  role_session_name?: string;
+  external_id?: string;
+  /** seconds per attempt (default 3) */
+  request_timeout?: number;
+  /** seconds to connect (default 2) */
+  connect_timeout?: number;
+  /** retries after the first attempt (default 1) */
+  retries?: number;
 }
 
 export interface AwsProviderOptions {
@@ -27,11 +40,40 @@ export interface AwsProviderOptions {
 }
 
 type Reading = 'field' | 'whole';
+type Stage = 'AWSCURRENT' | 'AWSPREVIOUS';
+type Credentials = NonNullable<SecretsManagerClientConfig['credentials']>;
+
+/**
+ * The credentials the Secrets Manager client signs with: the static key pair when configured,
+ * else the default chain (environment, shared config/profile, container credentials, web
+ * identity / IRSA, instance metadata); then, with assume_role_arn, STS AssumeRole on top.
+ * The chain is built explicitly (not left to the client) so that sts_endpoint_url reaches
+ * web identity too.
+ */
+export function awsCredentials(c: AwsSecretConf): Credentials {
+  const region = c.region ?? 'us-east-1';
+  const stsClientConfig = { region, ...(c.sts_endpoint_url ? { endpoint: c.sts_endpoint_url } : {}) };
+  const base = c.access_key_id && c.secret_access_key
+    ? { accessKeyId: c.access_key_id, secretAccessKey: c.secret_access_key, sessionToken: c.session_token }
+    : fromNodeProviderChain({ clientConfig: stsClientConfig });
+  if (!c.assume_role_arn) return base;
+  return fromTemporaryCredentials({
+    masterCredentials: base,
+    params: {
+      RoleArn: c.assume_role_arn,
+      RoleSessionName: c.role_session_name ?? 'portico',
+      ...(c.external_id ? { ExternalId: c.external_id } : {}),
+    },
+    clientConfig: stsClientConfig,
+  });
+}
 
 /** Bound on remembered readings; paths come from configuration, so this is only a safety net. */
 const MAX_REMEMBERED = 10_000;
 
-const CONF_KEYS = ['access_key_id', 'secret_access_key', 'session_token', 'region', 'endpoint_url'] as const;
+const CONF_KEYS = ['access_key_id', 'secret_access_key', 'session_token', 'region', 'endpoint_url', 'sts_endpoint_url',
+  'assume_role_arn', 'role_session_name', 'external_id'] as const;
+const NUMBER_KEYS = ['request_timeout', 'connect_timeout', 'retries'] as const;
 
 /** Validates the conf and replaces `$env://` strings by their values. Errors name keys, never values. */
 export function resolveAwsConf(conf: unknown, env: NodeJS.ProcessEnv = process.env): AwsSecretConf {
@@ -53,6 +95,12 @@ export function resolveAwsConf(conf: unknown, env: NodeJS.ProcessEnv = process.e
     } else {
       out[key] = value;
     }
+  }
+  for (const key of NUMBER_KEYS) {
+    const value = (conf as Record<string, unknown>)[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new Error(`aws secret manager: ${key} must be a non-negative number`);
+    out[key] = value;
   }
   if ((out.access_key_id === undefined) !== (out.secret_access_key === undefined)) {
     throw new Error('aws secret manager: access_key_id and secret_access_key go together');
@@ -81,30 +129,44 @@ export class AwsSecretProvider implements SecretProvider {
     this.client = new SecretsManagerClient({
       region: c.region ?? 'us-east-1',
       ...(c.endpoint_url ? { endpoint: c.endpoint_url } : {}),
-      // Without a key pair the SDK's default chain applies (env, shared config, IRSA, IMDS):
+      // Without a key pair the default chain applies (env, shared config, IRSA, IMDS):
       // SPEC §4, Portico differs.
-      ...(c.access_key_id && c.secret_access_key
-        ? { credentials: { accessKeyId: c.access_key_id, secretAccessKey: c.secret_access_key, sessionToken: c.session_token } }
-        : {}),
-      maxAttempts: opts.maxAttempts ?? 2,
+      credentials: awsCredentials(c),
+      maxAttempts: c.retries !== undefined ? c.retries + 1 : opts.maxAttempts ?? 2,
       requestHandler: {
-        requestTimeout: opts.requestTimeoutMs ?? 3000,
-        connectionTimeout: opts.connectionTimeoutMs ?? 2000,
+        requestTimeout: c.request_timeout !== undefined ? c.request_timeout * 1000 : opts.requestTimeoutMs ?? 3000,
+        connectionTimeout: c.connect_timeout !== undefined ? c.connect_timeout * 1000 : opts.connectionTimeoutMs ?? 2000,
+        // Without this the SDK only warns and a hung endpoint holds cold requests indefinitely.
+        throwOnRequestTimeout: true,
       },
     });
   }
 
-  async get(path: string): Promise<string> {
+  get(path: string): Promise<string> {
+    return this.read(path, 'AWSCURRENT');
+  }
+
+  /** The AWSPREVIOUS version, read the way get() last succeeded; undefined when there is none. */
+  async getPrevious(path: string): Promise<string | undefined> {
+    try {
+      return await this.read(path, 'AWSPREVIOUS');
+    } catch (e) {
+      if (e instanceof SecretNotFoundError) return undefined;
+      throw e;
+    }
+  }
+
+  private async read(path: string, stage: Stage): Promise<string> {
     const slash = path.lastIndexOf('/');
-    if (slash < 0) return this.whole(path);
+    if (slash < 0) return this.whole(path, stage);
     const name = path.slice(0, slash);
     const field = path.slice(slash + 1);
     const order: Reading[] = this.readings.get(path) === 'whole' ? ['whole', 'field'] : ['field', 'whole'];
     const absent: string[] = [];
     for (const reading of order) {
       try {
-        const value = reading === 'field' ? await this.field(name, field) : await this.whole(path);
-        this.remember(path, reading);
+        const value = reading === 'field' ? await this.field(name, field, stage) : await this.whole(path, stage);
+        if (stage === 'AWSCURRENT') this.remember(path, reading);
         return value;
       } catch (e) {
         // Only absence justifies trying the other reading; an outage would just cost a second call.
@@ -112,7 +174,7 @@ export class AwsSecretProvider implements SecretProvider {
         absent.push(e.message);
       }
     }
-    this.readings.delete(path);
+    if (stage === 'AWSCURRENT') this.readings.delete(path);
     throw new SecretNotFoundError(absent.join('; '));
   }
 
@@ -126,14 +188,14 @@ export class AwsSecretProvider implements SecretProvider {
     this.readings.set(path, reading);
   }
 
-  private async field(name: string, field: string): Promise<string> {
-    return readJsonField(await this.whole(name), field, `AWS secret "${name}"`);
+  private async field(name: string, field: string, stage: Stage): Promise<string> {
+    return readJsonField(await this.whole(name, stage), field, `AWS secret "${name}"`);
   }
 
-  private async whole(name: string): Promise<string> {
+  private async whole(name: string, stage: Stage): Promise<string> {
     let out;
     try {
-      out = await this.client.send(new GetSecretValueCommand({ SecretId: name, VersionStage: 'AWSCURRENT' }));
+      out = await this.client.send(new GetSecretValueCommand({ SecretId: name, VersionStage: stage }));
     } catch (e) {
       const type = (e as { name?: string })?.name;
       // InvalidRequestException here means "marked for deletion": as absent as not found.
