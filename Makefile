@@ -1,5 +1,5 @@
 # Portico. `make run` and `make test` install what is missing first (see scripts/install-deps.sh).
-.PHONY: run test build typecheck deps test-deps clean bench
+.PHONY: run test build typecheck deps test-deps clean bench cluster cluster-down deploy-check
 
 CONFIG ?= config.yaml
 
@@ -19,7 +19,7 @@ typecheck: build
 run: build
 	node packages/cli/dist/main.js start -c $(CONFIG)
 
-test: test-deps typecheck
+test: test-deps typecheck deploy-check
 	@scripts/run-tests.sh
 
 # Benchmarks (long; never part of make test). BENCH=bench/router.bench.ts runs one.
@@ -28,3 +28,15 @@ bench: build
 
 clean:
 	npx tsc -b --clean; rm -rf .jest-results.json
+
+# A local cluster on loopback: 3 etcd members, 1 control plane, 3 data planes, an echo
+# upstream (the topology of deploy/docker-compose.yml). State and pid files: $TMPDIR/portico-cluster (default /tmp).
+cluster: test-deps build
+	@scripts/cluster.sh up
+
+cluster-down:
+	@scripts/cluster.sh down
+
+# Offline validation of deploy/ (compose config, kustomize render, Kubernetes schemas); part of make test.
+deploy-check: build
+	@scripts/deploy-check.sh

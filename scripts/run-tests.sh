@@ -7,7 +7,9 @@ export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 export PORTICO_LOG_LEVEL="${PORTICO_LOG_LEVEL:-warn}"
 report=.jest-results.json
 rm -f "$report"
-npx jest --json --outputFile="$report" "$@"
+# --forceExit: a leaked handle must not keep CI waiting after the last test; the outer timeout
+# bounds a run that hangs anyway (it then reports what jest wrote, or 0 passed).
+timeout --kill-after=30 1200 npx jest --forceExit --json --outputFile="$report" "$@"
 jest_rc=$?
 if [ ! -f "$report" ]; then
   echo "tests: 0 passed, 0 failed"

@@ -3,6 +3,7 @@ import Router from '@koa/router';
 import { ConfigStore, FieldCipher, Logger, PorticoConfig, componentLogger, normalizePrefix } from '@portico/core';
 import { AdminKey, adminListenIp, keylessAllowed } from './admin-keys';
 import { authMiddleware } from './auth';
+import { clusterEndpoint } from './cluster';
 import { readJsonBody } from './body';
 import { AddressSet } from './cidr';
 import { AdminError, errorMiddleware, methodNotSupported } from './errors';
@@ -94,6 +95,10 @@ async function dispatch(handlers: ResourceHandlers, ctx: Koa.Context): Promise<R
   // HEAD is a GET whose body Koa drops.
   const method = ctx.method === 'HEAD' ? 'GET' : ctx.method;
   const firstSegment = rawPath.split('/')[0];
+  if (firstSegment === 'cluster') {
+    const segs = rawPath.split('/').slice(1).filter((s, i, all) => !(s === '' && i === all.length - 1));
+    return clusterEndpoint(handlers.store, handlers.prefix, segs, method, ctx.query);
+  }
   if (META_ROOTS.has(firstSegment)) {
     const segs = rawPath.split('/').filter((s, i, all) => !(s === '' && i === all.length - 1)).map((s) => decodeSegment(s) ?? s);
     return dispatchMeta(segs, method, ctx.query, () => readJsonBody(ctx.req));

@@ -52,8 +52,9 @@ function typeName(v: unknown): string {
  * duplicates), then one conditional write — so a rejected request never changes anything.
  */
 export class ResourceHandlers {
-  private readonly store: ConfigStore;
-  private readonly prefix: string;
+  /** Also read by the cluster endpoint, which shares the handlers' store and prefix. */
+  readonly store: ConfigStore;
+  readonly prefix: string;
   private readonly now: () => number;
   private readonly values: StoredValues;
   /** Highest id this process handed out, so POST ids increase even between store revisions. */

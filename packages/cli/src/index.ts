@@ -1,2 +1,3 @@
 export * from './args';
 export * from './start';
+export * from './cluster-node';

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { ConfigStore, Logger, PorticoConfig, fieldCipherFromConfig } from '@portico/core';
 import { checkAdminListenSafety, resolveAdminKeys, startAdminServer } from '@portico/admin';
 import { createGateway } from '@portico/gateway';
+import { attachClusterNode } from './cluster-node';
 import { openStore } from './open-store';
 
 export interface RunningPortico {
@@ -49,8 +50,12 @@ export async function startPortico(config: PorticoConfig, log: Logger): Promise<
     }
     if (runsGateway) {
       const gateway = createGateway({ store, config, cipher });
-      const ports = await gateway.start();
+      // Against etcd the data plane is one node of many: registry heartbeat and local snapshot.
+      const node = config.deployment.config_provider === 'etcd' ? attachClusterNode(gateway, store, config, dataDir, log) : undefined;
       stops.push(() => gateway.stop());
+      // Pushed last, runs first: the node leaves the registry before it drains.
+      if (node) stops.push(() => node.stop());
+      const ports = await gateway.start();
       log.info(ports, 'data plane listening');
     }
   } catch (err) {

@@ -33,6 +33,22 @@ export type ResourceChange =
  */
 export type ChangeListener = (changes: readonly ResourceChange[], revision: number) => void;
 
+/**
+ * Told after every applied batch, changed tables or not. `configChanged` is false when the
+ * batch held only keys outside the resource layout (heartbeats under `/data_plane/`): a
+ * heartbeat writer must not react to heartbeats, or the nodes would bump each other's
+ * revisions forever.
+ */
+export type AppliedListener = (revision: number, configChanged: boolean) => void;
+
+/** Where the data plane's configuration currently comes from, when a snapshot was involved. */
+export interface SnapshotState {
+  /** True while serving a local snapshot because the store has not answered yet (SPEC §5.5). */
+  stale: boolean;
+  /** Revision of the snapshot that was loaded. */
+  revision: number;
+}
+
 export interface ConfigSyncOptions {
   store: ConfigStore;
   /** Key prefix, default `/apisix`. */
@@ -77,6 +93,10 @@ export class ConfigSync {
   /** Keys whose current store value was rejected, with that value's modRevision (log once). */
   private readonly rejected = new Map<string, number>();
   private readonly listeners: ChangeListener[] = [];
+  private readonly appliedListeners: AppliedListener[] = [];
+  /** The stored form (encrypted fields still encrypted) of every held item: what a snapshot saves. */
+  private readonly raw = new Map<string, KeyValue>();
+  private _snapshot?: SnapshotState;
   private readyWaiters: Array<() => void> = [];
 
   private _appliedRevision = 0;
@@ -153,6 +173,42 @@ export class ConfigSync {
     };
   }
 
+  /** Registers an AppliedListener; returns an unsubscribe function. */
+  onApplied(listener: AppliedListener): () => void {
+    this.appliedListeners.push(listener);
+    return () => {
+      const i = this.appliedListeners.indexOf(listener);
+      if (i >= 0) this.appliedListeners.splice(i, 1);
+    };
+  }
+
+  /**
+   * The held items in their stored form, with the revision they were applied at. Values keep
+   * their at-rest encryption, so a snapshot written from this holds no plaintext secrets.
+   */
+  storedItems(): { revision: number; items: KeyValue[] } {
+    return { revision: this._appliedRevision, items: [...this.raw.values()] };
+  }
+
+  /** Set once a local snapshot was loaded with seed(); `stale` until the store answers. */
+  get snapshot(): SnapshotState | undefined {
+    return this._snapshot;
+  }
+
+  /**
+   * Loads a local snapshot before start() (SPEC §5.5). Its items go through the same
+   * validation as a range and reach the listeners at once, but the node reports ready only
+   * when the store answers or the first attempt to reach it fails — so a node whose store is
+   * up never advertises a configuration that may be old. The first successful range diffs
+   * against the seeded items like any re-range.
+   */
+  seed(items: KeyValue[], revision: number): void {
+    if (!this.stopped) throw new Error('seed() must be called before start()');
+    this.applySnapshot(items, revision, false);
+    this._snapshot = { stale: true, revision };
+    this.log.info({ revision, items: this.items.size }, 'local snapshot loaded; waiting for the config store');
+  }
+
   /** Resolves once the first load is applied. */
   whenReady(): Promise<void> {
     if (this._ready) return Promise.resolve();
@@ -224,6 +280,10 @@ export class ConfigSync {
         attempt++;
         this._lastError = (err as Error).message;
         const delay = this.backoffDelay(attempt);
+        if (!this._ready && this._snapshot) {
+          this.log.warn({ revision: this._snapshot.revision }, 'config store unreachable at start; serving the local snapshot (stale)');
+          this.markReady();
+        }
         this.log.warn({ err: this._lastError, step, attempt, retryInMs: delay, revision: this._appliedRevision },
           'config store unavailable; serving the last applied configuration');
         await this.sleep(delay);
@@ -266,7 +326,9 @@ export class ConfigSync {
   private onEvents(gen: number, events: WatchEvent[], revision: number): void {
     if (gen !== this.generation || this.stopped) return;
     const changes: ResourceChange[] = [];
+    let configChanged = false;
     for (const ev of events) {
+      if (!configChanged) configChanged = parseResourceKey(this.prefix, ev.type === 'put' ? ev.kv.key : ev.key) !== undefined;
       if (ev.type === 'put') {
         if (ev.kv.modRevision <= this._appliedRevision) continue;
         const c = this.putChange(ev.kv);
@@ -278,10 +340,11 @@ export class ConfigSync {
       }
     }
     this.commit(changes, Math.max(revision, this._appliedRevision));
+    this.notifyApplied(configChanged);
   }
 
-  /** Diff a full range against what is held. */
-  private applySnapshot(kvs: KeyValue[], revision: number): void {
+  /** Diff a full range (or a seeded local snapshot, `fromStore` false) against what is held. */
+  private applySnapshot(kvs: KeyValue[], revision: number, fromStore = true): void {
     const changes: ResourceChange[] = [];
     const seen = new Set<string>();
     // A store that went back in time (restored, or replaced by an empty one) makes equal mod
@@ -308,12 +371,32 @@ export class ConfigSync {
     for (const key of [...this.rejected.keys()]) if (!seen.has(key)) this.rejected.delete(key);
     this.commit(changes, revision);
     this._appliedRevision = revision;
-    if (!this._ready) {
-      this._ready = true;
-      this.log.info({ revision, items: this.items.size }, 'configuration loaded');
-      const waiters = this.readyWaiters;
-      this.readyWaiters = [];
-      for (const w of waiters) w();
+    if (!fromStore) return;
+    if (this._snapshot?.stale) {
+      this._snapshot = { stale: false, revision: this._snapshot.revision };
+      this.log.info({ revision, snapshotRevision: this._snapshot.revision }, 'config store reached; no longer serving the local snapshot');
+    }
+    if (!this._ready) this.log.info({ revision, items: this.items.size }, 'configuration loaded');
+    this.markReady();
+    // A full range may stand for any number of missed changes: always tell.
+    this.notifyApplied(true);
+  }
+
+  private markReady(): void {
+    if (this._ready) return;
+    this._ready = true;
+    const waiters = this.readyWaiters;
+    this.readyWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private notifyApplied(configChanged: boolean): void {
+    for (const l of this.appliedListeners) {
+      try {
+        l(this._appliedRevision, configChanged);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'applied-revision listener failed');
+      }
     }
   }
 
@@ -326,6 +409,7 @@ export class ConfigSync {
     const item: ResourceItem = { key: kv.key, ref, value, createRevision: kv.createRevision, modRevision: kv.modRevision };
     const prev = this.items.get(kv.key);
     this.items.set(kv.key, item);
+    this.raw.set(kv.key, kv);
     return { type: 'put', item, prev };
   }
 
@@ -334,6 +418,7 @@ export class ConfigSync {
     const prev = this.items.get(key);
     if (!prev) return undefined;
     this.items.delete(key);
+    this.raw.delete(key);
     return { type: 'delete', key, ref: prev.ref, prev };
   }
 

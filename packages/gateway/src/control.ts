@@ -9,6 +9,8 @@ export interface ControlSource {
   readonly connected: boolean;
   readonly resets: number;
   readonly lastError?: string;
+  /** Set when a local snapshot was loaded (SPEC §5.5): `stale` while serving from it. */
+  readonly snapshot?: { stale: boolean; revision: number };
   routes(): unknown[];
   route(id: string): unknown | undefined;
   upstreams(): unknown[];
@@ -63,6 +65,7 @@ export class ControlServer {
         connected: src.connected,
         watch_resets: src.resets,
         ...(src.lastError && !src.connected ? { last_error: src.lastError } : {}),
+        ...(src.snapshot ? { snapshot: { stale: src.snapshot.stale, revision: src.snapshot.revision } } : {}),
       });
     }
     if (path === '/v1/routes') return sendJson(res, 200, src.routes());

@@ -8,7 +8,9 @@ import { PoolManager } from './pools';
 import { ProxyServer, type ListenAddress } from './proxy';
 import { GatewayTables } from './tables';
 
-export { ConfigSync, type ConfigSyncOptions, type ResourceChange, type ResourceItem, type ChangeListener } from './config-sync';
+export { ConfigSync, type ConfigSyncOptions, type ResourceChange, type ResourceItem, type ChangeListener, type AppliedListener, type SnapshotState } from './config-sync';
+export { NodeHeartbeat, type HeartbeatOptions, type NodeRecord } from './heartbeat';
+export { SnapshotWriter, readSnapshot, writeSnapshotAtomically, type SnapshotContent, type SnapshotWriterOptions } from './snapshot';
 export { Router, type RouteSpec, type MatchRequest } from './router';
 export { ConsumerIndex, type KeyOwner, type SecretLookup } from './consumer-index';
 export { GatewayTables, type RouteRuntime, type RouteConf } from './tables';
@@ -104,6 +106,7 @@ export class Gateway {
       get connected() { return sync.connected; },
       get resets() { return sync.resets; },
       get lastError() { return sync.lastError; },
+      get snapshot() { return sync.snapshot; },
       routes: () => [...tables.routes.values()].map(routeView),
       route: (id) => {
         const r = tables.routes.get(id);

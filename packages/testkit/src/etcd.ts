@@ -107,7 +107,15 @@ async function isHealthy(endpoint: string): Promise<boolean> {
   }
 }
 
-class EtcdInstance implements EtcdProcess {
+/** Membership flags for a member of a multi-member cluster (see etcd-cluster.ts). */
+export interface EtcdMembership {
+  /** `name1=http://127.0.0.1:p1,name2=...` */
+  initialCluster: string;
+  token: string;
+}
+
+/** One etcd process; exported for etcd-cluster.ts, tests use startEtcd/startEtcdCluster. */
+export class EtcdInstance implements EtcdProcess {
   readonly endpoint: string;
   readonly logFile: string;
   private child: ChildProcess | undefined;
@@ -121,6 +129,7 @@ class EtcdInstance implements EtcdProcess {
     private readonly binary: string,
     private readonly extraArgs: string[],
     private readonly startTimeoutMs: number,
+    private readonly membership?: EtcdMembership,
   ) {
     this.endpoint = `http://127.0.0.1:${clientPort}`;
     this.logFile = path.join(dataDir, 'etcd.log');
@@ -139,8 +148,8 @@ class EtcdInstance implements EtcdProcess {
       '--advertise-client-urls', this.endpoint,
       '--listen-peer-urls', peer,
       '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', `${this.name}=${peer}`,
-      '--initial-cluster-token', `${this.name}-${this.clientPort}`,
+      '--initial-cluster', this.membership?.initialCluster ?? `${this.name}=${peer}`,
+      '--initial-cluster-token', this.membership?.token ?? `${this.name}-${this.clientPort}`,
       '--logger', 'zap',
       '--log-outputs', 'stderr',
       ...this.extraArgs,
@@ -247,7 +256,7 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdProces
 }
 
 /** POST a JSON body to etcd's grpc-gateway (`/v3/...`), which etcd 3.4 serves on the client port. */
-async function gateway(endpoint: string, route: string, body: unknown): Promise<Record<string, unknown>> {
+export async function etcdGateway(endpoint: string, route: string, body: unknown): Promise<Record<string, unknown>> {
   const res = await fetch(`${endpoint}${route}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -262,7 +271,7 @@ async function gateway(endpoint: string, route: string, body: unknown): Promise<
 /** The current revision of the etcd at `endpoint`. */
 export async function etcdRevision(endpoint: string): Promise<number> {
   // Any range answers with the store revision in its header; key "\0" is as cheap as it gets.
-  const res = await gateway(endpoint, '/v3/kv/range', { key: Buffer.from([0]).toString('base64') });
+  const res = await etcdGateway(endpoint, '/v3/kv/range', { key: Buffer.from([0]).toString('base64') });
   return Number((res.header as { revision: string }).revision);
 }
 
@@ -274,6 +283,6 @@ export async function etcdRevision(endpoint: string): Promise<number> {
  */
 export async function compactEtcd(endpoint: string, revision?: number): Promise<number> {
   const rev = revision ?? (await etcdRevision(endpoint));
-  await gateway(endpoint, '/v3/kv/compaction', { revision: String(rev), physical: true });
+  await etcdGateway(endpoint, '/v3/kv/compaction', { revision: String(rev), physical: true });
   return rev;
 }

@@ -7,3 +7,6 @@ export * from './free-port';
 export * from './portico-process';
 export * from './tcp-proxy';
 export * from './wait-for';
+export * from './etcd-cluster';
+export * from './steady-load';
+export * from './cluster';
