@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConsumerIndex, KeyOwner } from './consumer-index';
 import { getQueryParam, removeQueryParam } from './http-util';
+import type { PluginChain } from './plugins/pipeline';
 import type { MatchRequest } from './router';
 import type { RouteRuntime } from './tables';
 
@@ -14,8 +15,18 @@ export class RequestContext implements MatchRequest {
   route!: RouteRuntime;
   /** Attached by an auth plugin. */
   consumer?: KeyOwner;
-  /** lower-case name → value to send upstream, or null to drop the client's header */
-  headerOverrides?: Map<string, string | null>;
+  /** lower-case name → value(s) to send upstream, or null to drop the client's header */
+  headerOverrides?: Map<string, string | string[] | null>;
+  /** The route's plugins preceded by the global rules (set by the proxy; header filters run from it). */
+  chain?: PluginChain;
+  /** Path (without query) to send upstream instead of the client's (proxy-rewrite). */
+  upstreamUri?: string;
+  /** Method to send upstream instead of the client's (proxy-rewrite). */
+  upstreamMethod?: string;
+  /** Headers an access-phase plugin adds to the response, whatever answers (limit-count quota, request-id). */
+  responseHeaders?: Map<string, string>;
+  /** A body that replaces the response body (response-rewrite); set by a header filter. */
+  responseBody?: string;
 
   constructor(
     readonly req: IncomingMessage,
@@ -43,8 +54,27 @@ export class RequestContext implements MatchRequest {
   }
 
   /** Sets (or with null removes) a header on the upstream request. */
-  setUpstreamHeader(name: string, value: string | null): void {
+  setUpstreamHeader(name: string, value: string | string[] | null): void {
     (this.headerOverrides ??= new Map()).set(name.toLowerCase(), value);
+  }
+
+  /** Sets a header on the response to the client (upstream answer or plugin reply). */
+  setResponseHeader(name: string, value: string): void {
+    (this.responseHeaders ??= new Map()).set(name.toLowerCase(), value);
+  }
+
+  /** The value a header will have upstream: a plugin's override, else the client's. */
+  upstreamHeader(name: string): string | string[] | undefined {
+    const lower = name.toLowerCase();
+    const ov = this.headerOverrides?.get(lower);
+    if (ov !== undefined) return ov ?? undefined;
+    return this.req.headers[lower];
+  }
+
+  /** Appends a value to a header on the upstream request, keeping the values already there. */
+  addUpstreamHeader(name: string, value: string): void {
+    const cur = this.upstreamHeader(name);
+    this.setUpstreamHeader(name, cur === undefined ? value : [...(Array.isArray(cur) ? cur : [cur]), value]);
   }
 
   arg(name: string): string | undefined {
@@ -57,7 +87,10 @@ export class RequestContext implements MatchRequest {
 
   /** Request target for the upstream. */
   get upstreamPath(): string {
-    return this.query ? `${this.rawPath}?${this.query}` : this.rawPath;
+    const path = this.upstreamUri ?? this.rawPath;
+    if (!this.query) return path;
+    // A rewritten uri may carry its own query: the client's arguments are appended (APISIX).
+    return `${path}${path.includes('?') ? '&' : '?'}${this.query}`;
   }
 
   /** Variables for route `vars` (nginx names). */

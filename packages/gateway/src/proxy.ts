@@ -12,7 +12,7 @@ import {
   sendError,
   sendJson,
 } from './http-util';
-import type { PluginResponse } from './plugins';
+import type { PluginResponse, ResponseHead } from './plugins';
 import type { GatewayTables, RouteRuntime } from './tables';
 import type { Target, UpstreamRuntime } from './upstream';
 
@@ -154,22 +154,20 @@ export class ProxyServer {
     const route = tables.router.match(ctx);
     if (!route) return sendError(res, 404, '404 Route Not Found');
     ctx.route = route;
+    if (route.unavailable) return sendError(res, route.unavailable.status, route.unavailable.reason);
 
-    if (!route.chain.empty) {
-      const r = route.chain.run(ctx);
+    const chain = route.chain.withGlobal(tables.globalChain);
+    if (!chain.empty) {
+      ctx.chain = chain;
+      const r = chain.run(ctx);
       if (r instanceof Promise) {
-        r.then((reply) => (reply ? this.reply(ctx, reply) : this.forward(ctx, tables)))
+        r.then((reply) => (reply ? sendReply(ctx, reply) : this.forward(ctx, tables)))
           .catch((err) => this.internalError(res, err));
         return;
       }
-      if (r) return this.reply(ctx, r);
+      if (r) return sendReply(ctx, r);
     }
     this.forward(ctx, tables);
-  }
-
-  private reply(ctx: RequestContext, r: PluginResponse): void {
-    if (ctx.res.destroyed) return;
-    sendJson(ctx.res, r.status, r.body ?? {}, r.headers);
   }
 
   private forward(ctx: RequestContext, tables: GatewayTables): void {
@@ -178,11 +176,33 @@ export class ProxyServer {
     let upstream = route.upstream;
     if (!upstream && route.upstreamId !== undefined) {
       upstream = tables.upstreams.get(route.upstreamId);
-      if (!upstream) return sendError(ctx.res, 502, `failed to find upstream by id: ${route.upstreamId}`);
+      if (!upstream) return sendReply(ctx, { status: 502, body: { error_msg: `failed to find upstream by id: ${route.upstreamId}` } });
     }
-    if (!upstream) return sendError(ctx.res, 503, 'missing upstream configuration in Route or Service');
+    if (!upstream) return sendReply(ctx, { status: 503, body: { error_msg: 'missing upstream configuration in Route or Service' } });
     new Forwarding(ctx, upstream, route, this.log).next();
   }
+}
+
+/**
+ * Sends a gateway-made reply (plugin exits, upstream errors) through the response side of the
+ * plugins: their response headers and header filters apply as to an upstream answer.
+ */
+function sendReply(ctx: RequestContext, r: PluginResponse): void {
+  if (ctx.res.destroyed) return;
+  if (ctx.res.headersSent) return void ctx.res.destroy();
+  if (!ctx.chain?.hasHeaderFilters && !ctx.responseHeaders && r.raw === undefined) {
+    return sendJson(ctx.res, r.status, r.body ?? {}, r.headers);
+  }
+  // Header filters see plugin replies too (cors headers on a 429, response-rewrite of a 401).
+  const head: ResponseHead = { status: r.status, headers: {} };
+  if (r.raw === undefined) head.headers['content-type'] = 'application/json';
+  if (r.headers) for (const [k, v] of Object.entries(r.headers)) head.headers[k.toLowerCase()] = v;
+  if (ctx.responseHeaders) for (const [k, v] of ctx.responseHeaders) head.headers[k] = v;
+  ctx.chain?.filterResponse(ctx, head);
+  const body = ctx.responseBody ?? r.raw ?? JSON.stringify(r.body ?? {});
+  head.headers['content-length'] = String(Buffer.byteLength(body));
+  ctx.res.writeHead(head.status, head.headers);
+  ctx.res.end(ctx.method === 'HEAD' ? undefined : body);
 }
 
 /** One request's trip upstream, including retries on other nodes. */
@@ -202,7 +222,7 @@ class Forwarding {
     readonly log: Logger,
   ) {
     this.retries = upstream.retries ?? Math.max(0, upstream.pickable - 1);
-    const rt = route.conf.timeout;
+    const rt = route.timeout;
     const ut = upstream.timeout;
     this.connectMs = (rt?.connect ?? ut.connect ?? DEFAULT_TIMEOUT_S) * 1000;
     // undici refreshes its headers timer while the request body is written, so `read` also
@@ -213,17 +233,17 @@ class Forwarding {
   }
 
   next(): void {
-    const t = this.upstream.pick(this.tried);
+    const t = this.upstream.pick(this.tried, this.ctx);
     if (!t) {
       const f = this.lastFailure ?? { status: 502, reason: 'no valid upstream node' };
-      return sendError(this.ctx.res, f.status, f.reason);
+      return sendReply(this.ctx, { status: f.status, body: { error_msg: f.reason } });
     }
     this.tried.add(t);
     // undici validates the request (headers, path) inside dispatch and reports a problem
     // through onResponseError as UND_ERR_INVALID_ARG.
     new Exchange(this, t, {
       path: this.ctx.upstreamPath,
-      method: this.ctx.method as Dispatcher.HttpMethod,
+      method: (this.ctx.upstreamMethod ?? this.ctx.method) as Dispatcher.HttpMethod,
       headers: this.buildHeaders(t),
       body: this.hasBody ? this.ctx.req : null,
       headersTimeout: this.readMs,
@@ -247,7 +267,7 @@ class Forwarding {
       `upstream request failed: ${reason}`);
     this.lastFailure = { status, reason };
     if (status !== 400 && this.mayRetry(code, requestSent, bodyHeld)) return this.next();
-    sendError(this.ctx.res, status, reason);
+    sendReply(this.ctx, { status, body: { error_msg: reason } });
   }
 
   private mayRetry(code: string, requestSent: boolean, bodyHeld: boolean): boolean {
@@ -276,7 +296,9 @@ class Forwarding {
     const h = req.headers;
     if (h['content-length'] !== undefined && h['transfer-encoding'] === undefined) out.push('content-length', h['content-length']);
     const up = this.upstream;
-    const host = up.passHost === 'node' ? t.hostHeader
+    const hostOv = ov?.get('host');
+    const host = typeof hostOv === 'string' ? hostOv // proxy-rewrite `host` beats pass_host
+      : up.passHost === 'node' ? t.hostHeader
       : up.passHost === 'rewrite' ? (up.upstreamHost ?? t.hostHeader)
       : (h.host ?? t.hostHeader);
     out.push('host', host);
@@ -286,7 +308,13 @@ class Forwarding {
     if (h.host !== undefined) out.push('x-forwarded-host', h.host);
     out.push('x-forwarded-port', String(req.socket.localPort ?? ''));
     out.push('x-real-ip', remoteAddr);
-    if (ov) for (const [name, value] of ov) if (value !== null) out.push(name, value);
+    if (ov) {
+      for (const [name, value] of ov) {
+        if (value === null || name === 'host') continue;
+        if (Array.isArray(value)) for (const v of value) out.push(name, v);
+        else out.push(name, value);
+      }
+    }
     return out;
   }
 }
@@ -334,7 +362,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   private finish(): void {
+    if (this.finished) return;
     this.finished = true;
+    // least_conn counts this request as open on the node until now
+    this.fwd.upstream.release(this.target);
     if (this.connectTimer) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     this.fwd.ctx.res.off('close', this.onClientClose);
@@ -359,8 +390,24 @@ class Exchange implements Dispatcher.DispatchHandler {
       const v = headers[name];
       if (v !== undefined) out[name] = v;
     }
+    let status = statusCode;
+    const extra = this.fwd.ctx.responseHeaders;
+    if (extra) for (const [k, v] of extra) out[k] = v;
+    const chain = this.fwd.ctx.chain;
+    if (chain?.hasHeaderFilters) {
+      const head: ResponseHead = { status, headers: out };
+      chain.filterResponse(this.fwd.ctx, head);
+      status = head.status;
+      if (status !== statusCode) statusMessage = undefined;
+      if (this.fwd.ctx.responseBody !== undefined) {
+        // The upstream body is read and dropped; the replacement is sent at the end.
+        delete out['transfer-encoding'];
+        delete out['content-encoding'];
+        out['content-length'] = String(Buffer.byteLength(this.fwd.ctx.responseBody));
+      }
+    }
     try {
-      res.writeHead(statusCode, statusMessage || undefined, out);
+      res.writeHead(status, statusMessage || undefined, out);
     } catch (err) {
       // A header node refuses to send (invalid characters): treat as a bad upstream answer.
       controller.abort(Object.assign(new Error(`invalid response header: ${(err as Error).message}`), { code: 'BAD_RESPONSE' }));
@@ -370,7 +417,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.abandoned) return;
+    if (this.abandoned || this.fwd.ctx.responseBody !== undefined) return;
     if (!this.fwd.ctx.res.write(chunk)) {
       controller.pause();
       this.fwd.ctx.res.once('drain', () => controller.resume());
@@ -380,7 +427,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseEnd(): void {
     if (this.abandoned) return;
     this.finish();
-    this.fwd.ctx.res.end();
+    const replaced = this.fwd.ctx.responseBody;
+    this.fwd.ctx.res.end(replaced !== undefined && this.fwd.ctx.method !== 'HEAD' ? replaced : undefined);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {

@@ -25,19 +25,56 @@ export interface RouteConf {
   upstream?: UpstreamConf;
   upstream_id?: string | number;
   service_id?: string | number;
+  plugin_config_id?: string | number;
   timeout?: TimeoutConf;
 }
 
-/** A route as the proxy uses it. Immutable once built; replaced on change. */
+/** `/services/<id>` fields the merge uses (SPEC §4, §6). */
+export interface ServiceConf {
+  plugins?: Record<string, unknown>;
+  upstream?: UpstreamConf;
+  upstream_id?: string | number;
+  hosts?: string[];
+  timeout?: TimeoutConf;
+}
+
+/** `/plugin_configs/<id>` and `/global_rules/<id>`. */
+export interface PluginSetConf {
+  plugins?: Record<string, unknown>;
+}
+
+/** A service as the tables hold it: its inline upstream is built once and shared by its routes. */
+interface ServiceRuntime {
+  conf: ServiceConf;
+  upstream?: UpstreamRuntime;
+}
+
+/** A route as the proxy uses it: the route merged with its service and plugin_config. Immutable; replaced on change. */
 export interface RouteRuntime {
   readonly id: string;
   readonly conf: RouteConf;
   readonly modRevision: number;
+  /** Merged plugins: service, then plugin_config, then the route's own (global rules are added per request). */
   readonly chain: PluginChain;
-  /** Inline `upstream`, built with the route. */
+  /** Effective inline upstream: the route's own, else its service's. */
   readonly upstream?: UpstreamRuntime;
-  /** `upstream_id`, looked up per request in the upstream table. */
+  /** Effective `upstream_id`, looked up per request in the upstream table (so an upstream change rebuilds no route). */
   readonly upstreamId?: string;
+  /** Effective timeout: the route's, else its service's. */
+  readonly timeout?: TimeoutConf;
+  /**
+   * Set when the route names a service or plugin_config that does not exist (yet): the proxy
+   * answers this instead of running the route half-configured. The route is rebuilt when the
+   * missing item arrives (reverse index).
+   */
+  readonly unavailable?: { status: number; reason: string };
+}
+
+/** What a route was built from, kept to rebuild it when its service or plugin_config changes. */
+interface RouteSource {
+  item: ResourceItem;
+  /** The route owns this upstream (inline `upstream`), disposed with the route. */
+  ownUpstream?: UpstreamRuntime;
 }
 
 export interface GatewayTablesOptions {
@@ -48,21 +85,30 @@ export interface GatewayTablesOptions {
 }
 
 /**
- * The data plane's derived tables, fed by ConfigSync batches: routes → Router, upstreams →
- * UpstreamRuntime (balancer + pools), consumers + credentials → ConsumerIndex, secrets →
- * resolver providers. Each change touches only what it names, and every batch is applied
- * synchronously, so a request sees the tables before or after a batch, never half of one.
- * A route or upstream that cannot be built (bad `vars`, plugin without implementation) is
- * skipped with a log line and the previous version stays in force, as for invalid items.
- *
- * Services, plugin_configs, global_rules, consumer_groups, ssls and plugin_metadata are held
- * by ConfigSync but not used yet (later issues hang them here).
+ * The data plane's derived tables, fed by ConfigSync batches: routes (merged with services and
+ * plugin_configs, SPEC §6) → Router, upstreams → UpstreamRuntime (balancer + pools), global
+ * rules → one global PluginChain, consumers + credentials → ConsumerIndex, secrets → resolver
+ * providers. Each change touches only what it names: a service or plugin_config change
+ * rebuilds only the routes that reference it (reverse index), an upstream change rebuilds no
+ * route (routes hold the id). Every batch is applied synchronously, so a request sees the
+ * tables before or after a batch, never half of one. A route that cannot be built (bad
+ * `vars`, plugin without implementation) is skipped with a log line and the previous version
+ * stays in force, as for invalid items.
  */
 export class GatewayTables {
   readonly router = new Router<RouteRuntime>();
   readonly routes = new Map<string, RouteRuntime>();
   readonly upstreams = new Map<string, UpstreamRuntime>();
   readonly consumers: ConsumerIndex;
+  /** All global rules' plugins; replaced (never mutated) when a global rule changes. */
+  globalChain: PluginChain = PluginChain.EMPTY;
+  private readonly services = new Map<string, ServiceRuntime>();
+  private readonly pluginConfigs = new Map<string, PluginSetConf>();
+  private readonly globalRules = new Map<string, PluginChain>();
+  private readonly sources = new Map<string, RouteSource>();
+  /** service id → ids of routes naming it (including routes waiting for it to exist). */
+  private readonly routesByService = new Map<string, Set<string>>();
+  private readonly routesByPluginConfig = new Map<string, Set<string>>();
   private readonly pools: PoolManager;
   private readonly plugins: ReadonlyMap<string, Plugin<any>>;
   private readonly resolver?: SecretResolver;
@@ -91,6 +137,17 @@ export class GatewayTables {
           if (item) this.putRoute(item);
           else this.deleteRoute(ref.id);
           break;
+        case 'services':
+          this.setService(ref.id, item?.value as ServiceConf | undefined, c.type === 'put' ? c.item.key : c.key);
+          break;
+        case 'plugin_configs':
+          if (item) this.pluginConfigs.set(ref.id, item.value as PluginSetConf);
+          else this.pluginConfigs.delete(ref.id);
+          this.rebuildRoutes(this.routesByPluginConfig.get(ref.id));
+          break;
+        case 'global_rules':
+          this.setGlobalRule(ref.id, item);
+          break;
         case 'upstreams':
           if (item) this.putUpstream(item);
           else this.deleteUpstream(ref.id);
@@ -115,50 +172,136 @@ export class GatewayTables {
   private putRoute(item: ResourceItem): void {
     const id = item.ref.id;
     const conf = item.value as RouteConf;
-    const old = this.routes.get(id);
-    let upstream: UpstreamRuntime | undefined;
+    const oldSource = this.sources.get(id);
+    let ownUpstream: UpstreamRuntime | undefined;
     try {
-      const chain = PluginChain.build(conf.plugins, this.plugins);
       if (conf.upstream) {
-        if (old?.upstream && sameJson(old.upstream.conf, conf.upstream)) upstream = old.upstream;
-        else upstream = this.buildUpstream(item.key, conf.upstream);
+        const prev = oldSource?.ownUpstream;
+        ownUpstream = prev && sameJson(prev.conf, conf.upstream) ? prev : this.buildUpstream(item.key, conf.upstream);
       }
-      const runtime: RouteRuntime = {
-        id,
-        conf,
-        modRevision: item.modRevision,
-        chain,
-        upstream,
-        upstreamId: conf.upstream_id !== undefined ? String(conf.upstream_id) : undefined,
-      };
-      if (conf.status === 0) {
-        this.router.delete(id);
-      } else {
-        this.router.set({
-          id,
-          paths: conf.uris ?? (conf.uri !== undefined ? [conf.uri] : []),
-          methods: conf.methods,
-          hosts: conf.hosts ?? (conf.host !== undefined ? [conf.host] : undefined),
-          priority: conf.priority,
-          remoteAddrs: conf.remote_addrs ?? (conf.remote_addr !== undefined ? [conf.remote_addr] : undefined),
-          vars: conf.vars,
-          payload: runtime,
-        });
-      }
-      this.routes.set(id, runtime);
-      if (old?.upstream && old.upstream !== upstream) old.upstream.dispose();
+      const source: RouteSource = { item, ownUpstream };
+      this.install(id, this.buildRoute(id, source));
+      this.sources.set(id, source);
+      this.indexRefs(id, oldSource?.item.value as RouteConf | undefined, conf);
+      if (oldSource?.ownUpstream && oldSource.ownUpstream !== ownUpstream) oldSource.ownUpstream.dispose();
     } catch (err) {
-      if (upstream && upstream !== old?.upstream) upstream.dispose();
-      this.log.error({ key: item.key, reason: (err as Error).message, keptPrevious: old !== undefined },
+      if (ownUpstream && ownUpstream !== oldSource?.ownUpstream) ownUpstream.dispose();
+      this.log.error({ key: item.key, reason: (err as Error).message, keptPrevious: oldSource !== undefined },
         `skipping route ${item.key}: ${(err as Error).message}`);
     }
   }
 
+  /** Merges a route with its service and plugin_config (SPEC §6). Throws when a plugin cannot be built. */
+  private buildRoute(id: string, source: RouteSource): RouteRuntime {
+    const { item, ownUpstream } = source;
+    const conf = item.value as RouteConf;
+    const serviceId = conf.service_id !== undefined ? String(conf.service_id) : undefined;
+    const pcId = conf.plugin_config_id !== undefined ? String(conf.plugin_config_id) : undefined;
+    const service = serviceId !== undefined ? this.services.get(serviceId) : undefined;
+    const pc = pcId !== undefined ? this.pluginConfigs.get(pcId) : undefined;
+    // APISIX (`router.filter`/`http_access_phase`): a missing service is a 404, a missing plugin_config a 503.
+    const unavailable = serviceId !== undefined && !service ? { status: 404, reason: `failed to fetch service configuration by id: ${serviceId}` }
+      : pcId !== undefined && !pc ? { status: 503, reason: `failed to fetch plugin config by id: ${pcId}` }
+      : undefined;
+    // Later sources override earlier ones by plugin name: the plugin_config only adds what the
+    // route lacks, and the route (with its plugin_config) overrides the service.
+    const plugins = service?.conf.plugins || pc?.plugins
+      ? { ...service?.conf.plugins, ...pc?.plugins, ...conf.plugins }
+      : conf.plugins;
+    let upstream: UpstreamRuntime | undefined;
+    let upstreamId: string | undefined;
+    if (ownUpstream) upstream = ownUpstream;
+    else if (conf.upstream_id !== undefined) upstreamId = String(conf.upstream_id);
+    else if (service?.upstream) upstream = service.upstream;
+    else if (service?.conf.upstream_id !== undefined) upstreamId = String(service.conf.upstream_id);
+    return {
+      id,
+      conf,
+      modRevision: item.modRevision,
+      chain: unavailable ? PluginChain.EMPTY : PluginChain.build(plugins, this.plugins),
+      upstream,
+      upstreamId,
+      timeout: conf.timeout ?? service?.conf.timeout,
+      unavailable,
+    };
+  }
+
+  /** Publishes a built route in the router (or withdraws it when disabled). */
+  private install(id: string, runtime: RouteRuntime): void {
+    const conf = runtime.conf;
+    if (conf.status === 0) {
+      this.router.delete(id);
+    } else {
+      const service = conf.service_id !== undefined ? this.services.get(String(conf.service_id)) : undefined;
+      const hosts = conf.hosts ?? (conf.host !== undefined ? [conf.host] : service?.conf.hosts);
+      this.router.set({
+        id,
+        paths: conf.uris ?? (conf.uri !== undefined ? [conf.uri] : []),
+        methods: conf.methods,
+        hosts,
+        priority: conf.priority,
+        remoteAddrs: conf.remote_addrs ?? (conf.remote_addr !== undefined ? [conf.remote_addr] : undefined),
+        vars: conf.vars,
+        payload: runtime,
+      });
+    }
+    this.routes.set(id, runtime);
+  }
+
+  /** Rebuilds the given routes after a service or plugin_config change; a route that fails keeps its previous version. */
+  private rebuildRoutes(ids: ReadonlySet<string> | undefined): void {
+    if (!ids) return;
+    for (const id of ids) {
+      const source = this.sources.get(id);
+      if (!source) continue;
+      try {
+        this.install(id, this.buildRoute(id, source));
+      } catch (err) {
+        this.log.error({ key: source.item.key, reason: (err as Error).message },
+          `route ${source.item.key} cannot be rebuilt, keeping its previous version: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private indexRefs(id: string, before: RouteConf | undefined, after: RouteConf | undefined): void {
+    relink(this.routesByService, id, before?.service_id, after?.service_id);
+    relink(this.routesByPluginConfig, id, before?.plugin_config_id, after?.plugin_config_id);
+  }
+
   private deleteRoute(id: string): void {
-    const old = this.routes.get(id);
+    const source = this.sources.get(id);
     this.router.delete(id);
     this.routes.delete(id);
-    old?.upstream?.dispose();
+    this.sources.delete(id);
+    this.indexRefs(id, source?.item.value as RouteConf | undefined, undefined);
+    source?.ownUpstream?.dispose();
+  }
+
+  private setService(id: string, conf: ServiceConf | undefined, key: string): void {
+    const old = this.services.get(id);
+    let upstream: UpstreamRuntime | undefined;
+    if (conf?.upstream) {
+      upstream = old?.upstream && sameJson(old.upstream.conf, conf.upstream) ? old.upstream : this.buildUpstream(key, conf.upstream);
+    }
+    if (conf) this.services.set(id, { conf, upstream });
+    else this.services.delete(id);
+    this.rebuildRoutes(this.routesByService.get(id));
+    if (old?.upstream && old.upstream !== upstream) old.upstream.dispose();
+  }
+
+  private setGlobalRule(id: string, item: ResourceItem | undefined): void {
+    if (!item) {
+      this.globalRules.delete(id);
+    } else {
+      try {
+        this.globalRules.set(id, PluginChain.build((item.value as PluginSetConf).plugins, this.plugins));
+      } catch (err) {
+        this.log.error({ key: item.key, reason: (err as Error).message }, `skipping global rule ${item.key}: ${(err as Error).message}`);
+        return;
+      }
+    }
+    // Ordered by id so the merged chain does not depend on arrival order.
+    this.globalChain = PluginChain.merge([...this.globalRules.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, c]) => c));
   }
 
   private putUpstream(item: ResourceItem): void {
@@ -171,10 +314,7 @@ export class GatewayTables {
   }
 
   private buildUpstream(key: string, conf: UpstreamConf): UpstreamRuntime {
-    if (conf.type && conf.type !== 'roundrobin') {
-      this.log.warn({ key, type: conf.type }, `upstream type ${conf.type} is not supported yet; balancing with roundrobin`);
-    }
-    return new UpstreamRuntime(conf, this.pools);
+    return new UpstreamRuntime(conf, this.pools, (msg) => this.log.warn({ key }, msg));
   }
 
   private deleteUpstream(id: string): void {
@@ -184,11 +324,31 @@ export class GatewayTables {
 
   /** Releases every pool reference and the resolver subscription. */
   close(): void {
-    for (const r of this.routes.values()) r.upstream?.dispose();
+    for (const s of this.sources.values()) s.ownUpstream?.dispose();
+    for (const s of this.services.values()) s.upstream?.dispose();
     for (const u of this.upstreams.values()) u.dispose();
     this.routes.clear();
+    this.sources.clear();
+    this.services.clear();
     this.upstreams.clear();
     this.consumers.close();
+  }
+}
+
+/** Moves `id` from the set under `before` to the set under `after` in a reverse index. */
+function relink(index: Map<string, Set<string>>, id: string, before: unknown, after: unknown): void {
+  const b = before !== undefined ? String(before) : undefined;
+  const a = after !== undefined ? String(after) : undefined;
+  if (b === a) return;
+  if (b !== undefined) {
+    const set = index.get(b);
+    set?.delete(id);
+    if (set?.size === 0) index.delete(b);
+  }
+  if (a !== undefined) {
+    let set = index.get(a);
+    if (!set) index.set(a, (set = new Set()));
+    set.add(id);
   }
 }
 

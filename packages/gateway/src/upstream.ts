@@ -1,10 +1,17 @@
 import type { Pool } from 'undici';
+import { ConsistentHashBalancer, type HashOn } from './balancers/chash';
+import { LeastConnBalancer } from './balancers/least-conn';
+import { RoundRobinBalancer } from './balancers/roundrobin';
+import type { Balancer } from './balancers/types';
+import type { RequestContext } from './context';
 import type { PoolLease, PoolManager } from './pools';
 
 /** The upstream fields the data plane uses (SPEC §4), as stored (defaults not applied). */
 export interface UpstreamConf {
   nodes?: Record<string, number> | Array<{ host: string; port: number; weight: number; priority?: number }>;
   type?: string;
+  hash_on?: HashOn;
+  key?: string;
   scheme?: 'http' | 'https';
   pass_host?: 'pass' | 'node' | 'rewrite';
   upstream_host?: string;
@@ -76,32 +83,12 @@ function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-/**
- * Smooth weighted round robin (nginx's algorithm) over one priority group: every pick adds
- * each node's weight to its current weight, takes the largest, and subtracts the total from
- * it. Weights 5:1:1 give a a b a c a a — spread out, not bunched.
- */
-class SmoothWeightedGroup {
-  private readonly current: number[];
-
-  constructor(readonly targets: readonly Target[]) {
-    this.current = targets.map(() => 0);
-  }
-
-  pick(exclude?: ReadonlySet<Target>): Target | undefined {
-    let total = 0;
-    let best = -1;
-    const t = this.targets;
-    for (let i = 0; i < t.length; i++) {
-      if (exclude?.has(t[i])) continue;
-      const w = t[i].node.weight;
-      this.current[i] += w;
-      total += w;
-      if (best < 0 || this.current[i] > this.current[best]) best = i;
-    }
-    if (best < 0) return undefined;
-    this.current[best] -= total;
-    return t[best];
+/** Builds the balancer of one priority group for the upstream's `type`. */
+function createBalancer(conf: UpstreamConf, targets: readonly Target[]): Balancer {
+  switch (conf.type) {
+    case 'chash': return new ConsistentHashBalancer(targets, conf.hash_on ?? 'vars', conf.key ?? 'remote_addr');
+    case 'least_conn': return new LeastConnBalancer(targets);
+    default: return new RoundRobinBalancer(targets);
   }
 }
 
@@ -119,11 +106,14 @@ export class UpstreamRuntime {
   readonly timeout: TimeoutConf;
   readonly targets: readonly Target[];
   /** Targets with weight > 0, grouped by priority, highest first. */
-  private readonly groups: SmoothWeightedGroup[];
+  private readonly groups: Balancer[];
+  /** Which group's balancer a target belongs to (for `release`); only balancers that count. */
+  private readonly counting = new Map<Target, Balancer>();
   private readonly leases: PoolLease[] = [];
   private disposed = false;
 
-  constructor(readonly conf: UpstreamConf, private readonly pools: PoolManager) {
+  constructor(readonly conf: UpstreamConf, private readonly pools: PoolManager, warn?: (msg: string) => void) {
+    if (conf.type === 'ewma') warn?.('upstream type ewma is not supported yet; balancing with roundrobin');
     this.scheme = conf.scheme ?? 'http';
     this.passHost = conf.pass_host ?? 'pass';
     this.upstreamHost = conf.upstream_host;
@@ -152,7 +142,8 @@ export class UpstreamRuntime {
       list.push(t);
       byPriority.set(t.node.priority, list);
     }
-    this.groups = [...byPriority.entries()].sort((a, b) => b[0] - a[0]).map(([, list]) => new SmoothWeightedGroup(list));
+    this.groups = [...byPriority.entries()].sort((a, b) => b[0] - a[0]).map(([, list]) => createBalancer(conf, list));
+    for (const g of this.groups) if (g.release) for (const t of g.targets) this.counting.set(t, g);
   }
 
   /** Number of nodes the balancer can pick (weight > 0). */
@@ -166,12 +157,17 @@ export class UpstreamRuntime {
    * The next target, skipping `exclude` (nodes already tried for this request). A lower
    * priority group is used only when every node of the higher ones is excluded.
    */
-  pick(exclude?: ReadonlySet<Target>): Target | undefined {
+  pick(exclude?: ReadonlySet<Target>, ctx?: RequestContext): Target | undefined {
     for (const g of this.groups) {
-      const t = g.pick(exclude);
+      const t = g.pick(exclude, ctx);
       if (t) return t;
     }
     return undefined;
+  }
+
+  /** The request sent to `t` (from `pick`) is over, whatever its outcome. */
+  release(t: Target): void {
+    this.counting.get(t)?.release!(t);
   }
 
   dispose(): void {

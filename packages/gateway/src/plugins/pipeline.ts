@@ -1,17 +1,42 @@
 import type { RequestContext } from '../context';
-import { PHASES, type PhaseHandler, type PhaseResult, type Plugin, type PluginResponse } from './types';
+import { PHASES, type HeaderFilter, type PhaseHandler, type PhaseResult, type Plugin, type PluginResponse, type ResponseHead } from './types';
 
 interface Step {
   plugin: string;
+  phase: number;
+  priority: number;
   handler: PhaseHandler<unknown>;
   conf: unknown;
 }
 
-/** A route's plugins compiled into the order they run: by phase, then priority (highest first). */
-export class PluginChain {
-  static readonly EMPTY = new PluginChain([], []);
+interface FilterStep {
+  plugin: string;
+  priority: number;
+  filter: HeaderFilter<unknown>;
+  conf: unknown;
+}
 
-  private constructor(private readonly steps: readonly Step[], readonly names: readonly string[]) {}
+/** Priority order, highest first; the name breaks ties so the order never depends on insertion. */
+function byPriority(a: { priority: number; plugin: string }, b: { priority: number; plugin: string }): number {
+  return b.priority - a.priority || (a.plugin < b.plugin ? -1 : a.plugin > b.plugin ? 1 : 0);
+}
+
+/**
+ * A set of plugins compiled into the order they run: by phase, then priority (highest first).
+ * Immutable; a route's chain is rebuilt when its (merged) plugins change.
+ */
+export class PluginChain {
+  static readonly EMPTY = new PluginChain([], [], []);
+
+  /** One-slot cache for `withGlobal`: global rules change rarely, requests are many. */
+  private globalFor?: PluginChain;
+  private combined?: PluginChain;
+
+  private constructor(
+    private readonly steps: readonly Step[],
+    private readonly filters: readonly FilterStep[],
+    readonly names: readonly string[],
+  ) {}
 
   /**
    * Builds the chain for a `plugins` object. Throws when a plugin has no data-plane
@@ -19,28 +44,66 @@ export class PluginChain {
    */
   static build(plugins: Record<string, unknown> | undefined, registry: ReadonlyMap<string, Plugin<any>>): PluginChain {
     if (!plugins) return PluginChain.EMPTY;
-    const enabled: Array<{ plugin: Plugin<any>; conf: unknown }> = [];
+    const steps: Step[] = [];
+    const filters: FilterStep[] = [];
+    const names: string[] = [];
     for (const [name, raw] of Object.entries(plugins)) {
       const rawConf = (raw ?? {}) as Record<string, unknown>;
       if ((rawConf._meta as { disable?: boolean } | undefined)?.disable === true) continue;
       const plugin = registry.get(name);
       if (!plugin) throw new Error(`plugin ${name} has no data-plane implementation`);
-      enabled.push({ plugin, conf: plugin.compile ? plugin.compile(rawConf) : rawConf });
-    }
-    if (enabled.length === 0) return PluginChain.EMPTY;
-    enabled.sort((a, b) => b.plugin.priority - a.plugin.priority || (a.plugin.name < b.plugin.name ? -1 : 1));
-    const steps: Step[] = [];
-    for (const phase of PHASES) {
-      for (const { plugin, conf } of enabled) {
+      const conf = plugin.compile ? plugin.compile(rawConf) : rawConf;
+      names.push(name);
+      PHASES.forEach((phase, i) => {
         const handler = plugin.phases[phase];
-        if (handler) steps.push({ plugin: plugin.name, handler: handler as PhaseHandler<unknown>, conf });
-      }
+        if (handler) steps.push({ plugin: name, phase: i, priority: plugin.priority, handler: handler as PhaseHandler<unknown>, conf });
+      });
+      if (plugin.headerFilter) filters.push({ plugin: name, priority: plugin.priority, filter: plugin.headerFilter as HeaderFilter<unknown>, conf });
     }
-    return new PluginChain(steps, enabled.map((e) => e.plugin.name));
+    if (names.length === 0) return PluginChain.EMPTY;
+    return PluginChain.sorted(steps, filters, names);
+  }
+
+  /** Several chains as one (all global rules): every plugin of every chain runs, in priority order. */
+  static merge(chains: readonly PluginChain[]): PluginChain {
+    const nonEmpty = chains.filter((c) => !c.empty);
+    if (nonEmpty.length === 0) return PluginChain.EMPTY;
+    if (nonEmpty.length === 1) return nonEmpty[0];
+    return PluginChain.sorted(nonEmpty.flatMap((c) => c.steps), nonEmpty.flatMap((c) => c.filters), nonEmpty.flatMap((c) => c.names));
+  }
+
+  private static sorted(steps: Step[], filters: FilterStep[], names: string[]): PluginChain {
+    steps.sort((a, b) => a.phase - b.phase || byPriority(a, b));
+    filters.sort(byPriority);
+    return new PluginChain(steps, filters, names);
+  }
+
+  /**
+   * This chain preceded by the global rules' chain in each phase (SPEC §6: global rules run
+   * before route plugins in each phase). Cached against the global chain's identity, so a
+   * global rule change costs one rebuild per route on its next request, not a table walk.
+   */
+  withGlobal(global: PluginChain): PluginChain {
+    if (global.empty) return this;
+    if (this.empty) return global;
+    if (this.globalFor === global && this.combined) return this.combined;
+    const steps: Step[] = [];
+    for (let phase = 0; phase < PHASES.length; phase++) {
+      for (const s of global.steps) if (s.phase === phase) steps.push(s);
+      for (const s of this.steps) if (s.phase === phase) steps.push(s);
+    }
+    const combined = new PluginChain(steps, [...global.filters, ...this.filters], [...global.names, ...this.names]);
+    this.globalFor = global;
+    this.combined = combined;
+    return combined;
   }
 
   get empty(): boolean {
-    return this.steps.length === 0;
+    return this.steps.length === 0 && this.filters.length === 0;
+  }
+
+  get hasHeaderFilters(): boolean {
+    return this.filters.length > 0;
   }
 
   /**
@@ -49,6 +112,11 @@ export class PluginChain {
    */
   run(ctx: RequestContext): PluginResponse | undefined | Promise<PluginResponse | undefined> {
     return this.runFrom(0, ctx);
+  }
+
+  /** Runs every header filter on the response head, in place. */
+  filterResponse(ctx: RequestContext, head: ResponseHead): void {
+    for (const f of this.filters) f.filter(f.conf, ctx, head);
   }
 
   private runFrom(start: number, ctx: RequestContext): PluginResponse | undefined | Promise<PluginResponse | undefined> {

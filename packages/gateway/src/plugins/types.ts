@@ -5,6 +5,8 @@ export interface PluginResponse {
   status: number;
   /** Serialised as JSON. */
   body?: unknown;
+  /** Sent as is instead of `body` (e.g. an empty preflight answer). */
+  raw?: string;
   headers?: Record<string, string>;
 }
 
@@ -17,14 +19,25 @@ export type PhaseResult = PluginResponse | undefined | void;
  */
 export type PhaseHandler<C> = (conf: C, ctx: RequestContext) => PhaseResult | Promise<PhaseResult>;
 
-/** Phases in the order they run (APISIX: rewrite → access → header_filter → body_filter → log). */
+/**
+ * The response status line and headers before they are sent (upstream answers and plugin
+ * replies alike). Header names are lower-case; a filter may change anything in place.
+ */
+export interface ResponseHead {
+  status: number;
+  headers: Record<string, string | string[]>;
+}
+
+/** APISIX's header_filter: synchronous, runs just before the response head is written. */
+export type HeaderFilter<C> = (conf: C, ctx: RequestContext, head: ResponseHead) => void;
+
+/** Request phases in the order they run (APISIX: rewrite → access; then header_filter). */
 export const PHASES = ['rewrite', 'access'] as const;
 export type PhaseName = (typeof PHASES)[number];
 
 /**
  * A data-plane plugin (ARCHITECTURE "Plugin"). Its schema lives in core's PLUGIN_DEFINITIONS
- * (shared with the admin API); `priority` comes from there too. Only the request phases run
- * so far; headerFilter/bodyFilter/log are the seams for response plugins.
+ * (shared with the admin API); `priority` comes from there too.
  */
 export interface Plugin<C = unknown> {
   name: string;
@@ -32,4 +45,5 @@ export interface Plugin<C = unknown> {
   /** Turns a validated route-level conf into the form the phases use (defaults applied). Once per route. */
   compile?(conf: Record<string, unknown>): C;
   phases: Partial<Record<PhaseName, PhaseHandler<C>>>;
+  headerFilter?: HeaderFilter<C>;
 }

@@ -1,4 +1,10 @@
 import { keyAuthPlugin } from './key-auth';
+import { proxyRewritePlugin } from './proxy-rewrite';
+import { responseRewritePlugin } from './response-rewrite';
+import { requestIdPlugin } from './request-id';
+import { ipRestrictionPlugin } from './ip-restriction';
+import { corsPlugin } from './cors';
+import { limitCountPlugin } from './limit-count';
 
 /**
  * Schemas of every plugin Portico knows. They live in core because both the admin API
@@ -18,4 +24,10 @@ export interface PluginDefinition {
 
 export const PLUGIN_DEFINITIONS: Record<string, PluginDefinition> = {
   [keyAuthPlugin.name]: keyAuthPlugin,
+  [proxyRewritePlugin.name]: proxyRewritePlugin,
+  [responseRewritePlugin.name]: responseRewritePlugin,
+  [requestIdPlugin.name]: requestIdPlugin,
+  [ipRestrictionPlugin.name]: ipRestrictionPlugin,
+  [corsPlugin.name]: corsPlugin,
+  [limitCountPlugin.name]: limitCountPlugin,
 };

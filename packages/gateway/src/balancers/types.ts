@@ -1,0 +1,14 @@
+import type { RequestContext } from '../context';
+import type { Target } from '../upstream';
+
+/**
+ * Picks targets within one priority group of an upstream. `exclude` holds the nodes this
+ * request already tried (retries go elsewhere). `ctx` is absent only in unit tests of
+ * balancers that do not need it.
+ */
+export interface Balancer {
+  readonly targets: readonly Target[];
+  pick(exclude: ReadonlySet<Target> | undefined, ctx: RequestContext | undefined): Target | undefined;
+  /** A request picked from this balancer finished (least_conn counts open requests). */
+  release?(t: Target): void;
+}

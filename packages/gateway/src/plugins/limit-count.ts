@@ -1,0 +1,97 @@
+import { PLUGIN_DEFINITIONS } from '@portico/core';
+import type { RequestContext } from '../context';
+import type { Plugin, PluginResponse } from './types';
+import { resolveVars } from './vars';
+
+interface Window {
+  used: number;
+  /** ms epoch when this window ends and the quota is whole again */
+  resetAt: number;
+}
+
+/**
+ * Fixed windows per key, like resty.limit.count behind APISIX's `local` policy: a key's window
+ * starts at its first request. Expired windows are swept when the map has grown by its own
+ * size since the last sweep, so memory follows the number of active keys, not of all keys seen.
+ */
+export class CountWindows {
+  private readonly windows = new Map<string, Window>();
+  private sweepAt = 1024;
+
+  constructor(private readonly limit: number, private readonly windowMs: number, private readonly now: () => number = Date.now) {}
+
+  /** Takes one from the key's quota. `remaining` < 0 means the request is over the limit. */
+  take(key: string): { remaining: number; resetMs: number } {
+    const now = this.now();
+    let w = this.windows.get(key);
+    if (!w || w.resetAt <= now) {
+      if (this.windows.size >= this.sweepAt) this.sweep(now);
+      w = { used: 0, resetAt: now + this.windowMs };
+      this.windows.set(key, w);
+    }
+    if (w.used < this.limit) w.used++;
+    else return { remaining: -1, resetMs: w.resetAt - now };
+    return { remaining: this.limit - w.used, resetMs: w.resetAt - now };
+  }
+
+  get size(): number {
+    return this.windows.size;
+  }
+
+  private sweep(now: number): void {
+    for (const [k, w] of this.windows) if (w.resetAt <= now) this.windows.delete(k);
+    this.sweepAt = Math.max(1024, this.windows.size * 2);
+  }
+}
+
+export interface LimitCountConf {
+  limit: number;
+  keyOf: (ctx: RequestContext) => string;
+  windows: CountWindows;
+  showHeaders: boolean;
+  rejected: Omit<PluginResponse, 'headers'>;
+}
+
+/**
+ * limit-count, `local` policy: `count` requests per `time_window` seconds per key (default
+ * the client address), counted on this node. Over the limit: `rejected_code` (503) with
+ * `{"error_msg": rejected_msg}` when a message is set. X-RateLimit-Limit/-Remaining/-Reset go
+ * on every response unless `show_limit_quota_header` is false. Counters live with the
+ * compiled route, so a change to the route's plugins starts fresh windows.
+ */
+export const limitCountPlugin: Plugin<LimitCountConf> = {
+  name: 'limit-count',
+  priority: PLUGIN_DEFINITIONS['limit-count'].priority,
+
+  compile(conf): LimitCountConf {
+    const limit = conf.count as number;
+    const keyType = (conf.key_type as string | undefined) ?? 'var';
+    const key = (conf.key as string | undefined) ?? 'remote_addr';
+    // A key that resolves to nothing falls back to the client address (APISIX).
+    const keyOf = keyType === 'constant' ? () => key
+      : keyType === 'var_combination' ? (ctx: RequestContext) => resolveVars(key, ctx) || ctx.remoteAddr
+      : (ctx: RequestContext) => ctx.lookupVar(key) || ctx.remoteAddr;
+    return {
+      limit,
+      keyOf,
+      windows: new CountWindows(limit, (conf.time_window as number) * 1000),
+      showHeaders: conf.show_limit_quota_header !== false,
+      rejected: {
+        status: (conf.rejected_code as number | undefined) ?? 503,
+        ...(conf.rejected_msg !== undefined ? { body: { error_msg: conf.rejected_msg } } : { raw: '' }),
+      },
+    };
+  },
+
+  phases: {
+    access(conf, ctx) {
+      const { remaining, resetMs } = conf.windows.take(conf.keyOf(ctx));
+      if (conf.showHeaders) {
+        ctx.setResponseHeader('X-RateLimit-Limit', String(conf.limit));
+        ctx.setResponseHeader('X-RateLimit-Remaining', String(Math.max(0, remaining)));
+        ctx.setResponseHeader('X-RateLimit-Reset', String(Math.ceil(resetMs / 1000)));
+      }
+      return remaining < 0 ? conf.rejected : undefined;
+    },
+  },
+};
