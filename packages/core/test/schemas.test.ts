@@ -43,3 +43,16 @@ describe('resource validation', () => {
     expect(validateResource('secret', {}, 'nope')).toEqual({ ok: false, message: 'invalid configuration: unsupported secret manager nope' });
   });
 });
+
+describe('rules beyond the schema', () => {
+  it('accepts a service timeout', () => {
+    expect(validateResource('service', { timeout: { connect: 1, send: 2, read: 3 }, upstream: { nodes: { 'a:1': 1 } } })).toEqual({ ok: true });
+  });
+
+  it('refuses cors with credentials and a wildcard origin', () => {
+    expect(validateResource('route', { uri: '/', plugins: { cors: { allow_credential: true } } })).toMatchObject({
+      ok: false, message: expect.stringContaining('failed to check the configuration of plugin cors err:') });
+    expect(validateResource('route', { uri: '/', plugins: { cors: { allow_credential: true, allow_origins: 'https://a.example',
+      allow_methods: 'GET', allow_headers: 'x-a', expose_headers: 'x-b' } } })).toEqual({ ok: true });
+  });
+});

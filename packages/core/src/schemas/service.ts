@@ -1,4 +1,4 @@
-import { hostSchema, idSchema, metadataProperties, pluginsSchema } from './common';
+import { hostSchema, idSchema, metadataProperties, pluginsSchema, timeoutSchema } from './common';
 import { upstreamSchema } from './upstream';
 
 /**
@@ -15,6 +15,7 @@ export const serviceSchema = {
     upstream_id: idSchema,
     hosts: { type: 'array', minItems: 1, uniqueItems: true, items: hostSchema },
     enable_websocket: { type: 'boolean' },
+    timeout: timeoutSchema,
     script: { type: 'string', minLength: 10, maxLength: 102400 },
   },
 };

@@ -140,6 +140,8 @@ export function checkPlugins(plugins: unknown, forConsumer: boolean): string | u
     if (!schema) return `failed to check the configuration of plugin ${name} err: plugin can not be used on a consumer`;
     const r = checkSchema(schema, conf);
     if (!r.ok) return `failed to check the configuration of plugin ${name} err: ${r.message}`;
+    const rule = !forConsumer && def.check ? def.check(conf as Record<string, unknown>) : undefined;
+    if (rule) return `failed to check the configuration of plugin ${name} err: ${rule}`;
   }
   return undefined;
 }

@@ -3,7 +3,7 @@ import { proxyRewritePlugin } from './proxy-rewrite';
 import { responseRewritePlugin } from './response-rewrite';
 import { requestIdPlugin } from './request-id';
 import { ipRestrictionPlugin } from './ip-restriction';
-import { corsPlugin } from './cors';
+import { checkCorsConf, corsPlugin } from './cors';
 import { limitCountPlugin } from './limit-count';
 
 /**
@@ -20,6 +20,8 @@ export interface PluginDefinition {
   consumerSchema?: object;
   /** `/plugin_metadata/<name>` schema; absent: the plugin takes no metadata. */
   metadataSchema?: object;
+  /** Rules across fields that the schema cannot say; returns the reason, or undefined. */
+  check?: (conf: Record<string, unknown>) => string | undefined;
 }
 
 export const PLUGIN_DEFINITIONS: Record<string, PluginDefinition> = {
@@ -28,6 +30,6 @@ export const PLUGIN_DEFINITIONS: Record<string, PluginDefinition> = {
   [responseRewritePlugin.name]: responseRewritePlugin,
   [requestIdPlugin.name]: requestIdPlugin,
   [ipRestrictionPlugin.name]: ipRestrictionPlugin,
-  [corsPlugin.name]: corsPlugin,
+  [corsPlugin.name]: { ...corsPlugin, check: checkCorsConf },
   [limitCountPlugin.name]: limitCountPlugin,
 };
