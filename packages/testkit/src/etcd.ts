@@ -24,6 +24,18 @@ export interface StartEtcdOptions {
   startTimeoutMs?: number;
   /** etcd binary; default $ETCD_BIN or `etcd` on PATH. */
   binary?: string;
+  /**
+   * Serve clients over TLS (PEM file paths). With `clientCertAuth` etcd requires a client
+   * certificate signed by `ca`. Health is then polled on a plain-http metrics listener.
+   */
+  tls?: EtcdTlsFiles;
+}
+
+export interface EtcdTlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+  clientCertAuth?: boolean;
 }
 
 export interface EtcdProcess {
@@ -130,10 +142,15 @@ export class EtcdInstance implements EtcdProcess {
     private readonly extraArgs: string[],
     private readonly startTimeoutMs: number,
     private readonly membership?: EtcdMembership,
+    private readonly tls?: EtcdTlsFiles & { metricsPort: number },
   ) {
-    this.endpoint = `http://127.0.0.1:${clientPort}`;
+    this.endpoint = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
+    this.healthBase = tls ? `http://127.0.0.1:${tls.metricsPort}` : this.endpoint;
     this.logFile = path.join(dataDir, 'etcd.log');
   }
+
+  /** Where /health is polled: the client URL, or the plain-http metrics listener under TLS. */
+  private readonly healthBase: string;
 
   get pid(): number | undefined {
     return this.child?.pid;
@@ -152,6 +169,11 @@ export class EtcdInstance implements EtcdProcess {
       '--initial-cluster-token', this.membership?.token ?? `${this.name}-${this.clientPort}`,
       '--logger', 'zap',
       '--log-outputs', 'stderr',
+      ...(this.tls ? [
+        '--cert-file', this.tls.cert, '--key-file', this.tls.key, '--trusted-ca-file', this.tls.ca,
+        ...(this.tls.clientCertAuth ? ['--client-cert-auth'] : []),
+        '--listen-metrics-urls', this.healthBase,
+      ] : []),
       ...this.extraArgs,
     ];
   }
@@ -182,7 +204,7 @@ export class EtcdInstance implements EtcdProcess {
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new Error(`etcd ${this.name} exited during start-up (code ${child.exitCode}, signal ${child.signalCode}); log tail:\n${tailOfLog(this.logFile)}`);
       }
-      if (await isHealthy(this.endpoint)) return;
+      if (await isHealthy(this.healthBase)) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     await this.kill();
@@ -239,10 +261,10 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdProces
   // in that case etcd exits at once and we try again with new ports.
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const [clientPort, peerPort] = await freePorts(2);
+    const [clientPort, peerPort, metricsPort] = await freePorts(3);
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-etcd-`));
     const etcd = new EtcdInstance(name, clientPort, peerPort, dataDir, binary, opts.extraArgs ?? [],
-      opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+      opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS, undefined, opts.tls && { ...opts.tls, metricsPort });
     try {
       await etcd.start();
       return etcd;
