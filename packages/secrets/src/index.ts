@@ -5,6 +5,16 @@ export { readJsonField } from './json-field';
 export { AwsSecretProvider, createAwsProvider, resolveAwsConf, awsCredentials, type AwsSecretConf, type AwsProviderOptions } from './providers/aws';
 export { createEnvProvider, readEnv } from './providers/env';
 export { VaultSecretProvider, createVaultProvider, resolveVaultConf, type VaultSecretConf, type VaultProviderOptions } from './providers/vault';
+export {
+  GcpSecretProvider,
+  createGcpProvider,
+  resolveGcpConf,
+  signServiceAccountAssertion,
+  GCP_JWT_BEARER_GRANT,
+  type GcpSecretConf,
+  type GcpServiceAccount,
+  type GcpProviderOptions,
+} from './providers/gcp';
 export { LruMap } from './cache';
 export type { ManagerStats } from './stats';
 export {

@@ -4,6 +4,7 @@ import { SecretNotFoundError } from './errors';
 import type { ProviderFactory, SecretProvider } from './provider';
 import { createAwsProvider } from './providers/aws';
 import { createEnvProvider } from './providers/env';
+import { createGcpProvider } from './providers/gcp';
 import { createVaultProvider } from './providers/vault';
 import { parseSecretRef, type SecretRef } from './reference';
 import { StatsBook, type ManagerStats } from './stats';
@@ -19,7 +20,7 @@ export interface SecretResolverOptions {
   now?: () => number;
   /** default componentLogger('secrets') */
   logger?: Logger;
-  /** provider factories by manager name (default: aws, vault) */
+  /** provider factories by manager name (default: aws, vault, gcp) */
   providers?: Record<string, ProviderFactory>;
   /** environment for `$env://` references and `$env://` strings in confs (default process.env) */
   env?: NodeJS.ProcessEnv;
@@ -130,6 +131,7 @@ export class SecretResolver {
     this.factories = opts.providers ?? {
       aws: (conf) => createAwsProvider(conf, { env }),
       vault: (conf) => createVaultProvider(conf, { env }),
+      gcp: (conf) => createGcpProvider(conf, { env }),
     };
   }
 

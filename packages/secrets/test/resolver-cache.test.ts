@@ -66,8 +66,17 @@ describe('SecretResolver cache behaviour ($env:// references)', () => {
 
   it('treats an unsupported manager as unresolvable, logging it when configured', async () => {
     const { resolver, log } = envResolver({});
+    resolver.setProvider('azure', '1', { client_secret: 'azure-client-secret-value' });
+    expect(log.text()).toContain('secret manager \\"azure\\" is not supported');
+    expect(await resolver.resolve('$secret://azure/1/kv/jack')).toBeUndefined();
+    expect(log.text()).not.toContain('azure-client-secret-value');
+    expect(resolver.stats().azure).toMatchObject({ fetches: 1, errors: 1 });
+  });
+
+  it('treats a supported manager with an unusable conf as unresolvable, naming the key, not the value', async () => {
+    const { resolver, log } = envResolver({});
     resolver.setProvider('gcp', '1', { auth_config: { private_key: 'gcp-private-key-value' } });
-    expect(log.text()).toContain('secret manager \\"gcp\\" is not supported');
+    expect(log.text()).toContain('secret manager gcp/1 has an unusable configuration: gcp secret manager: auth_config needs a non-empty string client_email');
     expect(await resolver.resolve('$secret://gcp/1/kv/jack')).toBeUndefined();
     expect(log.text()).not.toContain('gcp-private-key-value');
     expect(resolver.stats().gcp).toMatchObject({ fetches: 1, errors: 1 });

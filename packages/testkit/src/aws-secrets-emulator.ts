@@ -1,3 +1,4 @@
+import { registerSecretValue } from './log-capture';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -180,6 +181,11 @@ export async function startAwsSecretsEmulator(opts: AwsSecretsEmulatorOptions): 
     region,
     putSecret(name, value) {
       const text = typeof value === 'string' ? value : JSON.stringify(value);
+      // Every value a test stores is a secret the whole-run log scan must never find.
+      registerSecretValue(text, `aws:${name}`);
+      if (typeof value === 'object' && value !== null) {
+        for (const [field, v] of Object.entries(value)) if (typeof v === 'string') registerSecretValue(v, `aws:${name}/${field}`);
+      }
       if (store.nameOf(name) === undefined) {
         return String(store.createSecret({ Name: name, SecretString: text }).VersionId);
       }

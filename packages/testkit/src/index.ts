@@ -10,3 +10,5 @@ export * from './wait-for';
 export * from './etcd-cluster';
 export * from './steady-load';
 export * from './cluster';
+export * from './gcp-secret-emulator';
+export { registerSecretValue } from './log-capture';

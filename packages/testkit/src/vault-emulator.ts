@@ -1,3 +1,4 @@
+import { registerSecretValue } from './log-capture';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -101,6 +102,7 @@ export async function startVaultEmulator(opts: VaultEmulatorOptions): Promise<Va
     endpoint: `http://127.0.0.1:${port}`,
     port,
     put(mount, path, data) {
+      for (const [field, v] of Object.entries(data)) if (typeof v === 'string') registerSecretValue(v, `vault:${mount}/${path}/${field}`);
       const v1 = kv1.get(mount);
       if (v1) return void v1.set(path, data);
       const v2 = kv2.get(mount);

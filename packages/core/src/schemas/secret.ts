@@ -72,6 +72,7 @@ export const gcpSecretSchema = {
       properties: {
         client_email: { type: 'string' },
         private_key: { type: 'string' },
+        private_key_id: { type: 'string' },
         project_id: { type: 'string' },
         token_uri: { type: 'string', pattern: '^https?://' },
         scope: { type: 'array', items: { type: 'string' } },
@@ -79,6 +80,8 @@ export const gcpSecretSchema = {
       },
     },
     auth_file: { type: 'string', minLength: 1 },
+    /** Portico adds: Secret Manager base URL (`<endpoint>/v1/projects/...`), e.g. an emulator */
+    endpoint: { type: 'string', pattern: '^https?://' },
     ssl_verify: { type: 'boolean' },
     ...common,
     ...stamps,
