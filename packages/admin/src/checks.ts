@@ -37,7 +37,7 @@ export async function checkReferences(store: ConfigStore, prefix: string, def: R
 }
 
 /** Auth plugins whose consumer-side field must be unique across consumers and credentials. */
-const UNIQUE_AUTH_FIELDS: Readonly<Record<string, string>> = { 'key-auth': 'key' };
+const UNIQUE_AUTH_FIELDS: Readonly<Record<string, string>> = { 'key-auth': 'key', 'basic-auth': 'username', 'jwt-auth': 'key' };
 
 /**
  * The plain value of an auth field. A reference is resolved per node at request time; two

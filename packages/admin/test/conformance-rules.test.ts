@@ -117,6 +117,15 @@ describe.each(STORE_KINDS)('SPEC §3 rules, on the %s store', (storeKind) => {
       for (const user of ['ref-a', 'ref-b']) await ok('PUT', '/consumers', { username: user, plugins: { 'key-auth': { key: '$secret://aws/1/shared/key' } } });
     });
 
+    it('refuses a basic-auth username or jwt-auth key held by another consumer', async () => {
+      await ok('PUT', '/consumers', { username: 'bob', plugins: { 'basic-auth': { username: 'bob-user', password: 'pw-123456' } } });
+      await ok('PUT', '/consumers', { username: 'jay', plugins: { 'jwt-auth': { key: 'jay-key', secret: 'jay-secret-0123456789' } } });
+      await expectRows([
+        ['PUT', '/consumers', { username: 'bobby', plugins: { 'basic-auth': { username: 'bob-user', password: 'other' } } }, 400, { error_msg: 'duplicate key of plugin basic-auth found with consumer: bob' }],
+        ['PUT', '/consumers', { username: 'jayne', plugins: { 'jwt-auth': { key: 'jay-key', secret: 'other-secret-0123456789' } } }, 400, { error_msg: 'duplicate key of plugin jwt-auth found with consumer: jay' }],
+      ]);
+    });
+
     it('deletes a consumer with its credentials in one transaction, sparing a consumer sharing the name prefix', async () => {
       await ok('PUT', '/consumers', { username: 'carol' });
       await ok('PUT', '/consumers', { username: 'carolyn' });

@@ -14,6 +14,8 @@ export interface ControlSource {
   routes(): unknown[];
   route(id: string): unknown | undefined;
   upstreams(): unknown[];
+  /** Upstreams with health checks and their nodes' status (`GET /v1/healthcheck`). */
+  healthchecks?(): unknown[];
 }
 
 /**
@@ -80,6 +82,7 @@ export class ControlServer {
       return r ? sendJson(res, 200, r) : sendJson(res, 404, { error_msg: 'route not found' });
     }
     if (path === '/v1/upstreams') return sendJson(res, 200, src.upstreams());
+    if (path === '/v1/healthcheck') return sendJson(res, 200, src.healthchecks?.() ?? []);
     sendJson(res, 404, { error_msg: 'not found' });
   }
 }

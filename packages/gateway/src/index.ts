@@ -3,8 +3,10 @@ import { componentLogger, type ConfigStore, type FieldCipher, type Logger, type 
 import { SecretResolver } from '@portico/secrets';
 import { ConfigSync } from './config-sync';
 import { ControlServer } from './control';
+import { GatewayMetrics, MetricsServer } from './metrics';
 import { BUILTIN_PLUGINS } from './plugins';
 import { PoolManager } from './pools';
+import { healthRegistryFor } from './health/registry';
 import { ProxyServer, type ListenAddress } from './proxy';
 import { GatewayTables } from './tables';
 
@@ -18,6 +20,7 @@ export { PoolManager } from './pools';
 export { UpstreamRuntime, parseNodes, type UpstreamConf, type Target } from './upstream';
 export { ProxyServer, type ListenAddress } from './proxy';
 export { ControlServer } from './control';
+export { GatewayMetrics, MetricsServer, type MetricsSources } from './metrics';
 export { BUILTIN_PLUGINS, PluginChain, keyAuthPlugin, type Plugin, type PluginResponse, type PhaseHandler } from './plugins';
 export { RequestContext } from './context';
 
@@ -30,7 +33,7 @@ export interface GatewayOptions {
   resolver?: SecretResolver;
   logger?: Logger;
   /** Override listen addresses (tests use port 0). `control: false` disables the control API. */
-  listen?: { proxy?: Array<number | ListenAddress>; control?: ListenAddress | false };
+  listen?: { proxy?: Array<number | ListenAddress>; control?: ListenAddress | false; metrics?: ListenAddress | false };
   /** How long an unused upstream pool lingers before it closes (default 5000 ms). */
   poolLingerMs?: number;
   /** How long stop() lets in-flight requests run (default 10000 ms). */
@@ -48,6 +51,8 @@ export interface GatewayPorts {
   proxyPorts: number[];
   /** undefined when the control API is disabled */
   controlPort?: number;
+  /** undefined when the metrics listener is disabled */
+  metricsPort?: number;
 }
 
 /**
@@ -64,6 +69,8 @@ export class Gateway {
   private readonly ownsResolver: boolean;
   private readonly proxy: ProxyServer;
   private readonly control: ControlServer;
+  readonly metrics: GatewayMetrics;
+  private readonly metricsServer: MetricsServer;
   private unsubscribe?: () => void;
   private state: 'new' | 'started' | 'stopped' = 'new';
 
@@ -97,9 +104,22 @@ export class Gateway {
       cipher: opts.cipher,
       backoff: opts.syncBackoff,
     });
-    this.proxy = new ProxyServer({ tables: () => this.tables, logger: this.log.child({ component: 'proxy' }) });
     const sync = this.sync;
     const tables = this.tables;
+    const resolver = this.resolver;
+    this.metrics = new GatewayMetrics({
+      appliedRevision: () => sync.appliedRevision,
+      watchResets: () => sync.resets,
+      secretStats: () => resolver.stats(),
+    });
+    this.metricsServer = new MetricsServer(this.metrics);
+    this.proxy = new ProxyServer({
+      tables: () => this.tables,
+      logger: this.log.child({ component: 'proxy' }),
+      metrics: this.metrics,
+      http: cfg.apisix.http,
+      ca: caPath && caPath !== 'system' ? readFileSync(caPath) : undefined,
+    });
     this.control = new ControlServer({
       get ready() { return sync.ready; },
       get appliedRevision() { return sync.appliedRevision; },
@@ -113,6 +133,7 @@ export class Gateway {
         return r ? routeView(r) : undefined;
       },
       upstreams: () => [...tables.upstreams.entries()].map(([id, u]) => ({ id, value: u.conf })),
+      healthchecks: () => healthRegistryFor(this.pools).views(),
     });
   }
 
@@ -143,15 +164,27 @@ export class Gateway {
     if (this.state !== 'new') throw new Error(`gateway already ${this.state}`);
     this.state = 'started';
     const cfg = this.opts.config;
-    this.unsubscribe = this.sync.subscribe(this.tables.apply);
+    // Timed here rather than in tables so the apply latency metric covers every batch.
+    const metrics = this.metrics;
+    const apply = this.tables.apply;
+    this.unsubscribe = this.sync.subscribe((changes) => {
+      const t0 = performance.now();
+      try {
+        apply(changes);
+      } finally {
+        metrics.configApplied(performance.now() - t0);
+      }
+    });
     this.sync.start();
     try {
       const listen = (this.opts.listen?.proxy ?? cfg.apisix.node_listen).map((l): ListenAddress => (typeof l === 'number' ? { port: l } : l));
       const proxyPorts = await this.proxy.listen(listen);
       const controlAddr = this.opts.listen?.control ?? cfg.control;
       const controlPort = controlAddr === false ? undefined : await this.control.listen(controlAddr.ip ?? '127.0.0.1', controlAddr.port);
-      this.log.info({ proxyPorts, controlPort }, 'gateway listening');
-      return { proxyPorts, controlPort };
+      const metricsAddr = this.opts.listen?.metrics ?? cfg.metrics;
+      const metricsPort = metricsAddr === false ? undefined : await this.metricsServer.listen(metricsAddr.ip ?? '127.0.0.1', metricsAddr.port);
+      this.log.info({ proxyPorts, controlPort, metricsPort }, 'gateway listening');
+      return { proxyPorts, controlPort, metricsPort };
     } catch (err) {
       await this.stop();
       throw err;
@@ -166,10 +199,12 @@ export class Gateway {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     const deadline = this.opts.shutdownTimeoutMs ?? 10_000;
-    await Promise.all([this.proxy.close(deadline), this.control.close()]);
+    await Promise.all([this.proxy.close(deadline), this.control.close(), this.metricsServer.close()]);
     this.unsubscribe?.();
     await this.sync.stop();
     this.tables.close();
+    // every checker is stopped with its upstream above; this catches any the tables missed
+    healthRegistryFor(this.pools).stopAll();
     await this.pools.close(deadline);
     if (this.ownsResolver) this.resolver.close();
   }

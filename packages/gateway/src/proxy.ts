@@ -1,5 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { componentLogger, type Logger } from '@portico/core';
 import { RequestContext } from './context';
@@ -12,6 +13,8 @@ import {
   sendError,
   sendJson,
 } from './http-util';
+import { GatewayMetrics } from './metrics';
+import { isUpgrade, tunnel, upgradeResponse, websocketEnabled } from './websocket';
 import type { PluginResponse, ResponseHead } from './plugins';
 import type { GatewayTables, RouteRuntime } from './tables';
 import type { Target, UpstreamRuntime } from './upstream';
@@ -25,7 +28,18 @@ export interface ProxyServerOptions {
   /** The current tables (read once per request). */
   tables: () => GatewayTables;
   logger?: Logger;
+  /** Request counters and upstream latency are recorded here when set. */
+  metrics?: GatewayMetrics;
+  /** `apisix.http` (config.yaml). */
+  http?: { keepalive_timeout?: number; max_header_size?: number };
+  /** CA bundle for https upstreams of websocket tunnels (`apisix.ssl.ssl_trusted_certificate`). */
+  ca?: string | Buffer;
 }
+
+/** Idle keep-alive timeout (s): above common LB idle timeouts (AWS ALB 60 s), so the LB closes first. */
+const DEFAULT_KEEPALIVE_S = 75;
+/** Request head size limit (bytes); node answers 431 beyond it. */
+const DEFAULT_MAX_HEADER_SIZE = 32 * 1024;
 
 const DEFAULT_TIMEOUT_S = 60;
 
@@ -54,10 +68,28 @@ export class ProxyServer {
   private readonly getTables: () => GatewayTables;
   private inflight = 0;
   private idleWaiters: Array<() => void> = [];
+  /** Upgraded connections: node's server no longer tracks them, so close() must cut them itself. */
+  private readonly upgraded = new Set<Duplex>();
+  private readonly metrics?: GatewayMetrics;
+  private readonly serverOptions: http.ServerOptions;
+  private readonly ca?: string | Buffer;
 
   constructor(opts: ProxyServerOptions) {
     this.getTables = opts.tables;
     this.log = opts.logger ?? componentLogger('proxy');
+    this.metrics = opts.metrics;
+    this.ca = opts.ca;
+    const keepAliveMs = (opts.http?.keepalive_timeout ?? DEFAULT_KEEPALIVE_S) * 1000;
+    this.serverOptions = {
+      requestTimeout: 0,
+      keepAliveTimeout: keepAliveMs,
+      // A request head must arrive within this; node wants it above keepAliveTimeout so an
+      // idle connection is reaped by the keep-alive timer, not reported as a slow request.
+      headersTimeout: keepAliveMs + 5000,
+      maxHeaderSize: opts.http?.max_header_size ?? DEFAULT_MAX_HEADER_SIZE,
+      // Conflicting Content-Length / Transfer-Encoding and other smuggling vectors: 400.
+      insecureHTTPParser: false,
+    };
   }
 
   /** Requests being handled right now. */
@@ -68,7 +100,8 @@ export class ProxyServer {
   async listen(addresses: readonly ListenAddress[]): Promise<number[]> {
     const ports: number[] = [];
     for (const addr of addresses) {
-      const server = http.createServer({ requestTimeout: 0 }, this.handle);
+      const server = http.createServer(this.serverOptions, this.handle);
+      server.on('upgrade', this.handleUpgrade);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(addr.port, addr.ip, () => {
@@ -101,6 +134,7 @@ export class ProxyServer {
       clearTimeout(timer);
     }
     for (const s of this.servers) s.closeAllConnections();
+    for (const sock of this.upgraded) sock.destroy();
     await Promise.all(closed);
     this.servers.length = 0;
   }
@@ -108,11 +142,19 @@ export class ProxyServer {
   private readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     this.inflight++;
     res.once('close', this.onRequestDone);
+    if (this.metrics) res.once('close', this.metrics.onResponseClose);
     try {
       this.route(req, res);
     } catch (err) {
       this.internalError(res, err);
     }
+  };
+
+  /** An Upgrade request: routed and answered like any other, over the raw socket (websocket.ts). */
+  private readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    this.upgraded.add(socket);
+    socket.once('close', () => this.upgraded.delete(socket));
+    this.handle(req, upgradeResponse(req, socket, head));
   };
 
   private readonly onRequestDone = (): void => {
@@ -154,6 +196,7 @@ export class ProxyServer {
     const route = tables.router.match(ctx);
     if (!route) return sendError(res, 404, '404 Route Not Found');
     ctx.route = route;
+    if (this.metrics) GatewayMetrics.tagRoute(res, route.id);
     if (route.unavailable) return sendError(res, route.unavailable.status, route.unavailable.reason);
 
     const chain = route.chain.withGlobal(tables.globalChain);
@@ -179,7 +222,37 @@ export class ProxyServer {
       if (!upstream) return sendReply(ctx, { status: 502, body: { error_msg: `failed to find upstream by id: ${route.upstreamId}` } });
     }
     if (!upstream) return sendReply(ctx, { status: 503, body: { error_msg: 'missing upstream configuration in Route or Service' } });
-    new Forwarding(ctx, upstream, route, this.log).next();
+    const fwd = new Forwarding(ctx, upstream, route, this.log, this.metrics);
+    if (isUpgrade(ctx.req)) return this.forwardUpgrade(fwd);
+    fwd.next();
+  }
+
+  /**
+   * An Upgrade request: tunnelled when the route enables websocket; otherwise forwarded as a
+   * plain request (APISIX sends no Upgrade upstream then), which needs it to have no body
+   * because the raw socket no longer feeds the request stream.
+   */
+  private forwardUpgrade(fwd: Forwarding): void {
+    const { ctx, upstream } = fwd;
+    if (!websocketEnabled(ctx.route)) {
+      if (fwd.hasBody) return sendReply(ctx, { status: 400, body: { error_msg: 'upgrade request with a body' } });
+      return fwd.next();
+    }
+    const metrics = this.metrics;
+    tunnel({
+      ctx,
+      upstream,
+      headers: (t) => fwd.buildHeaders(t),
+      connectMs: fwd.connectMs,
+      idleMs: fwd.readMs,
+      ca: this.ca,
+      reply: (r) => sendReply(ctx, r),
+      log: this.log,
+      onStatus: metrics ? (status, ms) => {
+        GatewayMetrics.tagRawStatus(ctx.res, status);
+        metrics.upstreamLatency(ctx.route.id, ms);
+      } : undefined,
+    });
   }
 }
 
@@ -206,13 +279,13 @@ function sendReply(ctx: RequestContext, r: PluginResponse): void {
 }
 
 /** One request's trip upstream, including retries on other nodes. */
-class Forwarding {
+export class Forwarding {
   private readonly tried = new Set<Target>();
   private readonly started = Date.now();
   private readonly retries: number;
   readonly connectMs: number;
-  private readonly readMs: number;
-  private readonly hasBody: boolean;
+  readonly readMs: number;
+  readonly hasBody: boolean;
   private lastFailure?: { status: number; reason: string };
 
   constructor(
@@ -220,6 +293,7 @@ class Forwarding {
     readonly upstream: UpstreamRuntime,
     route: RouteRuntime,
     readonly log: Logger,
+    readonly metrics?: GatewayMetrics,
   ) {
     this.retries = upstream.retries ?? Math.max(0, upstream.pickable - 1);
     const rt = route.timeout;
@@ -266,6 +340,8 @@ class Forwarding {
     this.log.warn({ route: this.ctx.route.id, node: t.origin, code, err: err.message, attempt: this.tried.size },
       `upstream request failed: ${reason}`);
     this.lastFailure = { status, reason };
+    // passive health checks: an invalid request (400) is not the node's fault
+    if (status !== 400) this.upstream.reportFailure(t, status === 504 ? 'timeout_failure' : 'tcp_failure');
     if (status !== 400 && this.mayRetry(code, requestSent, bodyHeld)) return this.next();
     sendReply(this.ctx, { status, body: { error_msg: reason } });
   }
@@ -283,7 +359,7 @@ class Forwarding {
     return CONNECT_ERRORS.has(code) ? true : !requestSent || IDEMPOTENT.has(this.ctx.method);
   }
 
-  private buildHeaders(t: Target): string[] {
+  buildHeaders(t: Target): string[] {
     const { req, headerOverrides: ov, remoteAddr } = this.ctx;
     const raw = req.rawHeaders;
     const conn = connectionTokens(req.headers.connection);
@@ -330,6 +406,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   private abandoned?: Error;
   private connectTimer?: NodeJS.Timeout;
   private finished = false;
+  /** performance.now() at dispatch, for the upstream latency histogram. */
+  private sentAt = 0;
 
   constructor(private readonly fwd: Forwarding, private readonly target: Target, private readonly opts: Dispatcher.DispatchOptions) {}
 
@@ -337,6 +415,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     const res = this.fwd.ctx.res;
     res.once('close', this.onClientClose);
     this.connectTimer = setTimeout(this.onConnectTimeout, this.fwd.connectMs);
+    if (this.fwd.metrics) this.sentAt = performance.now();
     this.target.pool.dispatch(this.opts, this);
   }
 
@@ -383,6 +462,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
     if (this.abandoned) return;
     const res = this.fwd.ctx.res;
+    this.fwd.metrics?.upstreamLatency(this.fwd.ctx.route.id, performance.now() - this.sentAt);
+    // passive health checks and ewma learn from every answer
+    // (sentAt is only taken when metrics are on; NaN tells ewma there is no measurement)
+    this.fwd.upstream.reportResponse(this.target, statusCode, this.sentAt > 0 ? performance.now() - this.sentAt : NaN);
     const conn = connectionTokens(headers.connection);
     const out: Record<string, string | string[]> = {};
     for (const name in headers) {

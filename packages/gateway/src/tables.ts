@@ -1,7 +1,7 @@
 import { componentLogger, type Logger } from '@portico/core';
 import type { SecretResolver } from '@portico/secrets';
 import type { ResourceChange, ResourceItem } from './config-sync';
-import { ConsumerIndex, type ConsumerConf, type CredentialConf, type SecretLookup } from './consumer-index';
+import { ConsumerIndex, type ConsumerConf, type ConsumerGroupConf, type CredentialConf, type SecretLookup } from './consumer-index';
 import { PluginChain, type Plugin } from './plugins';
 import type { PoolManager } from './pools';
 import { Router } from './router';
@@ -62,6 +62,8 @@ export interface RouteRuntime {
   readonly upstreamId?: string;
   /** Effective timeout: the route's, else its service's. */
   readonly timeout?: TimeoutConf;
+  /** Effective `enable_websocket`: the route's, else its service's. */
+  readonly enableWebsocket?: boolean;
   /**
    * Set when the route names a service or plugin_config that does not exist (yet): the proxy
    * answers this instead of running the route half-configured. The route is rebuilt when the
@@ -119,7 +121,8 @@ export class GatewayTables {
     this.plugins = opts.plugins;
     this.resolver = opts.resolver;
     this.log = opts.logger ?? componentLogger('tables');
-    this.consumers = new ConsumerIndex({ resolver: opts.resolver as SecretLookup | undefined, logger: this.log });
+    // The registry lets consumer/consumer_group plugins be compiled (SPEC §6 overrides).
+    this.consumers = new ConsumerIndex({ resolver: opts.resolver as SecretLookup | undefined, logger: this.log, registry: opts.plugins });
   }
 
   /** ConfigSync listener. */
@@ -157,6 +160,10 @@ export class GatewayTables {
           break;
         case 'credentials':
           this.consumers.setCredential(ref.consumer!, ref.id, item?.value as CredentialConf | undefined);
+          break;
+        case 'consumer_groups':
+          // Held by the consumer index: a consumer's `group_id` plugins apply after authentication.
+          this.consumers.setGroup(ref.id, item?.value as ConsumerGroupConf | undefined);
           break;
         case 'secrets':
           // Drops that provider's cached values; the resolver tells the consumer index which
@@ -222,6 +229,7 @@ export class GatewayTables {
       upstream,
       upstreamId,
       timeout: conf.timeout ?? service?.conf.timeout,
+      enableWebsocket: (conf as { enable_websocket?: boolean }).enable_websocket ?? (service?.conf as { enable_websocket?: boolean } | undefined)?.enable_websocket,
       unavailable,
     };
   }
@@ -314,7 +322,7 @@ export class GatewayTables {
   }
 
   private buildUpstream(key: string, conf: UpstreamConf): UpstreamRuntime {
-    return new UpstreamRuntime(conf, this.pools, (msg) => this.log.warn({ key }, msg));
+    return new UpstreamRuntime(conf, this.pools, (msg) => this.log.warn({ key }, msg), key);
   }
 
   private deleteUpstream(id: string): void {

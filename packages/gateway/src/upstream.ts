@@ -1,10 +1,14 @@
 import type { Pool } from 'undici';
 import { ConsistentHashBalancer, type HashOn } from './balancers/chash';
+import { EwmaBalancer } from './balancers/ewma';
 import { LeastConnBalancer } from './balancers/least-conn';
 import { RoundRobinBalancer } from './balancers/roundrobin';
 import type { Balancer } from './balancers/types';
 import type { RequestContext } from './context';
 import type { PoolLease, PoolManager } from './pools';
+import { HealthChecker } from './health/checker';
+import { resolveChecks, type ChecksConf } from './health/config';
+import { healthRegistryFor } from './health/registry';
 
 /** The upstream fields the data plane uses (SPEC §4), as stored (defaults not applied). */
 export interface UpstreamConf {
@@ -20,6 +24,7 @@ export interface UpstreamConf {
   timeout?: TimeoutConf;
   keepalive_pool?: { size?: number; idle_timeout?: number; requests?: number };
   tls?: { verify?: boolean };
+  checks?: ChecksConf;
 }
 
 export interface TimeoutConf {
@@ -88,6 +93,7 @@ function createBalancer(conf: UpstreamConf, targets: readonly Target[]): Balance
   switch (conf.type) {
     case 'chash': return new ConsistentHashBalancer(targets, conf.hash_on ?? 'vars', conf.key ?? 'remote_addr');
     case 'least_conn': return new LeastConnBalancer(targets);
+    case 'ewma': return new EwmaBalancer(targets);
     default: return new RoundRobinBalancer(targets);
   }
 }
@@ -109,11 +115,15 @@ export class UpstreamRuntime {
   private readonly groups: Balancer[];
   /** Which group's balancer a target belongs to (for `release`); only balancers that count. */
   private readonly counting = new Map<Target, Balancer>();
+  /** Which group's balancer a target belongs to, for balancers that learn latencies (ewma). */
+  private readonly learning = new Map<Target, Balancer>();
   private readonly leases: PoolLease[] = [];
   private disposed = false;
+  /** Set when the upstream has `checks`: unhealthy nodes are skipped by `pick`. */
+  readonly health?: HealthChecker;
 
-  constructor(readonly conf: UpstreamConf, private readonly pools: PoolManager, warn?: (msg: string) => void) {
-    if (conf.type === 'ewma') warn?.('upstream type ewma is not supported yet; balancing with roundrobin');
+  /** `key`: the store key, naming the upstream in `/v1/healthcheck`. */
+  constructor(readonly conf: UpstreamConf, private readonly pools: PoolManager, warn?: (msg: string) => void, key?: string) {
     this.scheme = conf.scheme ?? 'http';
     this.passHost = conf.pass_host ?? 'pass';
     this.upstreamHost = conf.upstream_host;
@@ -144,6 +154,16 @@ export class UpstreamRuntime {
     }
     this.groups = [...byPriority.entries()].sort((a, b) => b[0] - a[0]).map(([, list]) => createBalancer(conf, list));
     for (const g of this.groups) if (g.release) for (const t of g.targets) this.counting.set(t, g);
+    for (const g of this.groups) if (g.observe) for (const t of g.targets) this.learning.set(t, g);
+    const checks = resolveChecks(conf.checks);
+    if (checks && targets.length > 0) {
+      const id = (conf as { id?: unknown }).id;
+      const name = key ?? (id !== undefined ? `upstreams/${String(id)}` : `inline:${targets.map((t) => t.origin).join(',')}`);
+      this.health = new HealthChecker(name, targets, checks, (t, healthy, why) =>
+        warn?.(`upstream node ${t.origin} is now ${healthy ? 'healthy' : 'unhealthy'} (${why})`));
+      healthRegistryFor(pools).add(this.health);
+      this.health.start();
+    }
   }
 
   /** Number of nodes the balancer can pick (weight > 0). */
@@ -158,11 +178,40 @@ export class UpstreamRuntime {
    * priority group is used only when every node of the higher ones is excluded.
    */
   pick(exclude?: ReadonlySet<Target>, ctx?: RequestContext): Target | undefined {
+    if (this.health?.anyUnhealthy) exclude = this.withUnhealthy(exclude);
     for (const g of this.groups) {
       const t = g.pick(exclude, ctx);
       if (t) return t;
     }
     return undefined;
+  }
+
+  /**
+   * `exclude` plus the unhealthy nodes — unless every pickable node is unhealthy: then all are
+   * tried (APISIX), since a guess beats a certain 502. Only built while some node is unhealthy.
+   */
+  private withUnhealthy(exclude: ReadonlySet<Target> | undefined): ReadonlySet<Target> | undefined {
+    const h = this.health!;
+    const out = new Set(exclude);
+    let healthy = 0;
+    for (const g of this.groups) {
+      for (const t of g.targets) {
+        if (h.isHealthy(t)) healthy++;
+        else out.add(t);
+      }
+    }
+    return healthy > 0 ? out : exclude;
+  }
+
+  /** `t` answered with `status`, `latencyMs` after the request was sent (passive checks, ewma). */
+  reportResponse(t: Target, status: number, latencyMs: number): void {
+    this.health?.reportStatus(t, status);
+    this.learning.get(t)?.observe!(t, latencyMs);
+  }
+
+  /** The request to `t` failed before any answer: a connect error or reset, or a timeout. */
+  reportFailure(t: Target, kind: 'tcp_failure' | 'timeout_failure'): void {
+    this.health?.reportFailure(t, kind);
   }
 
   /** The request sent to `t` (from `pick`) is over, whatever its outcome. */
@@ -173,6 +222,10 @@ export class UpstreamRuntime {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    if (this.health) {
+      this.health.stop();
+      healthRegistryFor(this.pools).remove(this.health);
+    }
     for (const l of this.leases) this.pools.release(l);
   }
 }

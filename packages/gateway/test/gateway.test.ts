@@ -20,7 +20,7 @@ describe('Gateway lifecycle', () => {
     const gw = createGateway({
       store: flaky,
       config: testConfig(),
-      listen: { proxy: [{ ip: '127.0.0.1', port: 0 }], control: { ip: '127.0.0.1', port: 0 } },
+      listen: { proxy: [{ ip: '127.0.0.1', port: 0 }], control: { ip: '127.0.0.1', port: 0 }, metrics: { ip: '127.0.0.1', port: 0 } },
       syncBackoff: { initialMs: 10, maxMs: 50 },
     });
     try {

@@ -5,6 +5,11 @@ export const DEFAULT_CONFIG = {
     ssl: { ssl_trusted_certificate: 'system' },
     data_encryption: { enable_encrypt_fields: true, keyring: [] as string[] },
     lru: { secret: { ttl: 300, neg_ttl: 60, count: 4096 } },
+    // Data-plane HTTP server. keepalive_timeout (s) is above common load-balancer idle timeouts
+    // (AWS ALB 60 s) so the LB, not the gateway, closes idle connections (no request races a
+    // close); the headers timeout is set a little above it. max_header_size (bytes): larger
+    // request heads get 431.
+    http: { keepalive_timeout: 75, max_header_size: 32768 },
   },
   deployment: {
     role: 'traditional' as 'traditional' | 'control_plane' | 'data_plane',
@@ -22,7 +27,7 @@ export const DEFAULT_CONFIG = {
       timeout: 30,
       user: null as string | null,
       password: null as string | null,
-      tls: { cert: null as string | null, key: null as string | null, verify: true },
+      tls: { cert: null as string | null, key: null as string | null, ca: null as string | null, verify: true },
     },
   },
   control: { ip: '127.0.0.1', port: 9090 },

@@ -19,6 +19,14 @@ export const configSchema = {
           additionalProperties: false,
           properties: { enable_encrypt_fields: { type: 'boolean' }, keyring: { type: 'array', items: str } },
         },
+        http: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            keepalive_timeout: { type: 'number', exclusiveMinimum: 0 },
+            max_header_size: { type: 'integer', minimum: 1024 },
+          },
+        },
         lru: {
           type: 'object',
           additionalProperties: false,
@@ -73,7 +81,7 @@ export const configSchema = {
             tls: {
               type: 'object',
               additionalProperties: false,
-              properties: { cert: nullableStr, key: nullableStr, verify: { type: 'boolean' } },
+              properties: { cert: nullableStr, key: nullableStr, ca: nullableStr, verify: { type: 'boolean' } },
             },
           },
         },

@@ -11,6 +11,8 @@ import { FieldCipher, FieldDecryptionError } from './field-cipher';
 const AUTH_FIELDS: readonly string[][] = [
   ['plugins', 'key-auth', 'key'],
   ['plugins', 'basic-auth', 'password'],
+  // APISIX encrypts jwt-auth's secret too (its encrypt_fields).
+  ['plugins', 'jwt-auth', 'secret'],
 ];
 
 export const SENSITIVE_FIELDS: Readonly<Partial<Record<ResourceName, readonly string[][]>>> = {

@@ -123,11 +123,14 @@ function checkSchema(schema: object, value: unknown): ValidationResult {
 }
 
 /**
- * Validates the plugins object of a route/service (`consumer: false`) or a consumer/credential
- * (`consumer: true`, where only auth plugins with a consumer schema are allowed). Messages are
- * the full admin `error_msg` (`unknown plugin [x]`, `failed to check the configuration of plugin x err: ...`).
+ * Validates the plugins object of a route/service (`forConsumer: false`), a consumer
+ * (`forConsumer: true`) or a credential (`forConsumer: 'credential'`). On a consumer, auth
+ * plugins are checked against their consumer schema and every other plugin against its route
+ * schema (they override the route's after authentication, SPEC §6); a credential holds auth
+ * plugins only. Messages are the full admin `error_msg` (`unknown plugin [x]`,
+ * `failed to check the configuration of plugin x err: ...`).
  */
-export function checkPlugins(plugins: unknown, forConsumer: boolean): string | undefined {
+export function checkPlugins(plugins: unknown, forConsumer: boolean | 'credential'): string | undefined {
   if (plugins === undefined) return undefined;
   if (typeof plugins !== 'object' || plugins === null || Array.isArray(plugins)) {
     return 'invalid configuration: property "plugins" validation failed: wrong type: expected object, got ' + typeOf(plugins);
@@ -136,11 +139,15 @@ export function checkPlugins(plugins: unknown, forConsumer: boolean): string | u
     // Own properties only: `__proto__` or `constructor` must not look like a plugin.
     const def = Object.hasOwn(PLUGIN_DEFINITIONS, name) ? PLUGIN_DEFINITIONS[name] : undefined;
     if (!def) return `unknown plugin [${name}]`;
-    const schema = forConsumer ? def.consumerSchema : def.schema;
+    const consumerSide = forConsumer !== false && def.type === 'auth';
+    if (forConsumer === 'credential' && !consumerSide) {
+      return `failed to check the configuration of plugin ${name} err: only auth plugins can be used on a credential`;
+    }
+    const schema = consumerSide ? def.consumerSchema : def.schema;
     if (!schema) return `failed to check the configuration of plugin ${name} err: plugin can not be used on a consumer`;
     const r = checkSchema(schema, conf);
     if (!r.ok) return `failed to check the configuration of plugin ${name} err: ${r.message}`;
-    const rule = !forConsumer && def.check ? def.check(conf as Record<string, unknown>) : undefined;
+    const rule = !consumerSide && def.check ? def.check(conf as Record<string, unknown>) : undefined;
     if (rule) return `failed to check the configuration of plugin ${name} err: ${rule}`;
   }
   return undefined;
@@ -170,7 +177,7 @@ export function validateResource(kind: ValidatedKind, value: unknown, scope?: st
   const rule = fieldRules(kind, obj);
   if (rule) return { ok: false, message: rule };
   if (ROUTE_SIDE_PLUGINS.has(kind) || kind === 'consumer' || kind === 'credential') {
-    const pluginError = checkPlugins(obj.plugins, !ROUTE_SIDE_PLUGINS.has(kind));
+    const pluginError = checkPlugins(obj.plugins, kind === 'credential' ? 'credential' : kind === 'consumer');
     if (pluginError) return { ok: false, message: pluginError };
   }
   if (kind === 'credential') {

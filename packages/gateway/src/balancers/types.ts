@@ -11,4 +11,6 @@ export interface Balancer {
   pick(exclude: ReadonlySet<Target> | undefined, ctx: RequestContext | undefined): Target | undefined;
   /** A request picked from this balancer finished (least_conn counts open requests). */
   release?(t: Target): void;
+  /** A response from `t` arrived `latencyMs` after the request was sent (ewma learns from it). */
+  observe?(t: Target, latencyMs: number): void;
 }

@@ -5,6 +5,10 @@ import { limitCountPlugin } from './limit-count';
 import { proxyRewritePlugin } from './proxy-rewrite';
 import { requestIdPlugin } from './request-id';
 import { responseRewritePlugin } from './response-rewrite';
+import { basicAuthPlugin } from './basic-auth';
+import { jwtAuthPlugin } from './jwt-auth';
+import { limitReqPlugin } from './limit-req';
+import { prometheusPlugin } from './prometheus';
 import type { Plugin } from './types';
 
 export * from './types';
@@ -13,5 +17,6 @@ export { keyAuthPlugin, attachConsumer, type KeyAuthConf } from './key-auth';
 
 /** Every plugin the data plane implements, by name. Register new plugins here. */
 export const BUILTIN_PLUGINS: ReadonlyMap<string, Plugin<any>> = new Map<string, Plugin<any>>(
-  [keyAuthPlugin, proxyRewritePlugin, responseRewritePlugin, requestIdPlugin, ipRestrictionPlugin, corsPlugin, limitCountPlugin].map((p) => [p.name, p]),
+  [keyAuthPlugin, proxyRewritePlugin, responseRewritePlugin, requestIdPlugin, ipRestrictionPlugin, corsPlugin, limitCountPlugin,
+    basicAuthPlugin, jwtAuthPlugin, limitReqPlugin, prometheusPlugin].map((p) => [p.name, p]),
 );

@@ -7,6 +7,8 @@ interface Step {
   priority: number;
   handler: PhaseHandler<unknown>;
   conf: unknown;
+  /** From a global rule: consumer plugins never override it (SPEC §6 overrides the route's). */
+  global?: boolean;
 }
 
 interface FilterStep {
@@ -14,6 +16,7 @@ interface FilterStep {
   priority: number;
   filter: HeaderFilter<unknown>;
   conf: unknown;
+  global?: boolean;
 }
 
 /** Priority order, highest first; the name breaks ties so the order never depends on insertion. */
@@ -31,12 +34,29 @@ export class PluginChain {
   /** One-slot cache for `withGlobal`: global rules change rarely, requests are many. */
   private globalFor?: PluginChain;
   private combined?: PluginChain;
+  /** Chains with a consumer's plugins merged in, per compiled consumer chain (SPEC §6). */
+  private withConsumers?: WeakMap<PluginChain, PluginChain>;
+  /**
+   * Index of the first access-phase step: where an authenticated consumer's plugins are
+   * merged in (APISIX merges after the rewrite phase). -1 once merged.
+   */
+  private readonly accessStart: number;
 
   private constructor(
     private readonly steps: readonly Step[],
     private readonly filters: readonly FilterStep[],
     readonly names: readonly string[],
-  ) {}
+    consumerMerged = false,
+  ) {
+    let i = 0;
+    while (i < steps.length && steps[i].phase === 0) i++;
+    this.accessStart = consumerMerged ? -1 : i;
+  }
+
+  /** A chain that answers `res` to every request (a plugin set that cannot be built fails closed). */
+  static refusing(res: PluginResponse): PluginChain {
+    return new PluginChain([{ plugin: '(refused)', phase: 0, priority: 0, handler: () => res, conf: undefined }], [], ['(refused)']);
+  }
 
   /**
    * Builds the chain for a `plugins` object. Throws when a plugin has no data-plane
@@ -72,6 +92,22 @@ export class PluginChain {
     return PluginChain.sorted(nonEmpty.flatMap((c) => c.steps), nonEmpty.flatMap((c) => c.filters), nonEmpty.flatMap((c) => c.names));
   }
 
+  /**
+   * `base` with `top`'s plugins replacing those of the same name (a consumer's plugins over its
+   * group's). Both keep their compiled confs, so each one's state (counters) stays shared by
+   * everyone using that chain: a group's limit is the group's, not per consumer.
+   */
+  static overlay(base: PluginChain, top: PluginChain): PluginChain {
+    if (base.empty) return top;
+    if (top.empty) return base;
+    const names = new Set(top.names);
+    return PluginChain.sorted(
+      [...base.steps.filter((s) => !names.has(s.plugin)), ...top.steps],
+      [...base.filters.filter((f) => !names.has(f.plugin)), ...top.filters],
+      [...base.names.filter((n) => !names.has(n)), ...top.names],
+    );
+  }
+
   private static sorted(steps: Step[], filters: FilterStep[], names: string[]): PluginChain {
     steps.sort((a, b) => a.phase - b.phase || byPriority(a, b));
     filters.sort(byPriority);
@@ -89,10 +125,10 @@ export class PluginChain {
     if (this.globalFor === global && this.combined) return this.combined;
     const steps: Step[] = [];
     for (let phase = 0; phase < PHASES.length; phase++) {
-      for (const s of global.steps) if (s.phase === phase) steps.push(s);
+      for (const s of global.steps) if (s.phase === phase) steps.push({ ...s, global: true });
       for (const s of this.steps) if (s.phase === phase) steps.push(s);
     }
-    const combined = new PluginChain(steps, [...global.filters, ...this.filters], [...global.names, ...this.names]);
+    const combined = new PluginChain(steps, [...global.filters.map((f) => ({ ...f, global: true })), ...this.filters], [...global.names, ...this.names]);
     this.globalFor = global;
     this.combined = combined;
     return combined;
@@ -119,9 +155,40 @@ export class PluginChain {
     for (const f of this.filters) f.filter(f.conf, ctx, head);
   }
 
+  /**
+   * This chain with a consumer's (group + consumer) plugins overriding the route's by name
+   * (SPEC §6), to run from the end of the rewrite phase: the consumer plugins' own rewrite
+   * steps first (APISIX `rewrite_in_consumer`), then the merged access phase. Global-rule
+   * steps stay. Cached per compiled consumer chain, so plugin state (limit counters) lives
+   * as long as the consumer's and the route's confs do.
+   */
+  withConsumer(consumer: PluginChain): PluginChain {
+    const cached = this.withConsumers?.get(consumer);
+    if (cached) return cached;
+    const overridden = new Set(consumer.names);
+    const keep = (s: { plugin: string; global?: boolean }) => s.global === true || !overridden.has(s.plugin);
+    const rewrite = consumer.steps.filter((s) => s.phase === 0);
+    const access = [...this.steps.filter((s) => s.phase > 0 && keep(s)), ...consumer.steps.filter((s) => s.phase > 0)];
+    access.sort((a, b) => a.phase - b.phase || Number(b.global === true) - Number(a.global === true) || byPriority(a, b));
+    const filters = [...this.filters.filter(keep), ...consumer.filters];
+    filters.sort((a, b) => Number(b.global === true) - Number(a.global === true) || byPriority(a, b));
+    const merged = new PluginChain([...rewrite, ...access], filters, [...this.names.filter((n) => !overridden.has(n)), ...consumer.names], true);
+    (this.withConsumers ??= new WeakMap()).set(consumer, merged);
+    return merged;
+  }
+
   private runFrom(start: number, ctx: RequestContext): PluginResponse | undefined | Promise<PluginResponse | undefined> {
     const steps = this.steps;
-    for (let i = start; i < steps.length; i++) {
+    for (let i = start; i <= steps.length; i++) {
+      if (i === this.accessStart && ctx.consumer !== undefined) {
+        const consumerChain = ctx.consumers.chainFor(ctx.consumer);
+        if (!consumerChain.empty) {
+          const merged = this.withConsumer(consumerChain);
+          ctx.chain = merged; // header filters of the consumer's plugins run too
+          return merged.runFrom(0, ctx);
+        }
+      }
+      if (i === steps.length) break;
       const r = steps[i].handler(steps[i].conf, ctx);
       if (r instanceof Promise) {
         return r.then((res: PhaseResult) => (res ? res : this.runFrom(i + 1, ctx)));

@@ -13,6 +13,7 @@ export interface Harness {
   store: Awaited<ReturnType<typeof tempEmbeddedStore>>['store'];
   port: number;
   controlPort: number;
+  metricsPort: number;
   /** PUT a resource (path under the prefix, e.g. `routes/1`) and wait until the gateway applied it. */
   put(path: string, value: unknown): Promise<number>;
   /** DELETE a resource and wait until applied. */
@@ -47,7 +48,7 @@ export async function startHarness(opts: { resolver?: SecretResolver; config?: u
     config: testConfig(opts.config),
     resolver: opts.resolver,
     logger: opts.logger,
-    listen: { proxy: [{ ip: '127.0.0.1', port: 0 }], control: { ip: '127.0.0.1', port: 0 } },
+    listen: { proxy: [{ ip: '127.0.0.1', port: 0 }], control: { ip: '127.0.0.1', port: 0 }, metrics: { ip: '127.0.0.1', port: 0 } },
     poolLingerMs: 0,
     shutdownTimeoutMs: 2000,
   });
@@ -60,6 +61,7 @@ export async function startHarness(opts: { resolver?: SecretResolver; config?: u
     store,
     port,
     controlPort: ports.controlPort!,
+    metricsPort: ports.metricsPort!,
     async put(path, value) {
       const { revision } = await store.put(`${PREFIX}/${path}`, typeof value === 'string' ? value : JSON.stringify(value));
       await applied(revision);

@@ -1,10 +1,14 @@
 import { keyAuthPlugin } from './key-auth';
+import { prometheusPlugin } from './prometheus';
 import { proxyRewritePlugin } from './proxy-rewrite';
 import { responseRewritePlugin } from './response-rewrite';
 import { requestIdPlugin } from './request-id';
 import { ipRestrictionPlugin } from './ip-restriction';
 import { checkCorsConf, corsPlugin } from './cors';
 import { limitCountPlugin } from './limit-count';
+import { basicAuthPlugin } from './basic-auth';
+import { jwtAuthPlugin } from './jwt-auth';
+import { limitReqPlugin } from './limit-req';
 
 /**
  * Schemas of every plugin Portico knows. They live in core because both the admin API
@@ -26,10 +30,14 @@ export interface PluginDefinition {
 
 export const PLUGIN_DEFINITIONS: Record<string, PluginDefinition> = {
   [keyAuthPlugin.name]: keyAuthPlugin,
+  [prometheusPlugin.name]: prometheusPlugin,
   [proxyRewritePlugin.name]: proxyRewritePlugin,
   [responseRewritePlugin.name]: responseRewritePlugin,
   [requestIdPlugin.name]: requestIdPlugin,
   [ipRestrictionPlugin.name]: ipRestrictionPlugin,
   [corsPlugin.name]: { ...corsPlugin, check: checkCorsConf },
   [limitCountPlugin.name]: limitCountPlugin,
+  [basicAuthPlugin.name]: basicAuthPlugin,
+  [jwtAuthPlugin.name]: jwtAuthPlugin,
+  [limitReqPlugin.name]: limitReqPlugin,
 };
