@@ -1,6 +1,6 @@
+import { listenOnLoopback } from './listen';
 import { registerSecretValue } from './log-capture';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { AwsSecretsStore, AwsServiceError } from './aws-secrets-store';
 import { verifySigV4, type AwsCredential, type AwsErrorReply } from './aws-sigv4-verify';
@@ -169,11 +169,7 @@ export async function startAwsSecretsEmulator(opts: AwsSecretsEmulatorOptions): 
       }
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server);
 
   return {
     endpoint: `http://127.0.0.1:${port}`,

@@ -1,5 +1,5 @@
+import { listenOnLoopback } from './listen';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 /**
  * An upstream for proxy tests: answers with what it received so a test can see exactly what
@@ -122,11 +122,7 @@ export async function startEchoUpstream(opts: { name?: string } = {}): Promise<E
   }
 
   const server = http.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server);
   const name = opts.name ?? `echo-${port}`;
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     requests++;

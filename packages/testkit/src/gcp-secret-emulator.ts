@@ -1,6 +1,6 @@
+import { listenOnLoopback } from './listen';
 import crypto, { type KeyObject } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { registerSecretValue } from './log-capture';
 
 /**
@@ -220,11 +220,7 @@ export async function startGcpSecretEmulator(opts: GcpSecretEmulatorOptions): Pr
       else res.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server);
   const endpoint = `http://127.0.0.1:${port}`;
   tokenUri = `${endpoint}/token`;
   const key = (name: string, project?: string) => `${project ?? defaultProject}/${name}`;

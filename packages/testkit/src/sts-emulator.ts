@@ -1,5 +1,5 @@
+import { listenOnLoopback } from './listen';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { verifySigV4, type AwsCredential } from './aws-sigv4-verify';
 
@@ -142,11 +142,7 @@ export async function startStsEmulator(opts: StsEmulatorOptions): Promise<StsEmu
       if (!res.headersSent) sendError(res, 500, 'InternalFailure', String((e as Error)?.message ?? e));
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server);
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,

@@ -1,3 +1,4 @@
+import { listenOnLoopback } from './listen';
 import net from 'node:net';
 
 /**
@@ -35,11 +36,7 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     client.pipe(upstream);
     upstream.pipe(client);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as net.AddressInfo).port;
+  const port = await listenOnLoopback(server);
   return {
     port,
     url: `http://127.0.0.1:${port}`,

@@ -1,6 +1,6 @@
+import { listenOnLoopback } from './listen';
 import { registerSecretValue } from './log-capture';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 /**
  * A HashiCorp Vault emulator for the KV secrets engines, speaking Vault's HTTP API:
@@ -93,11 +93,7 @@ export async function startVaultEmulator(opts: VaultEmulatorOptions): Promise<Va
   }
 
   const server = http.createServer(handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server);
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,
