@@ -130,6 +130,14 @@ test('killing the etcd leader under 200 req/s: zero failed requests; a change af
   expect(report.failures).toEqual([]);
   expect(report.sent).toBeGreaterThanOrEqual(200);
   expect(report.ok).toBe(report.sent);
+  // Start-up needs only a quorum: a data plane restarted now (leader still down) loads from etcd.
+  const dp = c.dataPlanes[2];
+  await dp.restart();
+  await waitFor(async () => {
+    const state = await controlState(dp.controlUrl);
+    return state.ready && state.connected && state.snapshot?.stale !== true && state.revision >= change.revision;
+  }, { timeoutMs: 30_000, what: 'the restarted data plane to load from the 2 remaining members' });
+  expect(await status(dp.proxyUrl + '/after-failover')).toBe(200);
   await leader.restart();
 });
 
