@@ -86,11 +86,11 @@ export class Gateway {
       maxEntries: secretCfg.count,
       logger: this.log.child({ component: 'secrets' }),
     });
+    // `apisix.ssl.ssl_trusted_certificate`: https upstreams are verified against this bundle
+    // (only it: it replaces Node's roots); "system" keeps Node's default roots.
     const caPath = cfg.apisix.ssl?.ssl_trusted_certificate;
-    this.pools = new PoolManager({
-      lingerMs: opts.poolLingerMs,
-      ca: caPath && caPath !== 'system' ? readFileSync(caPath) : undefined,
-    });
+    const ca = caPath && caPath !== 'system' ? readFileSync(caPath) : undefined;
+    this.pools = new PoolManager({ lingerMs: opts.poolLingerMs, ca });
     this.tables = new GatewayTables({
       pools: this.pools,
       plugins: BUILTIN_PLUGINS,
@@ -118,7 +118,7 @@ export class Gateway {
       logger: this.log.child({ component: 'proxy' }),
       metrics: this.metrics,
       http: cfg.apisix.http,
-      ca: caPath && caPath !== 'system' ? readFileSync(caPath) : undefined,
+      ca,
     });
     this.control = new ControlServer({
       get ready() { return sync.ready; },

@@ -1,4 +1,6 @@
-import { Pool } from 'undici';
+import { createHash } from 'node:crypto';
+import net from 'node:net';
+import { buildConnector, Pool } from 'undici';
 import type { Logger } from '@portico/core';
 
 /** Connection settings that make two upstream nodes need different pools. */
@@ -7,8 +9,14 @@ export interface PoolSettings {
   idleTimeout?: number;
   /** `keepalive_pool.requests`: requests per connection before it is recycled (default 1000). */
   requests?: number;
-  /** `tls.verify` for https nodes (default false, as APISIX). */
+  /**
+   * `tls.verify` for https nodes. Default true (**Portico differs**: APISIX defaults to false;
+   * an unverified https upstream is open to interception, which users do not expect).
+   */
   tlsVerify?: boolean;
+  /** `tls.client_cert` / `tls.client_key` (PEM): client certificate for mTLS to the node. */
+  clientCert?: string;
+  clientKey?: string;
 }
 
 export interface PoolLease {
@@ -115,13 +123,36 @@ export class PoolManager {
       // Per-request headersTimeout/bodyTimeout are set by the proxy from the route timeout.
       headersTimeout: 0,
       bodyTimeout: 0,
-      connect: origin.startsWith('https:')
-        ? { rejectUnauthorized: s.tlsVerify ?? false, ...(this.ca ? { ca: this.ca } : {}) }
-        : undefined,
+      connect: origin.startsWith('https:') ? this.tlsConnector(s) : undefined,
     });
+  }
+
+  /**
+   * The TLS connector of an https pool. The proxy passes the SNI name with every request (so
+   * undici does not derive it from the client's Host header, which would both send the wrong
+   * name and drop warm connections whenever Host varies); an IP address is not a valid SNI
+   * name (RFC 6066), so for IP nodes none is sent and the certificate is checked against the
+   * IP itself.
+   */
+  private tlsConnector(s: PoolSettings): buildConnector.connector {
+    const connector = buildConnector({
+      timeout: 300_000, // as connectTimeout above: the proxy enforces the per-request one
+      // `ca` replaces Node's default roots: with a bundle configured only it is trusted, as
+      // with nginx's lua_ssl_trusted_certificate; "system" leaves Node's roots.
+      rejectUnauthorized: s.tlsVerify ?? true,
+      ...(this.ca ? { ca: this.ca } : {}),
+      ...(s.clientCert && s.clientKey ? { cert: s.clientCert, key: s.clientKey } : {}),
+    });
+    return (opts, cb) => connector(
+      { ...opts, servername: opts.servername && net.isIP(opts.servername) ? undefined : opts.servername }, cb);
   }
 }
 
 function poolKey(origin: string, s: PoolSettings): string {
-  return `${origin}#${s.idleTimeout ?? ''}#${s.requests ?? ''}#${s.tlsVerify ?? ''}`;
+  // The client certificate is part of the identity of a connection; hashed so key material
+  // does not sit in map keys that may be inspected or logged.
+  const cert = s.clientCert && s.clientKey
+    ? createHash('sha256').update(s.clientCert).update('\0').update(s.clientKey).digest('base64url')
+    : '';
+  return `${origin}#${s.idleTimeout ?? ''}#${s.requests ?? ''}#${s.tlsVerify ?? ''}#${cert}`;
 }

@@ -50,6 +50,10 @@ const GATEWAY_SET = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-
 /** Errors that happen before the request reached the upstream: safe to retry for any method. */
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
   'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT', 'CONNECT_TIMEOUT']);
+/** Certificate verification failures (OpenSSL codes as Node reports them): no request was sent. */
+const TLS_VERIFY_ERRORS = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED',
+  'CERT_REJECTED', 'ERR_TLS_CERT_ALTNAME_INVALID']);
 const TIMEOUT_ERRORS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'CONNECT_TIMEOUT']);
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE']);
 
@@ -322,6 +326,7 @@ export class Forwarding {
       body: this.hasBody ? this.ctx.req : null,
       headersTimeout: this.readMs,
       bodyTimeout: this.readMs,
+      ...(t.servername !== undefined ? { servername: t.servername } : {}),
     }).start();
   }
 
@@ -335,6 +340,7 @@ export class Forwarding {
     const reason = status === 504 ? 'upstream timed out'
       : status === 400 ? 'invalid request'
       : CONNECT_ERRORS.has(code) ? 'failed to connect to upstream'
+      : TLS_VERIFY_ERRORS.has(code) ? 'upstream certificate verification failed'
       : code.startsWith('HPE_') || code === 'BAD_RESPONSE' ? 'invalid response from upstream'
       : 'upstream closed the connection before responding';
     this.log.warn({ route: this.ctx.route.id, node: t.origin, code, err: err.message, attempt: this.tried.size },
@@ -356,7 +362,7 @@ export class Forwarding {
       const req = this.ctx.req;
       if (requestSent || bodyHeld || req.readableDidRead || req.destroyed) return false;
     }
-    return CONNECT_ERRORS.has(code) ? true : !requestSent || IDEMPOTENT.has(this.ctx.method);
+    return CONNECT_ERRORS.has(code) || TLS_VERIFY_ERRORS.has(code) ? true : !requestSent || IDEMPOTENT.has(this.ctx.method);
   }
 
   buildHeaders(t: Target): string[] {

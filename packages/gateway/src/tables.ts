@@ -2,6 +2,7 @@ import { componentLogger, type Logger } from '@portico/core';
 import type { SecretResolver } from '@portico/secrets';
 import type { ResourceChange, ResourceItem } from './config-sync';
 import { ConsumerIndex, type ConsumerConf, type ConsumerGroupConf, type CredentialConf, type SecretLookup } from './consumer-index';
+import { PluginSecrets } from './plugin-secrets';
 import { PluginChain, type Plugin } from './plugins';
 import type { PoolManager } from './pools';
 import { Router } from './router';
@@ -114,6 +115,8 @@ export class GatewayTables {
   private readonly pools: PoolManager;
   private readonly plugins: ReadonlyMap<string, Plugin<any>>;
   private readonly resolver?: SecretResolver;
+  /** Resolves `$secret://` / `$env://` strings in route, service and global-rule plugin confs. */
+  private readonly pluginSecrets?: PluginSecrets;
   private readonly log: Logger;
 
   constructor(opts: GatewayTablesOptions) {
@@ -121,6 +124,7 @@ export class GatewayTables {
     this.plugins = opts.plugins;
     this.resolver = opts.resolver;
     this.log = opts.logger ?? componentLogger('tables');
+    this.pluginSecrets = opts.resolver ? new PluginSecrets(opts.resolver, this.log) : undefined;
     // The registry lets consumer/consumer_group plugins be compiled (SPEC §6 overrides).
     this.consumers = new ConsumerIndex({ resolver: opts.resolver as SecretLookup | undefined, logger: this.log, registry: opts.plugins });
   }
@@ -225,7 +229,7 @@ export class GatewayTables {
       id,
       conf,
       modRevision: item.modRevision,
-      chain: unavailable ? PluginChain.EMPTY : PluginChain.build(plugins, this.plugins),
+      chain: unavailable ? PluginChain.EMPTY : PluginChain.build(plugins, this.plugins, this.pluginSecrets),
       upstream,
       upstreamId,
       timeout: conf.timeout ?? service?.conf.timeout,
@@ -302,7 +306,7 @@ export class GatewayTables {
       this.globalRules.delete(id);
     } else {
       try {
-        this.globalRules.set(id, PluginChain.build((item.value as PluginSetConf).plugins, this.plugins));
+        this.globalRules.set(id, PluginChain.build((item.value as PluginSetConf).plugins, this.plugins, this.pluginSecrets));
       } catch (err) {
         this.log.error({ key: item.key, reason: (err as Error).message }, `skipping global rule ${item.key}: ${(err as Error).message}`);
         return;
@@ -340,6 +344,7 @@ export class GatewayTables {
     this.services.clear();
     this.upstreams.clear();
     this.consumers.close();
+    this.pluginSecrets?.close();
   }
 }
 

@@ -23,7 +23,7 @@ export interface UpstreamConf {
   retry_timeout?: number;
   timeout?: TimeoutConf;
   keepalive_pool?: { size?: number; idle_timeout?: number; requests?: number };
-  tls?: { verify?: boolean };
+  tls?: { verify?: boolean; client_cert?: string; client_key?: string };
   checks?: ChecksConf;
 }
 
@@ -48,6 +48,11 @@ export interface Target {
   /** Host header for `pass_host: node`: the host, plus the port when it is not the scheme's default. */
   readonly hostHeader: string;
   readonly pool: Pool;
+  /**
+   * TLS server name for https nodes: `upstream_host` with `pass_host: rewrite`, else the node
+   * host (the pool drops it for IP nodes). Passed on every request so the name is stable.
+   */
+  readonly servername?: string;
 }
 
 /**
@@ -82,6 +87,11 @@ export function splitHostPort(s: string, defPort: number): { host: string; port:
   if (first < 0) return { host: s, port: defPort };
   if (s.indexOf(':', first + 1) >= 0) return { host: s, port: defPort };
   return { host: s.slice(0, first), port: Number(s.slice(first + 1)) || defPort };
+}
+
+/** `upstream_host` without a port (it is a Host header value). */
+function hostOnly(hostHeader: string): string {
+  return splitHostPort(hostHeader, 0).host;
 }
 
 function hostForUrl(host: string): string {
@@ -133,8 +143,12 @@ export class UpstreamRuntime {
     const settings = {
       idleTimeout: conf.keepalive_pool?.idle_timeout,
       requests: conf.keepalive_pool?.requests,
-      tlsVerify: this.scheme === 'https' ? conf.tls?.verify : undefined,
+      tlsVerify: this.scheme === 'https' ? conf.tls?.verify ?? true : undefined,
+      clientCert: this.scheme === 'https' ? conf.tls?.client_cert : undefined,
+      clientKey: this.scheme === 'https' ? conf.tls?.client_key : undefined,
     };
+    const rewriteSni = this.scheme === 'https' && this.passHost === 'rewrite' && this.upstreamHost
+      ? hostOnly(this.upstreamHost) : undefined;
     const defPort = this.scheme === 'https' ? 443 : 80;
     const targets: Target[] = [];
     for (const node of parseNodes(conf.nodes, this.scheme)) {
@@ -142,7 +156,8 @@ export class UpstreamRuntime {
       const lease = pools.acquire(origin, settings);
       this.leases.push(lease);
       const hostHeader = node.port === defPort ? hostForUrl(node.host) : `${hostForUrl(node.host)}:${node.port}`;
-      targets.push({ node, origin, hostHeader, pool: lease.pool });
+      const servername = this.scheme === 'https' ? rewriteSni ?? node.host : undefined;
+      targets.push({ node, origin, hostHeader, pool: lease.pool, servername });
     }
     this.targets = targets;
     const byPriority = new Map<number, Target[]>();

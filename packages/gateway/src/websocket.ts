@@ -92,9 +92,12 @@ export function tunnel(o: TunnelOptions): void {
     ? tls.connect({
       host: node.host,
       port: node.port,
-      servername: net.isIP(node.host) ? undefined : node.host,
-      rejectUnauthorized: upstream.conf.tls?.verify ?? false,
+      // same TLS settings as the upstream's pools (pools.ts): verified unless tls.verify is false
+      servername: t.servername && !net.isIP(t.servername) ? t.servername : undefined,
+      rejectUnauthorized: upstream.conf.tls?.verify ?? true,
       ...(o.ca ? { ca: o.ca } : {}),
+      ...(upstream.conf.tls?.client_cert && upstream.conf.tls.client_key
+        ? { cert: upstream.conf.tls.client_cert, key: upstream.conf.tls.client_key } : {}),
     })
     : net.connect({ host: node.host, port: node.port });
   let released = false;

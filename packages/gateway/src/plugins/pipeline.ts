@@ -1,4 +1,5 @@
 import type { RequestContext } from '../context';
+import { findSecretRefs, type PluginSecrets, type ResolvedPluginConf } from '../plugin-secrets';
 import { PHASES, type HeaderFilter, type PhaseHandler, type PhaseResult, type Plugin, type PluginResponse, type ResponseHead } from './types';
 
 interface Step {
@@ -22,6 +23,34 @@ interface FilterStep {
 /** Priority order, highest first; the name breaks ties so the order never depends on insertion. */
 function byPriority(a: { priority: number; plugin: string }, b: { priority: number; plugin: string }): number {
   return b.priority - a.priority || (a.plugin < b.plugin ? -1 : a.plugin > b.plugin ? 1 : 0);
+}
+
+/** Runs ahead of every other rewrite step of its chain, so the conf is current before any phase. */
+const RESOLVE_PRIORITY = Number.MAX_SAFE_INTEGER;
+
+const resolveStep: PhaseHandler<ResolvedPluginConf> = (h) => h.ensure();
+
+/**
+ * The steps of a plugin whose conf has secret references: a resolve step (which answers the
+ * 503 when a reference cannot be resolved), then the plugin's handlers reading the holder's
+ * current conf. A header filter is skipped while the conf has never been resolved (the 503
+ * of the resolve step itself goes through the header filters).
+ */
+function addResolvedSteps(name: string, plugin: Plugin<any>, holder: ResolvedPluginConf, steps: Step[], filters: FilterStep[]): void {
+  steps.push({ plugin: name, phase: 0, priority: RESOLVE_PRIORITY, handler: resolveStep as PhaseHandler<unknown>, conf: holder });
+  PHASES.forEach((phase, i) => {
+    const handler = plugin.phases[phase] as PhaseHandler<unknown> | undefined;
+    if (!handler) return;
+    const run: PhaseHandler<ResolvedPluginConf> = (h, ctx) => handler(h.conf, ctx);
+    steps.push({ plugin: name, phase: i, priority: plugin.priority, handler: run as PhaseHandler<unknown>, conf: holder });
+  });
+  const filter = plugin.headerFilter as HeaderFilter<unknown> | undefined;
+  if (filter) {
+    const run: HeaderFilter<ResolvedPluginConf> = (h, ctx, head) => {
+      if (h.conf !== undefined) filter(h.conf, ctx, head);
+    };
+    filters.push({ plugin: name, priority: plugin.priority, filter: run as HeaderFilter<unknown>, conf: holder });
+  }
 }
 
 /**
@@ -60,9 +89,14 @@ export class PluginChain {
 
   /**
    * Builds the chain for a `plugins` object. Throws when a plugin has no data-plane
-   * implementation (the route must not run without it: fail closed).
+   * implementation (the route must not run without it: fail closed), or when a conf holds
+   * secret references and no `secrets` is given to resolve them.
+   *
+   * A conf with references (SPEC §9) is compiled only once they are resolved: a resolve step
+   * runs first in the rewrite phase, and the plugin's handlers read the current compiled conf
+   * from its ResolvedPluginConf (plugin-secrets.ts).
    */
-  static build(plugins: Record<string, unknown> | undefined, registry: ReadonlyMap<string, Plugin<any>>): PluginChain {
+  static build(plugins: Record<string, unknown> | undefined, registry: ReadonlyMap<string, Plugin<any>>, secrets?: PluginSecrets): PluginChain {
     if (!plugins) return PluginChain.EMPTY;
     const steps: Step[] = [];
     const filters: FilterStep[] = [];
@@ -72,8 +106,17 @@ export class PluginChain {
       if ((rawConf._meta as { disable?: boolean } | undefined)?.disable === true) continue;
       const plugin = registry.get(name);
       if (!plugin) throw new Error(`plugin ${name} has no data-plane implementation`);
-      const conf = plugin.compile ? plugin.compile(rawConf) : rawConf;
       names.push(name);
+      const compile = (c: Record<string, unknown>): unknown => (plugin.compile ? plugin.compile(c) : c);
+      const holder = secrets?.holder(name, rawConf, compile);
+      if (!holder && !secrets && findSecretRefs(rawConf).size > 0) {
+        throw new Error(`plugin ${name} has secret references and no secret resolver`);
+      }
+      if (holder) {
+        addResolvedSteps(name, plugin, holder, steps, filters);
+        continue;
+      }
+      const conf = compile(rawConf);
       PHASES.forEach((phase, i) => {
         const handler = plugin.phases[phase];
         if (handler) steps.push({ plugin: name, phase: i, priority: plugin.priority, handler: handler as PhaseHandler<unknown>, conf });
