@@ -1,0 +1,525 @@
+/**
+ * Proxy benchmark (issue 7): Portico side by side with nginx and Node peers, in one run on one
+ * machine. The system under test (SUT) is pinned to CPU 0 (`taskset`); the load generator (wrk)
+ * and the upstream (nginx `return 200`, 1 worker) share CPU 1. Cases:
+ *
+ *   direct          wrk → upstream (no proxy; the ceiling CPU 1 can feed, upstream on CPU 1)
+ *   nginx           nginx proxy_pass, upstream keepalive pool, 1 worker
+ *   portico         Portico, one route, no plugins
+ *   key-auth        + key-auth, plain key
+ *   key-auth-secret + key-auth, key stored as `$env://BENCH_KEY` (resolved via the secret cache)
+ *   key-auth+limit  key-auth + limit-count (limit high enough that nothing is rejected)
+ *   100r/100c       the same on 100 routes and 100 consumers, wrk rotating over all of them
+ *   fastify-proxy   fastify + @fastify/http-proxy
+ *   fast-gateway    fast-gateway
+ *
+ * Portico runs as the built CLI process (testkit startPortico, role traditional, embedded
+ * store), configured through the Admin API. Each case: 2 s warm-up, 10 s measured, 64
+ * connections, wrk --latency; RSS (VmRSS at the end, VmHWM peak) and CPU time of the SUT's
+ * processes from /proc. Then p99 at half of Portico key-auth's maximum throughput (paced wrk),
+ * against the direct upstream at the same pace. Tools (wrk, nginx) are installed by
+ * scripts/bench-tools.sh when missing.
+ *
+ * Run with `make bench` or `make bench BENCH=bench/proxy.bench.ts`.
+ */
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { freePorts, startPortico, waitFor, type PorticoProcess } from '@portico/testkit';
+
+const ROOT = path.resolve(__dirname, '..');
+const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 2);
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const SUT_CPU = '0';
+const LOAD_CPU = '1';
+const PLAIN_KEY = 'bench-plain-key-0123456789';
+const SECRET_KEY = 'bench-secret-key-0123456789';
+const TARGETS = { keyAuthVsNginx: 0.5, keyAuthVsBestNode: 1.3, addedP99Ms: 1, rss10kRoutesMB: 120 };
+
+type Kind = 'baseline' | 'portico' | 'peer';
+interface WrkResult {
+  requests: number; durationUs: number; rps: number;
+  p50Us: number; p90Us: number; p99Us: number; maxUs: number;
+  non2xx: number; socketErrors: number;
+}
+interface CaseResult extends WrkResult {
+  id: string; label: string; kind: Kind;
+  rssMB: number | null; hwmMB: number | null; sutCpuPct: number | null;
+  /** CPU 0 as a whole during the measured run (other tasks on CPU 0 and hypervisor steal included). */
+  cpu0BusyPct: number; cpu0StealPct: number;
+  vsNginx?: number; vsBestNode?: number;
+}
+
+// ---------- processes ----------
+
+const spawned: ChildProcess[] = [];
+process.on('exit', () => { for (const c of spawned) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); });
+
+function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; log?: string } = {}): ChildProcess {
+  const child = spawn(cmd, args, {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const keep = (b: Buffer) => { out = (out + b.toString()).slice(-8000); };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  (child as ChildProcess & { output: () => string }).output = () => out;
+  spawned.push(child);
+  return child;
+}
+
+async function stopChild(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill(signal);
+  const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await done;
+  clearTimeout(t);
+}
+
+async function waitHttp(url: string, headers: Record<string, string> = {}, what = url): Promise<void> {
+  await waitFor(async () => (await fetch(url, { headers }).catch(() => undefined))?.status === 200,
+    { timeoutMs: 20_000, what });
+}
+
+/** The SUT's pids: the process and its direct children (nginx master + worker). */
+function pidTree(pid: number): number[] {
+  const out = [pid];
+  try {
+    for (const t of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)) if (t) out.push(Number(t));
+  } catch { /* no children file: the pid alone */ }
+  return out;
+}
+
+function statusKB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch { return 0; }
+}
+
+const CLK_TCK = (() => { try { return Number(execFileSync('getconf', ['CLK_TCK']).toString()); } catch { return 100; } })();
+function cpuSeconds(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
+    } catch { /* gone */ }
+  }
+  return ticks / CLK_TCK;
+}
+
+/** CPU 0's jiffies from /proc/stat: busy (user+nice+system+irq+softirq), idle (+iowait), steal. */
+function cpuJiffies(cpu: string): { busy: number; idle: number; steal: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `)) ?? '';
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  return { busy: f[0] + f[1] + f[2] + f[5] + f[6], idle: f[3] + f[4], steal: f[7] ?? 0 };
+}
+
+/** Pins every thread of every process of the SUT to CPU 0. */
+function pin(pids: number[], cpu: string): void {
+  for (const pid of pids) execFileSync('taskset', ['-a', '-p', '-c', cpu, String(pid)], { stdio: 'ignore' });
+}
+
+// ---------- wrk ----------
+
+function wrkScript(dir: string, name: string, opts: { paths?: Array<{ path: string; key?: string }>; delayMs?: number }): string {
+  const lines: string[] = [];
+  if (opts.paths) {
+    lines.push('local reqs = {}', 'local n = 0', 'local i = 0', 'init = function(args)');
+    for (const p of opts.paths) {
+      const hdr = p.key ? `{ ["apikey"] = "${p.key}" }` : 'nil';
+      lines.push(`  n = n + 1; reqs[n] = wrk.format("GET", "${p.path}", ${hdr}, nil)`);
+    }
+    lines.push('end', 'request = function() i = i % n + 1; return reqs[i] end');
+  }
+  if (opts.delayMs) lines.push(`delay = function() return ${opts.delayMs} end`);
+  lines.push(
+    'done = function(summary, latency, requests)',
+    '  local e = summary.errors',
+    '  io.write(string.format("WRKJSON {\\"requests\\":%d,\\"duration\\":%d,\\"p50\\":%d,\\"p90\\":%d,\\"p99\\":%d,\\"max\\":%d,' +
+      '\\"status\\":%d,\\"connect\\":%d,\\"read\\":%d,\\"write\\":%d,\\"timeout\\":%d}\\n",',
+    '    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,',
+    '    e.status, e.connect, e.read, e.write, e.timeout))',
+    'end',
+  );
+  const file = path.join(dir, `${name}.lua`);
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+async function wrk(url: string, opts: { seconds: number; connections?: number; headers?: Record<string, string>; script: string }): Promise<WrkResult> {
+  const args = ['-c', LOAD_CPU, 'wrk', '-t1', `-c${opts.connections ?? CONNECTIONS}`, `-d${opts.seconds}s`, '--latency', '-s', opts.script];
+  for (const [k, v] of Object.entries(opts.headers ?? {})) args.push('-H', `${k}: ${v}`);
+  args.push(url);
+  const child = run('taskset', args);
+  await new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const out = (child as ChildProcess & { output: () => string }).output();
+  const m = /WRKJSON (\{.*\})/.exec(out);
+  if (!m) throw new Error(`wrk printed no result:\n${out}`);
+  const j = JSON.parse(m[1]);
+  return {
+    requests: j.requests, durationUs: j.duration, rps: j.requests / (j.duration / 1e6),
+    p50Us: j.p50, p90Us: j.p90, p99Us: j.p99, maxUs: j.max,
+    non2xx: j.status, socketErrors: j.connect + j.read + j.write + j.timeout,
+  };
+}
+
+// ---------- systems under test ----------
+
+interface Sut { url: string; headers?: Record<string, string>; paths?: Array<{ path: string; key?: string }>; pids: () => number[]; stop: () => Promise<void> }
+
+function nginxConf(dir: string, body: string): string {
+  mkdirSync(path.join(dir, 'logs'), { recursive: true });
+  const conf = `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/client_body; proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 120s;
+${body}
+}
+`;
+  const file = path.join(dir, 'nginx.conf');
+  writeFileSync(file, conf);
+  return file;
+}
+
+async function startNginx(dir: string, body: string, cpu: string, port: number): Promise<{ child: ChildProcess; pids: () => number[] }> {
+  const conf = nginxConf(dir, body);
+  const child = run('taskset', ['-c', cpu, 'nginx', '-p', dir, '-e', `${dir}/logs/error.log`, '-c', conf]);
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined)) !== undefined || child.exitCode !== null,
+    { timeoutMs: 10_000, what: 'nginx to listen' });
+  if (child.exitCode !== null) throw new Error(`nginx exited: ${(child as ChildProcess & { output: () => string }).output()}${readFileSync(`${dir}/logs/error.log`, 'utf8')}`);
+  return { child, pids: () => pidTree(child.pid!) };
+}
+
+async function startUpstream(tmp: string): Promise<{ port: number; stop: () => Promise<void>; pids: () => number[] }> {
+  const [port] = await freePorts(1);
+  const dir = path.join(tmp, 'upstream');
+  mkdirSync(dir, { recursive: true });
+  const ng = await startNginx(dir, `  server {
+    listen 127.0.0.1:${port} reuseport backlog=4096;
+    location / { default_type text/plain; return 200 "ok\\n"; }
+  }`, LOAD_CPU, port);
+  return { port, pids: ng.pids, stop: () => stopChild(ng.child, 'SIGQUIT') };
+}
+
+async function startNginxProxy(tmp: string, upstreamPort: number): Promise<Sut> {
+  const [port] = await freePorts(1);
+  const dir = path.join(tmp, 'nginx-proxy');
+  mkdirSync(dir, { recursive: true });
+  const ng = await startNginx(dir, `  upstream backend {
+    server 127.0.0.1:${upstreamPort};
+    keepalive 128;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }`, SUT_CPU, port);
+  return { url: `http://127.0.0.1:${port}/bench`, pids: ng.pids, stop: () => stopChild(ng.child, 'SIGQUIT') };
+}
+
+const PEERS: Record<string, string> = {
+  'fastify-proxy': `
+const fastify = require('fastify')({ logger: false });
+fastify.register(require('@fastify/http-proxy'), { upstream: 'http://127.0.0.1:' + process.argv[3] });
+fastify.listen({ host: '127.0.0.1', port: Number(process.argv[2]) }).then(() => console.log('ready'));
+`,
+  'fast-gateway': `
+const gateway = require('fast-gateway');
+const server = gateway({ routes: [{ prefix: '/bench', target: 'http://127.0.0.1:' + process.argv[3] }] });
+server.start(Number(process.argv[2]), '127.0.0.1').then(() => console.log('ready'));
+`,
+};
+
+async function startPeer(tmp: string, name: string, upstreamPort: number): Promise<Sut> {
+  const [port] = await freePorts(1);
+  const file = path.join(tmp, `${name}.js`);
+  writeFileSync(file, PEERS[name]);
+  const child = run('taskset', ['-c', SUT_CPU, process.execPath, file, String(port), String(upstreamPort)],
+    { env: { NODE_PATH: path.join(ROOT, 'node_modules'), NODE_ENV: 'production' } });
+  // fast-gateway strips its route prefix and matches `/bench/*` only: it gets `/bench/` (forwarded as `/`).
+  const url = `http://127.0.0.1:${port}${name === 'fast-gateway' ? '/bench/' : '/bench'}`;
+  await waitHttp(url, {}, name);
+  return { url, pids: () => [child.pid!], stop: () => stopChild(child) };
+}
+
+async function admin(p: PorticoProcess, method: string, pathname: string, body: unknown): Promise<void> {
+  const res = await fetch(`${p.adminUrl}/apisix/admin${pathname}`, { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  if (res.status >= 300) throw new Error(`${method} ${pathname}: ${res.status} ${await res.text()}`);
+}
+
+type PorticoSetup = 'plain' | 'key-auth' | 'key-auth-secret' | 'key-auth-limit' | 'many';
+
+async function startPorticoCase(setup: PorticoSetup, upstreamPort: number): Promise<Sut> {
+  const p = await startPortico({ name: `bench-${setup}`, role: 'traditional', env: { PORTICO_LOG_LEVEL: 'warn', BENCH_KEY: SECRET_KEY } });
+  pin(pidTree(p.pid!), SUT_CPU);
+  const upstream = { type: 'roundrobin', nodes: { [`127.0.0.1:${upstreamPort}`]: 1 } };
+  const limit = { 'limit-count': { count: 1_000_000_000, time_window: 60, rejected_code: 429 } };
+  const consumer = async (name: string, key: string) => {
+    await admin(p, 'PUT', '/consumers', { username: name });
+    await admin(p, 'PUT', `/consumers/${name}/credentials`, { id: `cred-${name}`, plugins: { 'key-auth': { key } } });
+  };
+  let headers: Record<string, string> | undefined;
+  let paths: Sut['paths'];
+  const url = `${p.proxyUrl}/bench`;
+  if (setup === 'plain') {
+    await admin(p, 'PUT', '/routes/bench', { uri: '/bench', upstream });
+  } else if (setup === 'many') {
+    paths = [];
+    for (let i = 0; i < 100; i++) {
+      await consumer(`user${i}`, `${PLAIN_KEY}-${i}`);
+      await admin(p, 'PUT', `/routes/r${i}`, { uri: `/bench/r${i}`, plugins: { 'key-auth': {}, ...limit }, upstream });
+      paths.push({ path: `/bench/r${i}`, key: `${PLAIN_KEY}-${i}` });
+    }
+  } else {
+    await consumer('alice', PLAIN_KEY);
+    await consumer('bob', '$env://BENCH_KEY');
+    await admin(p, 'PUT', '/routes/bench', { uri: '/bench', plugins: { 'key-auth': {}, ...(setup === 'key-auth-limit' ? limit : {}) }, upstream });
+    headers = { apikey: setup === 'key-auth-secret' ? SECRET_KEY : PLAIN_KEY };
+  }
+  // Ready when the proxy serves the configuration (and rejects a wrong key where key-auth is on).
+  const probe = paths ? { url: `${p.proxyUrl}${paths[99].path}`, headers: { apikey: paths[99].key! } } : { url, headers: headers ?? {} };
+  await waitHttp(probe.url, probe.headers, `portico ${setup} to serve the route`);
+  if (setup !== 'plain') {
+    const wrong = await fetch(probe.url, { headers: { apikey: 'wrong' } });
+    if (wrong.status !== 401) throw new Error(`portico ${setup}: wrong key answered ${wrong.status}`);
+  }
+  return { url, headers, paths, pids: () => (p.pid ? pidTree(p.pid) : []), stop: async () => { await p.stop(); } };
+}
+
+// ---------- measuring ----------
+
+async function measure(tmp: string, id: string, label: string, kind: Kind, sut: Sut, pidsForRss?: () => number[]): Promise<CaseResult> {
+  const script = wrkScript(tmp, id, { paths: sut.paths });
+  const url = sut.paths ? sut.url.replace(/\/bench$/, '/') : sut.url;
+  await wrk(url, { seconds: WARMUP_S, headers: sut.headers, script });
+  const pids = (pidsForRss ?? sut.pids)();
+  const cpu0 = cpuSeconds(pids);
+  const j0 = cpuJiffies(SUT_CPU);
+  const r = await wrk(url, { seconds: DURATION_S, headers: sut.headers, script });
+  const cpu = (cpuSeconds(pids) - cpu0) / (r.durationUs / 1e6);
+  const j1 = cpuJiffies(SUT_CPU);
+  const total = (j1.busy - j0.busy) + (j1.idle - j0.idle) + (j1.steal - j0.steal) || 1;
+  const rss = pids.reduce((a, pid) => a + statusKB(pid, 'VmRSS'), 0) / 1024;
+  const hwm = pids.reduce((a, pid) => a + statusKB(pid, 'VmHWM'), 0) / 1024;
+  const res: CaseResult = { id, label, kind, ...r, rssMB: round(rss, 1), hwmMB: round(hwm, 1), sutCpuPct: round(cpu * 100, 0),
+    cpu0BusyPct: round(((j1.busy - j0.busy) / total) * 100, 0), cpu0StealPct: round(((j1.steal - j0.steal) / total) * 100, 0) };
+  console.log(`  ${label.padEnd(34)} ${fmt(res.rps, 0).padStart(7)} req/s  p50 ${ms(res.p50Us)}  p99 ${ms(res.p99Us)}  RSS ${res.rssMB} MB  CPU ${res.sutCpuPct}% (CPU0 busy ${res.cpu0BusyPct}%, steal ${res.cpu0StealPct}%)` +
+    (res.non2xx || res.socketErrors ? `  !! non-2xx ${res.non2xx}, socket errors ${res.socketErrors}` : ''));
+  return res;
+}
+
+/** Paced closed-loop run: `connections` connections, each waiting `delayMs` between requests. */
+async function paced(tmp: string, name: string, sut: Sut, targetRps: number): Promise<WrkResult & { connections: number; delayMs: number }> {
+  const delayMs = 2;
+  const connections = Math.max(1, Math.round(targetRps * (delayMs + 0.25) / 1000));
+  const script = wrkScript(tmp, `${name}-paced`, { delayMs });
+  await wrk(sut.url, { seconds: WARMUP_S, connections, headers: sut.headers, script });
+  const r = await wrk(sut.url, { seconds: DURATION_S, connections, headers: sut.headers, script });
+  return { ...r, connections, delayMs };
+}
+
+const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
+const fmt = (x: number, d = 2) => x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
+const ms = (us: number) => `${(us / 1000).toFixed(2)} ms`;
+
+// ---------- output ----------
+
+function svgChart(results: CaseResult[], title: string): string {
+  const W = 760, left = 250, right = 110, barH = 22, gap = 8, top = 44;
+  const H = top + results.length * (barH + gap) + 30;
+  const max = Math.max(...results.map((r) => r.rps));
+  const color: Record<Kind, string> = { baseline: '#8c8c8c', portico: '#2f6db5', peer: '#e08a2b' };
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const rows = results.map((r, i) => {
+    const y = top + i * (barH + gap);
+    const w = Math.max(1, ((W - left - right) * r.rps) / max);
+    return `  <text x="${left - 8}" y="${y + 15}" text-anchor="end">${esc(r.label)}</text>\n` +
+      `  <rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${color[r.kind]}"/>\n` +
+      `  <text x="${(left + w + 6).toFixed(1)}" y="${y + 15}">${fmt(r.rps, 0)}</text>`;
+  });
+  const legendY = H - 12;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">
+  <rect width="100%" height="100%" fill="#fff"/>
+  <text x="${W / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>
+${rows.join('\n')}
+  <rect x="${left}" y="${legendY - 10}" width="12" height="12" fill="${color.baseline}"/><text x="${left + 16}" y="${legendY}">baseline</text>
+  <rect x="${left + 90}" y="${legendY - 10}" width="12" height="12" fill="${color.portico}"/><text x="${left + 106}" y="${legendY}">Portico</text>
+  <rect x="${left + 180}" y="${legendY - 10}" width="12" height="12" fill="${color.peer}"/><text x="${left + 196}" y="${legendY}">Node peers</text>
+</svg>
+`;
+}
+
+function table(results: CaseResult[]): string {
+  const head = '| case | req/s | p50 | p99 | RSS / peak (MB) | SUT CPU | CPU 0 busy / steal | × nginx | × best Node peer | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+  const rows = results.map((r) => `| ${r.label} | ${fmt(r.rps, 0)} | ${ms(r.p50Us)} | ${ms(r.p99Us)} | ${r.rssMB ?? '–'} / ${r.hwmMB ?? '–'} | ${r.sutCpuPct ?? '–'} % | ${r.cpu0BusyPct} / ${r.cpu0StealPct} % | ` +
+    `${r.vsNginx?.toFixed(2) ?? '–'} | ${r.vsBestNode?.toFixed(2) ?? '–'} | ${r.non2xx + r.socketErrors} |`);
+  return [head, ...rows].join('\n');
+}
+
+function toolVersion(cmd: string, args: string[]): string {
+  try {
+    const r = require('node:child_process').spawnSync(cmd, args, { encoding: 'utf8' });
+    return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n').find((l: string) => l.trim())?.trim() ?? '?';
+  } catch { return '?'; }
+}
+function pkgVersion(name: string): string {
+  try { return JSON.parse(readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version; } catch { return 'not installed'; }
+}
+
+// ---------- main ----------
+
+async function main(): Promise<void> {
+  if (os.cpus().length < 2) throw new Error('needs at least 2 CPUs (SUT on CPU 0, wrk and upstream on CPU 1)');
+  execFileSync(path.join(ROOT, 'scripts/bench-tools.sh'), { stdio: 'inherit' });
+  // This process and everything it starts run on CPU 1 unless pinned to CPU 0 explicitly.
+  pin([process.pid], LOAD_CPU);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'portico-proxy-bench-'));
+  const t0 = Date.now();
+  console.log(`proxy benchmark: SUT on CPU ${SUT_CPU}, wrk + upstream on CPU ${LOAD_CPU}; ${WARMUP_S} s warm-up + ${DURATION_S} s per case, ${CONNECTIONS} connections`);
+
+  const upstream = await startUpstream(tmp);
+  const results: CaseResult[] = [];
+  const skipped: string[] = [];
+  let pacedKeyAuth: (WrkResult & { connections: number; delayMs: number }) | undefined;
+  let pacedDirect: (WrkResult & { connections: number; delayMs: number }) | undefined;
+  try {
+    const direct: Sut = { url: `http://127.0.0.1:${upstream.port}/bench`, pids: upstream.pids, stop: async () => undefined };
+    results.push(await measure(tmp, 'direct', 'direct upstream (no proxy)', 'baseline', direct));
+
+    const ng = await startNginxProxy(tmp, upstream.port);
+    try { results.push(await measure(tmp, 'nginx', 'nginx proxy_pass (1 worker)', 'baseline', ng)); } finally { await ng.stop(); }
+
+    const porticoCases: Array<[PorticoSetup, string, string]> = [
+      ['plain', 'portico', 'Portico, no plugins'],
+      ['key-auth', 'key-auth', 'Portico key-auth'],
+      ['key-auth-secret', 'key-auth-secret', 'Portico key-auth ($env:// key)'],
+      ['key-auth-limit', 'key-auth-limit', 'Portico key-auth + limit-count'],
+      ['many', 'many', 'Portico ka+lc, 100 routes/100 cons.'],
+    ];
+    for (const [setup, id, label] of porticoCases) {
+      const sut = await startPorticoCase(setup, upstream.port);
+      try {
+        const r = await measure(tmp, id, label, 'portico', sut);
+        results.push(r);
+        if (setup === 'key-auth') {
+          pacedKeyAuth = await paced(tmp, 'key-auth', sut, r.rps / 2);
+        }
+      } finally { await sut.stop(); }
+    }
+
+    for (const [peer, label] of [['fastify-proxy', `@fastify/http-proxy ${pkgVersion('@fastify/http-proxy')}`], ['fast-gateway', `fast-gateway ${pkgVersion('fast-gateway')}`]]) {
+      if (!existsSync(path.join(ROOT, 'node_modules', peer === 'fastify-proxy' ? '@fastify/http-proxy' : 'fast-gateway'))) {
+        skipped.push(`${label}: not installed`);
+        continue;
+      }
+      let sut: Sut | undefined;
+      try {
+        sut = await startPeer(tmp, peer, upstream.port);
+        results.push(await measure(tmp, peer, label, 'peer', sut));
+      } catch (err) {
+        skipped.push(`${label}: ${(err as Error).message.split('\n')[0]}`);
+      } finally { await sut?.stop(); }
+    }
+
+    // p99 added latency at half of Portico key-auth's maximum: the direct upstream at the same pace.
+    pacedDirect = pacedKeyAuth ? await paced(tmp, 'direct', direct, pacedKeyAuth.rps) : undefined;
+  } finally {
+    await upstream.stop();
+  }
+
+  // Ratios.
+  const nginx = results.find((r) => r.id === 'nginx');
+  const peers = results.filter((r) => r.kind === 'peer');
+  const bestPeer = peers.length ? peers.reduce((a, b) => (b.rps > a.rps ? b : a)) : undefined;
+  for (const r of results) {
+    if (nginx) r.vsNginx = round(r.rps / nginx.rps, 2);
+    if (bestPeer) r.vsBestNode = round(r.rps / bestPeer.rps, 2);
+  }
+  const ka = results.find((r) => r.id === 'key-auth')!;
+  const direct = results.find((r) => r.id === 'direct')!;
+  const addedP99Ms = pacedKeyAuth && pacedDirect ? (pacedKeyAuth.p99Us - pacedDirect.p99Us) / 1000 : undefined;
+  const nginxCpuBound = nginx && nginx.sutCpuPct !== null ? nginx.sutCpuPct >= 90 : false;
+  const verdict = (ok: boolean | undefined) => (ok === undefined ? 'not measured' : ok ? 'MET' : 'NOT MET');
+  const targets = [
+    { target: `key-auth ≥ ${TARGETS.keyAuthVsNginx}× nginx proxy_pass`, value: ka.vsNginx, met: ka.vsNginx !== undefined ? ka.vsNginx >= TARGETS.keyAuthVsNginx : undefined,
+      note: nginx && !nginxCpuBound ? `nginx used only ${nginx.sutCpuPct}% of CPU 0 (capped by wrk+upstream on CPU 1, direct = ${fmt(direct.rps, 0)} req/s), so the ratio flatters Portico` : undefined },
+    { target: `key-auth ≥ ${TARGETS.keyAuthVsBestNode}× best Node peer${bestPeer ? ` (${bestPeer.label})` : ''}`, value: ka.vsBestNode, met: ka.vsBestNode !== undefined ? ka.vsBestNode >= TARGETS.keyAuthVsBestNode : undefined },
+    { target: `p99 added latency ≤ ${TARGETS.addedP99Ms} ms at half of Portico key-auth's max`, value: addedP99Ms !== undefined ? round(addedP99Ms, 3) : undefined,
+      met: addedP99Ms !== undefined ? addedP99Ms <= TARGETS.addedP99Ms : undefined,
+      note: pacedKeyAuth && pacedDirect ? `at ${fmt(pacedKeyAuth.rps, 0)} req/s (${pacedKeyAuth.connections} conns, ${pacedKeyAuth.delayMs} ms think time): Portico p99 ${ms(pacedKeyAuth.p99Us)}, direct p99 ${ms(pacedDirect.p99Us)} at ${fmt(pacedDirect.rps, 0)} req/s` : undefined },
+    { target: `RSS ≤ ${TARGETS.rss10kRoutesMB} MB with 10k routes`, value: undefined, met: undefined, note: 'not part of this bench (largest table here: 100 routes)' },
+  ];
+
+  const date = new Date().toISOString().slice(0, 10);
+  const table1 = table(results);
+  console.log('\n' + table1 + '\n');
+  for (const t of targets) console.log(`  ${verdict(t.met).padEnd(12)} ${t.target}: ${t.value ?? '–'}${t.note ? `  (${t.note})` : ''}`);
+  for (const s of skipped) console.log(`  skipped: ${s}`);
+
+  const env = {
+    node: process.version, platform: `${process.platform}-${process.arch}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model,
+    wrk: toolVersion('wrk', ['-v']), nginx: toolVersion('nginx', ['-v']),
+    fastify: pkgVersion('fastify'), fastifyHttpProxy: pkgVersion('@fastify/http-proxy'), fastGateway: pkgVersion('fast-gateway'),
+  };
+  const outDir = path.join(ROOT, 'bench/results');
+  mkdirSync(outDir, { recursive: true });
+  const svgName = `proxy-${date}.svg`;
+  writeFileSync(path.join(outDir, `proxy-${date}.json`), JSON.stringify({
+    date: new Date().toISOString(), env,
+    setup: { sutCpu: SUT_CPU, loadCpu: LOAD_CPU, warmupS: WARMUP_S, durationS: DURATION_S, connections: CONNECTIONS, wrkThreads: 1, upstream: 'nginx return 200, 1 worker, CPU 1' },
+    results, paced: { keyAuth: pacedKeyAuth, direct: pacedDirect }, targets, skipped,
+  }, null, 2) + '\n');
+  writeFileSync(path.join(outDir, svgName), svgChart(results, `Requests/s, SUT on 1 core (${date})`));
+  const md = `# Proxy benchmark results
+
+\`bench/proxy.bench.ts\` (run by \`make bench\`), ${env.node}, ${env.platform}, ${env.cpus} vCPU (${env.cpuModel}), one run on
+${date}; raw figures in \`bench/results/proxy-${date}.json\`. ${env.nginx}; ${env.wrk.split(' [')[0]}; fastify ${env.fastify},
+@fastify/http-proxy ${env.fastifyHttpProxy}, fast-gateway ${env.fastGateway}.
+
+Setup: the system under test (SUT) is pinned to CPU ${SUT_CPU} (\`taskset\`), wrk (1 thread) and the upstream (nginx
+\`return 200\`, 1 worker) share CPU ${LOAD_CPU}. Each case: ${WARMUP_S} s warm-up, ${DURATION_S} s measured, ${CONNECTIONS} keep-alive
+connections, \`GET\` with a 3-byte answer. Portico runs as the built CLI (role traditional, embedded store, log level
+warn), configured through the Admin API; each Portico case is a fresh process. RSS = VmRSS at the end of the run /
+VmHWM (peak), summed over the SUT's processes (nginx: master + worker). SUT CPU = CPU time of the SUT during the
+measured run / wall time (a Node SUT's GC/helper threads count too); CPU 0 busy / steal = the whole core
+from /proc/stat, so idle time on CPU 0 shows the SUT was waiting, not computing. "100 routes/100 cons." rotates wrk over 100
+routes, each with key-auth + limit-count, each request with its own consumer's key.
+
+![requests per second](results/${svgName})
+
+${table1}
+
+Targets (issue 7), ratios from this run:
+
+${targets.map((t) => `- ${t.target}: **${verdict(t.met)}** (${t.value ?? '–'})${t.note ? ` — ${t.note}` : ''}.`).join('\n')}
+${skipped.length ? `\nSkipped: ${skipped.join('; ')}.\n` : ''}
+Caveat: on this 2-vCPU machine CPU ${LOAD_CPU} runs both wrk and the upstream, so the direct-upstream figure is the most
+any proxy case can reach; a baseline whose SUT CPU is well below 100 % is limited by CPU ${LOAD_CPU}, not by itself.
+`;
+  writeFileSync(path.join(ROOT, 'bench/RESULTS.md'), md);
+  console.log(`\nwrote bench/results/proxy-${date}.json, bench/results/${svgName}, bench/RESULTS.md (${Math.round((Date.now() - t0) / 1000)} s)`);
+}
+
+main().then(() => process.exit(0), (err) => {
+  console.error(err);
+  process.exit(1);
+});
