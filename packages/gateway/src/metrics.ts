@@ -1,5 +1,5 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { HttpListener } from './http-listener';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ManagerStats } from '@portico/secrets';
 
 /**
@@ -162,31 +162,16 @@ function escapeLabel(v: string): string {
 
 /** Serves `GET /metrics` (meant for loopback, SPEC §1 `metrics`). */
 export class MetricsServer {
-  private server?: http.Server;
+  private readonly listener = new HttpListener((req, res) => this.handle(req, res));
 
   constructor(private readonly metrics: GatewayMetrics) {}
 
-  async listen(ip: string, port: number): Promise<number> {
-    const server = http.createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, ip, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    this.server = server;
-    return (server.address() as AddressInfo).port;
+  listen(ip: string, port: number): Promise<number> {
+    return this.listener.listen(ip, port);
   }
 
-  async close(): Promise<void> {
-    const s = this.server;
-    if (!s) return;
-    this.server = undefined;
-    await new Promise<void>((resolve) => {
-      s.close(() => resolve());
-      s.closeAllConnections();
-    });
+  close(): Promise<void> {
+    return this.listener.close();
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
