@@ -1,24 +1,16 @@
 import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
 import fs from 'node:fs';
-import {
-  ClientClosedError,
-  Etcd3,
-  EtcdAuthenticationFailedError,
-  EtcdInvalidAuthTokenError,
-  EtcdPermissionDeniedError,
-  GRPCDeadlineExceededError,
-  GRPCUnauthenticatedError,
-  GRPCUnavailableError,
-  IKeyValue,
-  IOptions,
-  IRequestOp,
-  IWatchResponse,
-  KVClient,
-  Lease as EtcdLease,
-  Range,
-  Watcher,
-  isRecoverableError,
-} from 'etcd3';
+import type { Etcd3, IKeyValue, IOptions, IRequestOp, IWatchResponse, KVClient, Lease as EtcdLease, Watcher } from 'etcd3';
+
+type Etcd3Module = typeof import('etcd3');
+let etcd3Module: Etcd3Module | undefined;
+/**
+ * etcd3 brings gRPC and protobuf (about 23 MB resident): it is loaded when the first EtcdStore
+ * is made, so a node on the embedded store never pays for it.
+ */
+function etcd3(): Etcd3Module {
+  return (etcd3Module ??= require('etcd3') as Etcd3Module);
+}
 import { CompareFailedError, ConfigError, StoreUnavailableError } from '../errors';
 import { componentLogger } from '../logger';
 import type {
@@ -101,7 +93,7 @@ export class EtcdStore implements ConfigStore {
       faultHandling: {
         // etcd3's default breaker skips a host for 5 s after 3 failures, which delays recovery
         // after an outage by that much; 1 s keeps failover across hosts and recovers quickly.
-        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(3) }),
+        host: () => circuitBreaker(handleWhen(etcd3().isRecoverableError), { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(3) }),
       },
       grpcOptions: {
         // grpc-js refuses replies over 4 MiB by default; a range over a large config is bigger.
@@ -115,7 +107,7 @@ export class EtcdStore implements ConfigStore {
     };
     if (opts.user) options.auth = { username: opts.user, password: opts.password ?? '' };
     if (opts.tls && opts.hosts.some((h) => h.startsWith('https:'))) options.credentials = tlsCredentials(opts.tls);
-    this.client = new Etcd3(options);
+    this.client = new (etcd3().Etcd3)(options);
   }
 
   async range(prefix: string): Promise<RangeResult> {
@@ -164,7 +156,7 @@ export class EtcdStore implements ConfigStore {
     const { key, range_end } = prefixRange(prefix);
     // `.watcher()` rather than `.create()`: it hands us the Watcher before anything can be
     // emitted, so no `error` event (an immediate compaction cancel) can go unheard.
-    const watcher = this.client.watch().inRange(new Range(key, range_end))
+    const watcher = this.client.watch().inRange(new (etcd3().Range)(key, range_end))
       .startRevision(String(fromRevision)).watcher();
     const watch = new EtcdWatch(watcher, prefix, callbacks, () => this.watches.delete(watch));
     this.watches.add(watch);
@@ -407,18 +399,20 @@ function toKeyValue(kv: IKeyValue): KeyValue {
 /** Errors meaning "could not talk to etcd" (as opposed to a rejected request). */
 function isUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
+  // cockatiel's open circuit breaker (a host that failed repeatedly is skipped for a while).
+  if ((err as { isBrokenCircuitError?: boolean }).isBrokenCircuitError === true) return true;
+  const e = etcd3Module;
+  if (!e) return false; // no etcd3 error can exist before etcd3 is loaded
   return (
-    err instanceof GRPCUnavailableError ||
-    err instanceof GRPCDeadlineExceededError ||
-    err instanceof ClientClosedError ||
+    err instanceof e.GRPCUnavailableError ||
+    err instanceof e.GRPCDeadlineExceededError ||
+    err instanceof e.ClientClosedError ||
     // Credentials problems make the store unusable just the same; surfaced as 503 + message.
-    err instanceof GRPCUnauthenticatedError ||
-    err instanceof EtcdAuthenticationFailedError ||
-    err instanceof EtcdInvalidAuthTokenError ||
-    err instanceof EtcdPermissionDeniedError ||
-    isRecoverableError(err) ||
-    // cockatiel's open circuit breaker (a host that failed repeatedly is skipped for a while).
-    (err as { isBrokenCircuitError?: boolean }).isBrokenCircuitError === true
+    err instanceof e.GRPCUnauthenticatedError ||
+    err instanceof e.EtcdAuthenticationFailedError ||
+    err instanceof e.EtcdInvalidAuthTokenError ||
+    err instanceof e.EtcdPermissionDeniedError ||
+    e.isRecoverableError(err)
   );
 }
 

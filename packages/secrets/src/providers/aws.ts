@@ -1,12 +1,23 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-import { GetSecretValueCommand, SecretsManagerClient, type SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
-import { fromNodeProviderChain, fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import type { SecretsManagerClient, SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
 import { SecretNotFoundError } from '../errors';
 import { readJsonField } from '../json-field';
 import { parseSecretRef } from '../reference';
 import type { SecretProvider } from '../provider';
 import { readEnv } from './env';
+
+/**
+ * The AWS SDK (about 14 MB resident) is loaded when the first AWS provider is built, so a node
+ * with no `/secrets/aws/...` resource never pays for it.
+ */
+type SecretsManagerModule = typeof import('@aws-sdk/client-secrets-manager');
+type CredentialProvidersModule = typeof import('@aws-sdk/credential-providers');
+let sdk: SecretsManagerModule | undefined;
+let credentialProviders: CredentialProvidersModule | undefined;
+const secretsManager = (): SecretsManagerModule => (sdk ??= require('@aws-sdk/client-secrets-manager') as SecretsManagerModule);
+const providers = (): CredentialProvidersModule =>
+  (credentialProviders ??= require('@aws-sdk/credential-providers') as CredentialProvidersModule);
 
 /** `/secrets/aws/<id>` (SPEC §4). Any string may be `$env://NAME[/field]`. */
 export interface AwsSecretConf {
@@ -55,9 +66,9 @@ export function awsCredentials(c: AwsSecretConf): Credentials {
   const stsClientConfig = { region, ...(c.sts_endpoint_url ? { endpoint: c.sts_endpoint_url } : {}) };
   const base = c.access_key_id && c.secret_access_key
     ? { accessKeyId: c.access_key_id, secretAccessKey: c.secret_access_key, sessionToken: c.session_token }
-    : fromNodeProviderChain({ clientConfig: stsClientConfig });
+    : providers().fromNodeProviderChain({ clientConfig: stsClientConfig });
   if (!c.assume_role_arn) return base;
-  return fromTemporaryCredentials({
+  return providers().fromTemporaryCredentials({
     masterCredentials: base,
     params: {
       RoleArn: c.assume_role_arn,
@@ -126,7 +137,7 @@ export class AwsSecretProvider implements SecretProvider {
 
   constructor(conf: unknown, opts: AwsProviderOptions = {}) {
     const c = resolveAwsConf(conf, opts.env);
-    this.client = new SecretsManagerClient({
+    this.client = new (secretsManager().SecretsManagerClient)({
       region: c.region ?? 'us-east-1',
       ...(c.endpoint_url ? { endpoint: c.endpoint_url } : {}),
       // Without a key pair the default chain applies (env, shared config, IRSA, IMDS):
@@ -195,7 +206,7 @@ export class AwsSecretProvider implements SecretProvider {
   private async whole(name: string, stage: Stage): Promise<string> {
     let out;
     try {
-      out = await this.client.send(new GetSecretValueCommand({ SecretId: name, VersionStage: stage }));
+      out = await this.client.send(new (secretsManager().GetSecretValueCommand)({ SecretId: name, VersionStage: stage }));
     } catch (e) {
       const type = (e as { name?: string })?.name;
       // InvalidRequestException here means "marked for deletion": as absent as not found.
