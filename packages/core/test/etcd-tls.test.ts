@@ -1,9 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { EtcdStore, StoreUnavailableError } from '@portico/core';
-import { EtcdProcess, startEtcd } from '@portico/testkit';
+import { EtcdProcess, startEtcd, makeTestCertificates } from '@portico/testkit';
 
 /**
  * deployment.etcd.tls: EtcdStore talks to an etcd that serves TLS and requires client
@@ -16,24 +14,8 @@ let etcd: EtcdProcess;
 let dir: string;
 const file = (name: string) => path.join(dir, name);
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { stdio: 'ignore' });
-}
-
-function makeCerts(): void {
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=portico-test-ca',
-    '-keyout', file('ca.key'), '-out', file('ca.pem'));
-  for (const [name, ext] of [['server', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], ['client', 'extendedKeyUsage=clientAuth']]) {
-    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=portico-${name}`, '-keyout', file(`${name}.key`), '-out', file(`${name}.csr`));
-    fs.writeFileSync(file(`${name}.ext`), `${ext}\n`);
-    openssl('x509', '-req', '-in', file(`${name}.csr`), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial',
-      '-days', '1', '-extfile', file(`${name}.ext`), '-out', file(`${name}.pem`));
-  }
-}
-
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portico-etcd-tls-'));
-  makeCerts();
+  dir = makeTestCertificates('portico-etcd-tls').dir;
   etcd = await startEtcd({ name: 'tls', tls: { ca: file('ca.pem'), cert: file('server.pem'), key: file('server.key'), clientCertAuth: true } });
 });
 

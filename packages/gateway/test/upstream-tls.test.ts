@@ -1,11 +1,10 @@
 import './helpers/quiet-logs';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import { makeTestCertificates } from '@portico/testkit';
 import { startHarness, type Harness } from './helpers/harness';
 
 /**
@@ -19,21 +18,6 @@ jest.setTimeout(60_000);
 let dir: string;
 const file = (name: string) => path.join(dir, name);
 const read = (name: string) => fs.readFileSync(file(name), 'utf8');
-
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { stdio: 'ignore' });
-}
-
-function makeCerts(): void {
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=portico-upstream-test-ca',
-    '-keyout', file('ca.key'), '-out', file('ca.pem'));
-  for (const [name, ext] of [['server', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], ['client', 'extendedKeyUsage=clientAuth']]) {
-    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=portico-${name}`, '-keyout', file(`${name}.key`), '-out', file(`${name}.csr`));
-    fs.writeFileSync(file(`${name}.ext`), `${ext}\n`);
-    openssl('x509', '-req', '-in', file(`${name}.csr`), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial',
-      '-days', '1', '-extfile', file(`${name}.ext`), '-out', file(`${name}.pem`));
-  }
-}
 
 interface TlsUpstream {
   port: number;
@@ -69,8 +53,7 @@ let upstream: TlsUpstream;
 let mtlsUpstream: TlsUpstream;
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portico-upstream-tls-'));
-  makeCerts();
+  dir = makeTestCertificates('portico-upstream-tls').dir;
   upstream = await startTlsUpstream();
   mtlsUpstream = await startTlsUpstream({ requireClientCert: true });
 });

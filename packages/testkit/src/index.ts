@@ -12,3 +12,4 @@ export * from './steady-load';
 export * from './cluster';
 export * from './gcp-secret-emulator';
 export { registerSecretValue } from './log-capture';
+export * from './test-certificates';
