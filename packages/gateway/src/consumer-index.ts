@@ -1,6 +1,7 @@
 import { componentLogger, PLUGIN_DEFINITIONS, type Logger } from '@portico/core';
 import { isSecretRef, type SecretResolver } from '@portico/secrets';
 import { KeyTable, type KeyOwner } from './key-table';
+import type { PluginSecrets } from './plugin-secrets';
 import { PluginChain } from './plugins/pipeline';
 import type { Plugin } from './plugins/types';
 
@@ -56,6 +57,12 @@ export interface ConsumerIndexOptions {
   now?: () => number;
   /** Builds consumer/group plugin chains (SPEC §6 overrides); without it they are ignored. */
   registry?: ReadonlyMap<string, Plugin<any>>;
+  /**
+   * Resolves `$secret://` / `$env://` strings in consumer and consumer_group plugin confs
+   * through the node's secret cache, as for route plugins (SPEC §9). Without it such a conf
+   * cannot be built and its consumers' requests are refused.
+   */
+  pluginSecrets?: PluginSecrets;
 }
 
 /** A consumer's compiled group+consumer plugins, valid while both confs are the same objects. */
@@ -78,6 +85,7 @@ export class ConsumerIndex {
   private readonly log: Logger;
   private readonly now?: () => number;
   private readonly registry?: ReadonlyMap<string, Plugin<any>>;
+  private readonly pluginSecrets?: PluginSecrets;
   private readonly tables = new Map<string, { field: string; table: KeyTable }>();
   /** The table `lookup(key)` serves without a plugin name: key-auth's hot path skips a Map get. */
   private readonly defaultTable?: KeyTable;
@@ -98,6 +106,7 @@ export class ConsumerIndex {
     this.log = opts.logger ?? componentLogger('consumers');
     this.now = opts.now;
     this.registry = opts.registry;
+    this.pluginSecrets = opts.pluginSecrets;
     const clock = () => this.clock();
     for (const [plugin, field] of Object.entries(opts.identityFields ?? AUTH_IDENTITY_FIELDS)) {
       this.tables.set(plugin, {
@@ -225,7 +234,10 @@ export class ConsumerIndex {
     }
     if (Object.keys(plugins).length === 0) return PluginChain.EMPTY;
     try {
-      return PluginChain.build(plugins, this.registry);
+      // A conf with references gets a resolve step in its rewrite phase, which runs right after
+      // authentication (PluginChain.withConsumer): the values are fetched lazily, once per node
+      // (single-flight), and an unresolvable one answers 503 naming the plugin.
+      return PluginChain.build(plugins, this.registry, this.pluginSecrets);
     } catch (err) {
       this.log.error({ ...owner, reason: (err as Error).message }, 'consumer plugins cannot be built; requests of their consumers are refused');
       return PluginChain.refusing({ status: 503, body: { error_msg: 'consumer plugins unavailable' } });

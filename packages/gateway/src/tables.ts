@@ -115,7 +115,7 @@ export class GatewayTables {
   private readonly pools: PoolManager;
   private readonly plugins: ReadonlyMap<string, Plugin<any>>;
   private readonly resolver?: SecretResolver;
-  /** Resolves `$secret://` / `$env://` strings in route, service and global-rule plugin confs. */
+  /** Resolves `$secret://` / `$env://` strings in route, service, global-rule, consumer and consumer_group plugin confs. */
   private readonly pluginSecrets?: PluginSecrets;
   private readonly log: Logger;
 
@@ -126,7 +126,9 @@ export class GatewayTables {
     this.log = opts.logger ?? componentLogger('tables');
     this.pluginSecrets = opts.resolver ? new PluginSecrets(opts.resolver, this.log) : undefined;
     // The registry lets consumer/consumer_group plugins be compiled (SPEC §6 overrides).
-    this.consumers = new ConsumerIndex({ resolver: opts.resolver as SecretLookup | undefined, logger: this.log, registry: opts.plugins });
+    // Consumer and consumer_group plugin confs resolve their references through the same
+    // per-node cache as route plugins.
+    this.consumers = new ConsumerIndex({ resolver: opts.resolver as SecretLookup | undefined, logger: this.log, registry: opts.plugins, pluginSecrets: this.pluginSecrets });
   }
 
   /** ConfigSync listener. */
