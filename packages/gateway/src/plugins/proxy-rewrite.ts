@@ -1,7 +1,7 @@
 import { PLUGIN_DEFINITIONS } from '@portico/core';
 import type { RequestContext } from '../context';
 import type { Plugin } from './types';
-import { hasVars, resolveVars } from './vars';
+import { hasVars, resolveVars, resolveVarsWithCaptures } from './vars';
 
 type Value = { text: string; dynamic: boolean };
 
@@ -22,6 +22,10 @@ function value(v: unknown): Value {
 
 const resolve = (v: Value, ctx: RequestContext): string => (v.dynamic ? resolveVars(v.text, ctx) : v.text);
 
+/** A header value: `$N` / `${N}` are captures of the regex_uri that matched, then `$var`s. */
+const resolveHeader = (v: Value, ctx: RequestContext, captures: RegExpExecArray | undefined): string =>
+  (v.dynamic ? resolveVarsWithCaptures(v.text, ctx, captures) : v.text);
+
 /** `$1` / `${1}` in a regex_uri template, as ngx.re.sub expands them. */
 function expand(template: string, groups: readonly (string | undefined)[]): string {
   return template.replace(/\$\{(\d+)\}|\$(\d+)/g, (_m, a: string | undefined, b: string | undefined) => groups[Number(a ?? b)] ?? '');
@@ -29,8 +33,15 @@ function expand(template: string, groups: readonly (string | undefined)[]): stri
 
 /**
  * proxy-rewrite: rewrites the upstream request's uri (`uri` with variables, else the first
- * matching `regex_uri` pair), Host (beats `pass_host`), method and headers. Header operations
- * run in APISIX's documented order: add, remove, set (a header both removed and set ends up set). The client's query string is kept.
+ * matching `regex_uri` pair), Host (beats `pass_host`), method and headers. The client's query
+ * string is kept.
+ *
+ * Header values may use `$var`, `${var}`, `${var ?? default}` and the captures of the matched
+ * regex_uri pair: `$1`..`$9` (any `$N`; `$0` is the whole match), empty when `uri` is set or no
+ * pair matched (APISIX 3.x `rewrite`: `resolve_var_with_captures` then `resolve_var`).
+ * Header operations run in the order APISIX's code runs them: add, set, remove, so a header
+ * both set and removed ends up removed. (APISIX's docs list "add > remove > set"; the
+ * plugin's `rewrite` loops add, then set, then remove, and that is what clients observe.)
  */
 export const proxyRewritePlugin: Plugin<ProxyRewriteConf> = {
   name: 'proxy-rewrite',
@@ -69,21 +80,23 @@ export const proxyRewritePlugin: Plugin<ProxyRewriteConf> = {
 
   phases: {
     rewrite(conf, ctx) {
+      let captures: RegExpExecArray | undefined;
       if (conf.uri) {
         ctx.upstreamUri = resolve(conf.uri, ctx);
       } else {
         for (const { re, template } of conf.regexUri) {
           const m = re.exec(ctx.path);
           if (!m) continue;
+          captures = m;
           ctx.upstreamUri = ctx.path.slice(0, m.index) + expand(template, m) + ctx.path.slice(m.index + m[0].length);
           break;
         }
       }
       if (conf.host !== undefined) ctx.setUpstreamHeader('host', conf.host);
       if (conf.method !== undefined) ctx.upstreamMethod = conf.method;
-      for (const [name, v] of conf.add) ctx.addUpstreamHeader(name, resolve(v, ctx));
+      for (const [name, v] of conf.add) ctx.addUpstreamHeader(name, resolveHeader(v, ctx, captures));
+      for (const [name, v] of conf.set) ctx.setUpstreamHeader(name, resolveHeader(v, ctx, captures));
       for (const name of conf.remove) ctx.setUpstreamHeader(name, null);
-      for (const [name, v] of conf.set) ctx.setUpstreamHeader(name, resolve(v, ctx));
     },
   },
 };
