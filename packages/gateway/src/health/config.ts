@@ -2,6 +2,8 @@
  * `checks` of an upstream (SPEC §4) with APISIX's defaults applied. The defaults are those of
  * APISIX's upstream schema (`apisix/schema_def.lua`, `health_checker`), which lua-resty-healthcheck
  * then runs; they are spelled out here because a stored upstream carries only what the user set.
+ * Checked value by value against apache/apisix `apisix/schema_def.lua` (commit b3f40b19):
+ * test/health-defaults.test.ts holds one row per `default = ...` of that schema.
  */
 
 export type CheckType = 'http' | 'https' | 'tcp';
