@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigStore, Logger, PorticoConfig, normalizePrefix } from '@portico/core';
-import { Gateway, NodeHeartbeat, SnapshotWriter, readSnapshot } from '@portico/gateway';
+import { ConfigSync, NodeHeartbeat, SnapshotWriter, readSnapshot } from '@portico/gateway';
 
 /**
  * What a data plane adds when it runs against etcd (SPEC §5.5, §10): a node identity, the
@@ -50,20 +50,21 @@ export interface ClusterNode {
 }
 
 /**
- * Call after createGateway() and before gateway.start(): seeds ConfigSync from the snapshot
- * (if any), then writes the snapshot and the heartbeat as revisions are applied.
+ * Call before the node's ConfigSync starts: seeds it from the snapshot (if any), then writes
+ * the snapshot and the heartbeat as revisions are applied. A node with several workers has
+ * one ConfigSync (in its primary), hence one registry entry and one snapshot.
  */
-export function attachClusterNode(gateway: Gateway, store: ConfigStore, config: PorticoConfig, dataDir: string, log: Logger): ClusterNode {
+export function attachClusterNode(sync: ConfigSync, store: ConfigStore, config: PorticoConfig, dataDir: string, log: Logger): ClusterNode {
   const prefix = normalizePrefix(config.deployment.etcd.prefix);
   const nodeId = resolveNodeId(dataDir);
   const file = path.join(dataDir, SNAPSHOT_FILE);
   const snap = readSnapshot(file, prefix, log.child({ component: 'snapshot' }));
-  if (snap) gateway.sync.seed(snap.items, snap.revision);
+  if (snap) sync.seed(snap.items, snap.revision);
 
   const writer = new SnapshotWriter({
     file,
     prefix,
-    source: () => gateway.sync.storedItems(),
+    source: () => sync.storedItems(),
     logger: log.child({ component: 'snapshot' }),
   });
   const heartbeat = new NodeHeartbeat({
@@ -72,10 +73,10 @@ export function attachClusterNode(gateway: Gateway, store: ConfigStore, config: 
     nodeId,
     hostname: os.hostname(),
     version: packageVersion(),
-    revision: () => gateway.sync.appliedRevision,
+    revision: () => sync.appliedRevision,
     logger: log.child({ component: 'heartbeat', node_id: nodeId }),
   });
-  const unsubscribe = gateway.sync.onApplied((_revision, configChanged) => {
+  const unsubscribe = sync.onApplied((_revision, configChanged) => {
     // Only configuration moves the heartbeat: reacting to other nodes' heartbeats would loop.
     if (!configChanged) return;
     heartbeat.notify();

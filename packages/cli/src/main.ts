@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+import cluster from 'node:cluster';
 import { ConfigError, DataDirLockedError, componentLogger, loadConfig } from '@portico/core';
 import { USAGE, parseArgs } from './args';
 import { startPortico } from './start';
+import { runWorker } from './workers';
 
 const log = componentLogger('cli');
 
@@ -21,6 +23,11 @@ async function main(): Promise<number> {
   const config = loadConfig(args.configPath);
   if (args.command === 'validate') {
     process.stdout.write(`${args.configPath}: ok\n`);
+    return 0;
+  }
+  // A proxy worker forked by the primary (apisix.workers > 1) runs the same command line.
+  if (cluster.isWorker) {
+    await runWorker(config);
     return 0;
   }
   const running = await startPortico(config, log);

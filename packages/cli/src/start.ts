@@ -1,9 +1,10 @@
 import { resolve } from 'node:path';
 import { ConfigStore, Logger, PorticoConfig, fieldCipherFromConfig } from '@portico/core';
 import { checkAdminListenSafety, resolveAdminKeys, startAdminServer } from '@portico/admin';
-import { createGateway } from '@portico/gateway';
+import { ConfigSync, createGateway } from '@portico/gateway';
 import { attachClusterNode } from './cluster-node';
 import { openStore } from './open-store';
+import { startWorkerPool, workerCount } from './workers';
 
 export interface RunningPortico {
   /** Graceful stop: gateway drains in-flight requests, admin closes, watch cancelled, store closed. */
@@ -49,14 +50,21 @@ export async function startPortico(config: PorticoConfig, log: Logger): Promise<
       log.info({ port: admin.port }, 'admin API listening');
     }
     if (runsGateway) {
-      const gateway = createGateway({ store, config, cipher });
-      // Against etcd the data plane is one node of many: registry heartbeat and local snapshot.
-      const node = config.deployment.config_provider === 'etcd' ? attachClusterNode(gateway, store, config, dataDir, log) : undefined;
-      stops.push(() => gateway.stop());
-      // Pushed last, runs first: the node leaves the registry before it drains.
-      if (node) stops.push(() => node.stop());
-      const ports = await gateway.start();
-      log.info(ports, 'data plane listening');
+      const workers = workerCount(config);
+      if (workers > 1) {
+        const pool = await startWorkerPool({ config, store, cipher, dataDir, count: workers, log });
+        stops.push(() => pool.stop());
+      } else {
+        const sync = new ConfigSync({ store, prefix: config.deployment.etcd.prefix, cipher, logger: log.child({ component: 'config-sync' }) });
+        const gateway = createGateway({ source: sync, config });
+        // Against etcd the data plane is one node of many: registry heartbeat and local snapshot.
+        const node = config.deployment.config_provider === 'etcd' ? attachClusterNode(sync, store, config, dataDir, log) : undefined;
+        stops.push(() => gateway.stop());
+        // Pushed last, runs first: the node leaves the registry before it drains.
+        if (node) stops.push(() => node.stop());
+        const ports = await gateway.start();
+        log.info(ports, 'data plane listening');
+      }
     }
   } catch (err) {
     await stopAll();

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { componentLogger, type ConfigStore, type FieldCipher, type Logger, type PorticoConfig } from '@portico/core';
 import { SecretResolver } from '@portico/secrets';
 import { ConfigSync } from './config-sync';
+import type { ConfigSource } from './config-source';
 import { ControlServer } from './control';
 import { GatewayMetrics, MetricsServer } from './metrics';
 import { BUILTIN_PLUGINS } from './plugins';
@@ -11,6 +12,7 @@ import { ProxyServer, type ListenAddress } from './proxy';
 import { GatewayTables } from './tables';
 
 export { ConfigSync, type ConfigSyncOptions, type ResourceChange, type ResourceItem, type ChangeListener, type AppliedListener, type SnapshotState } from './config-sync';
+export type { ConfigSource } from './config-source';
 export { NodeHeartbeat, type HeartbeatOptions, type NodeRecord } from './heartbeat';
 export { SnapshotWriter, readSnapshot, writeSnapshotAtomically, type SnapshotContent, type SnapshotWriterOptions } from './snapshot';
 export { Router, type RouteSpec, type MatchRequest } from './router';
@@ -25,7 +27,13 @@ export { BUILTIN_PLUGINS, PluginChain, keyAuthPlugin, type Plugin, type PluginRe
 export { RequestContext } from './context';
 
 export interface GatewayOptions {
-  store: ConfigStore;
+  /** Where configuration is read from; ignored when `source` is given. */
+  store?: ConfigStore;
+  /**
+   * An existing configuration source, e.g. a ConfigSync the caller also seeds from a snapshot,
+   * or a worker's RemoteConfig. The gateway starts and stops it.
+   */
+  source?: ConfigSource;
   config: PorticoConfig;
   /** Key prefix; default `config.deployment.etcd.prefix` (`/apisix`). */
   prefix?: string;
@@ -60,7 +68,7 @@ export interface GatewayPorts {
  * API. The store belongs to the caller: stop() never closes it.
  */
 export class Gateway {
-  readonly sync: ConfigSync;
+  readonly sync: ConfigSource;
   readonly tables: GatewayTables;
   readonly resolver: SecretResolver;
   readonly pools: PoolManager;
@@ -97,8 +105,9 @@ export class Gateway {
       resolver: this.resolver,
       logger: this.log.child({ component: 'tables' }),
     });
-    this.sync = new ConfigSync({
-      store: opts.store,
+    if (!opts.source && !opts.store) throw new Error('createGateway needs a store or a source');
+    this.sync = opts.source ?? new ConfigSync({
+      store: opts.store!,
       prefix: opts.prefix ?? cfg.deployment.etcd.prefix,
       logger: this.log.child({ component: 'config-sync' }),
       cipher: opts.cipher,
@@ -217,3 +226,5 @@ export function createGateway(opts: GatewayOptions): Gateway {
 function routeView(r: { id: string; conf: unknown; modRevision: number }) {
   return { id: r.id, value: r.conf, modifiedIndex: r.modRevision };
 }
+
+export * from './workers';

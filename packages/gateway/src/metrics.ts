@@ -164,7 +164,8 @@ function escapeLabel(v: string): string {
 export class MetricsServer {
   private readonly listener = new HttpListener((req, res) => this.handle(req, res));
 
-  constructor(private readonly metrics: GatewayMetrics) {}
+  /** `metrics`: a GatewayMetrics, or a node's merged view over its workers (async). */
+  constructor(private readonly metrics: { render(): string | Promise<string> }) {}
 
   listen(ip: string, port: number): Promise<number> {
     return this.listener.listen(ip, port);
@@ -181,9 +182,13 @@ export class MetricsServer {
       res.end('not found\n');
       return;
     }
-    const body = this.metrics.render();
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-    res.end(req.method === 'HEAD' ? undefined : body);
+    Promise.resolve(this.metrics.render()).then((body) => {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    }, () => {
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end('metrics unavailable\n');
+    });
   }
 }
 

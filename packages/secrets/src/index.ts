@@ -23,4 +23,6 @@ export {
   type PeekResult,
   type PeekState,
   type ChangeListener,
+  type EntryState,
 } from './resolver';
+export { RemoteSecretResolver, type SecretChannel } from './remote';

@@ -53,6 +53,19 @@ export interface PeekResult {
 
 export type ChangeListener = (ref: string) => void;
 
+/**
+ * A reference's cached state with its deadlines (resolver clock, ms): what a process that
+ * mirrors this cache (a proxy worker, see RemoteSecretResolver) needs to answer peek() itself.
+ */
+export interface EntryState {
+  value?: string;
+  previous?: string;
+  previousUntil: number;
+  freshUntil: number;
+  staleUntil: number;
+  failedUntil: number;
+}
+
 interface Entry {
   ref: SecretRef;
   /** provider key: `<manager>/<conf-id>`, or `env` */
@@ -190,6 +203,20 @@ export class SecretResolver {
   /** The resolver's clock (ms); grace deadlines in peek() are on it. */
   clock(): number {
     return this.now();
+  }
+
+  /** The cached state of a reference with its deadlines; undefined when not cached. Never fetches. */
+  inspect(raw: string): EntryState | undefined {
+    const e = this.entries.peek(raw);
+    if (!e) return undefined;
+    return {
+      value: e.value,
+      previous: e.previous,
+      previousUntil: e.previousUntil,
+      freshUntil: e.freshUntil,
+      staleUntil: e.staleUntil,
+      failedUntil: e.failedUntil,
+    };
   }
 
   /** Number of cached references (bounded by maxEntries). */

@@ -30,6 +30,8 @@ export interface PorticoProcessOptions {
   env?: NodeJS.ProcessEnv;
   /** Deep-merged into the generated config last. */
   extraConfig?: Record<string, unknown>;
+  /** Flags for node itself, before the script (`--cpu-prof`, `--trace-gc`: not allowed in NODE_OPTIONS). */
+  nodeArgs?: string[];
 }
 
 export interface PorticoProcess {
@@ -37,6 +39,7 @@ export interface PorticoProcess {
   readonly proxyUrl: string;
   readonly adminUrl: string;
   readonly controlUrl: string;
+  readonly metricsUrl: string;
   readonly dataDir: string;
   readonly logFile: string;
   readonly pid: number | undefined;
@@ -101,7 +104,7 @@ export async function startPortico(opts: PorticoProcessOptions): Promise<Portico
 
   const spawnChild = async () => {
     const out = fs.openSync(logFile, 'a');
-    child = spawn(process.execPath, [CLI_MAIN, 'start', '-c', configFile], {
+    child = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI_MAIN, 'start', '-c', configFile], {
       cwd: dataDir,
       env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', PORTICO_LOG_LEVEL: 'info', ...opts.env },
       stdio: ['ignore', out, out],
@@ -137,6 +140,7 @@ export async function startPortico(opts: PorticoProcessOptions): Promise<Portico
     proxyUrl: `http://127.0.0.1:${proxyPort}`,
     adminUrl: `http://127.0.0.1:${adminPort}`,
     controlUrl: `http://127.0.0.1:${controlPort}`,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     dataDir,
     logFile,
     get pid() { return child?.exitCode === null ? child.pid : undefined; },

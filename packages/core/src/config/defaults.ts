@@ -10,6 +10,10 @@ export const DEFAULT_CONFIG = {
     // close); the headers timeout is set a little above it. max_header_size (bytes): larger
     // request heads get 431.
     http: { keepalive_timeout: 75, max_header_size: 32768 },
+    // Proxy worker processes ("auto": one per CPU). With more than one, a primary process owns
+    // the store watch and the secret cache and feeds the workers over IPC (nginx's
+    // worker_processes; 1 keeps a laptop run to one process).
+    workers: 1 as number | 'auto',
   },
   deployment: {
     role: 'traditional' as 'traditional' | 'control_plane' | 'data_plane',

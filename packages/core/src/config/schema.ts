@@ -13,6 +13,7 @@ export const configSchema = {
       additionalProperties: false,
       properties: {
         node_listen: { type: 'array', minItems: 1, items: { anyOf: [port, listen] } },
+        workers: { anyOf: [{ type: 'integer', minimum: 1, maximum: 256 }, { const: 'auto' }] },
         ssl: { type: 'object', additionalProperties: false, properties: { ssl_trusted_certificate: str } },
         data_encryption: {
           type: 'object',
