@@ -15,10 +15,18 @@ interface Window {
  * size since the last sweep, so memory follows the number of active keys, not of all keys seen.
  */
 export class CountWindows {
-  private readonly windows = new Map<string, Window>();
   private sweepAt = 1024;
 
-  constructor(private readonly limit: number, private readonly windowMs: number, private readonly now: () => number = Date.now) {}
+  /**
+   * `windows` is shared by the confs of one `group` (their counters are one); by default each
+   * instance has its own.
+   */
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs: number,
+    private readonly now: () => number = Date.now,
+    private readonly windows: Map<string, Window> = new Map(),
+  ) {}
 
   /** Takes one from the key's quota. `remaining` < 0 means the request is over the limit. */
   take(key: string): { remaining: number; resetMs: number } {
@@ -44,6 +52,26 @@ export class CountWindows {
   }
 }
 
+/**
+ * The counters of each `group` in this process (one node): held weakly, so a group's counters
+ * live while some compiled conf of the group does — across rebuilds of its routes, as
+ * APISIX's `group:key` counters do — and go when the last route of the group is gone.
+ */
+const groups = new Map<string, WeakRef<Map<string, Window>>>();
+
+function groupWindows(group: string): Map<string, Window> {
+  let windows = groups.get(group)?.deref();
+  if (!windows) {
+    // Amortised sweep of groups whose confs were all dropped.
+    if (groups.size >= 64 && (groups.size & (groups.size - 1)) === 0) {
+      for (const [g, ref] of groups) if (!ref.deref()) groups.delete(g);
+    }
+    windows = new Map();
+    groups.set(group, new WeakRef(windows));
+  }
+  return windows;
+}
+
 export interface LimitCountConf {
   limit: number;
   keyOf: (ctx: RequestContext) => string;
@@ -57,7 +85,11 @@ export interface LimitCountConf {
  * the client address), counted on this node. Over the limit: `rejected_code` (503) with
  * `{"error_msg": rejected_msg}` when a message is set. X-RateLimit-Limit/-Remaining/-Reset go
  * on every response unless `show_limit_quota_header` is false. Counters live with the
- * compiled route, so a change to the route's plugins starts fresh windows.
+ * compiled route, so a change to the route's plugins starts fresh windows; except with
+ * `group`: every conf naming the same group (routes, services, consumers, consumer groups)
+ * counts on one set of counters per key, which outlives route changes (APISIX keys them
+ * `group:key`). The admin refuses a conf that differs from the group's (core's
+ * checkLimitCountConf), so they all apply the same limit.
  */
 export const limitCountPlugin: Plugin<LimitCountConf> = {
   name: 'limit-count',
@@ -74,7 +106,8 @@ export const limitCountPlugin: Plugin<LimitCountConf> = {
     return {
       limit,
       keyOf,
-      windows: new CountWindows(limit, (conf.time_window as number) * 1000),
+      windows: new CountWindows(limit, (conf.time_window as number) * 1000, Date.now,
+        typeof conf.group === 'string' ? groupWindows(conf.group) : undefined),
       showHeaders: conf.show_limit_quota_header !== false,
       rejected: {
         status: (conf.rejected_code as number | undefined) ?? 503,

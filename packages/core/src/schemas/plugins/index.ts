@@ -5,7 +5,7 @@ import { responseRewritePlugin } from './response-rewrite';
 import { requestIdPlugin } from './request-id';
 import { ipRestrictionPlugin } from './ip-restriction';
 import { checkCorsConf, corsPlugin } from './cors';
-import { limitCountPlugin } from './limit-count';
+import { checkLimitCountConf, limitCountPlugin } from './limit-count';
 import { basicAuthPlugin } from './basic-auth';
 import { jwtAuthPlugin } from './jwt-auth';
 import { limitReqPlugin } from './limit-req';
@@ -36,7 +36,7 @@ export const PLUGIN_DEFINITIONS: Record<string, PluginDefinition> = {
   [requestIdPlugin.name]: requestIdPlugin,
   [ipRestrictionPlugin.name]: ipRestrictionPlugin,
   [corsPlugin.name]: { ...corsPlugin, check: checkCorsConf },
-  [limitCountPlugin.name]: limitCountPlugin,
+  [limitCountPlugin.name]: { ...limitCountPlugin, check: checkLimitCountConf },
   [basicAuthPlugin.name]: basicAuthPlugin,
   [jwtAuthPlugin.name]: jwtAuthPlugin,
   [limitReqPlugin.name]: limitReqPlugin,
