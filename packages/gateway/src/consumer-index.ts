@@ -207,7 +207,8 @@ export class ConsumerIndex {
   /**
    * The consumer's group plugins overridden by its own (SPEC §6), compiled once per change of
    * either; auth plugins are left out (they already ran). EMPTY when there is nothing to merge.
-   * A set that cannot be built fails closed: the request is refused rather than run without it.
+   * A set that cannot be built, or a `group_id` naming no consumer group, fails closed: the
+   * request is refused (503) rather than run without it.
    */
   chainFor(owner: KeyOwner): PluginChain {
     const consumer = owner.consumer;
@@ -216,6 +217,16 @@ export class ConsumerIndex {
     const cached = this.chains.get(consumer.username);
     if (cached && cached.consumer === consumer && cached.group === group) return cached.chain;
     const own = cached && cached.consumer === consumer ? cached.own : this.buildChain(consumer.plugins, { consumer: consumer.username });
+    if (groupId !== undefined && !group) {
+      // APISIX (`http_access_phase`): a consumer whose group does not exist is refused with
+      // 503, not run without the group's plugins (which may be its limits). Cached until the
+      // consumer or the group changes, so this is logged once per change.
+      const reason = `failed to fetch consumer group config by id: ${groupId}`;
+      this.log.error({ consumer: consumer.username, group_id: groupId }, reason);
+      const chain = PluginChain.refusing({ status: 503, body: { error_msg: reason } });
+      this.chains.set(consumer.username, { consumer, group, own, chain });
+      return chain;
+    }
     let groupChain = PluginChain.EMPTY;
     if (groupId !== undefined && group) {
       groupChain = this.groupChains.get(groupId) ?? this.buildChain(group.plugins, { group_id: groupId });
