@@ -54,7 +54,17 @@ export interface ClusterNode {
  * the snapshot and the heartbeat as revisions are applied. A node with several workers has
  * one ConfigSync (in its primary), hence one registry entry and one snapshot.
  */
-export function attachClusterNode(sync: ConfigSync, store: ConfigStore, config: PorticoConfig, dataDir: string, log: Logger): ClusterNode {
+/**
+ * What the registry entry reports: by default the sync's own applied revision; a node with
+ * workers passes the revision all its workers serve (WorkerHub.servedRevision/onServed).
+ */
+export interface ServedProgress {
+  revision(): number;
+  onApplied(listener: (revision: number, configChanged: boolean) => void): () => void;
+}
+
+export function attachClusterNode(sync: ConfigSync, store: ConfigStore, config: PorticoConfig, dataDir: string, log: Logger, served?: ServedProgress): ClusterNode {
+  const progress: ServedProgress = served ?? { revision: () => sync.appliedRevision, onApplied: (l) => sync.onApplied(l) };
   const prefix = normalizePrefix(config.deployment.etcd.prefix);
   const nodeId = resolveNodeId(dataDir);
   const file = path.join(dataDir, SNAPSHOT_FILE);
@@ -73,21 +83,23 @@ export function attachClusterNode(sync: ConfigSync, store: ConfigStore, config: 
     nodeId,
     hostname: os.hostname(),
     version: packageVersion(),
-    revision: () => sync.appliedRevision,
+    revision: () => progress.revision(),
     logger: log.child({ component: 'heartbeat', node_id: nodeId }),
   });
-  const unsubscribe = sync.onApplied((_revision, configChanged) => {
-    // Only configuration moves the heartbeat: reacting to other nodes' heartbeats would loop.
-    if (!configChanged) return;
-    heartbeat.notify();
-    writer.notify();
+  // Only configuration moves the heartbeat: reacting to other nodes' heartbeats would loop.
+  const unsubscribeSnapshot = sync.onApplied((_revision, configChanged) => {
+    if (configChanged) writer.notify();
+  });
+  const unsubscribeHeartbeat = progress.onApplied((_revision, configChanged) => {
+    if (configChanged) heartbeat.notify();
   });
   heartbeat.start();
   log.info({ node_id: nodeId, snapshot: file, snapshot_revision: snap?.revision }, 'data plane node registered');
   return {
     nodeId,
     async stop() {
-      unsubscribe();
+      unsubscribeSnapshot();
+      unsubscribeHeartbeat();
       await Promise.all([heartbeat.stop(), writer.stop()]);
     },
   };

@@ -57,7 +57,9 @@ export async function startWorkerPool(opts: {
     logger: log.child({ component: 'secrets' }),
   });
   const hub = new WorkerHub({ sync, resolver, logger: log.child({ component: 'workers' }) });
-  const node = config.deployment.config_provider === 'etcd' ? attachClusterNode(sync, store, config, dataDir, log) : undefined;
+  // The registry entry advertises the revision every worker serves, not just the primary's.
+  const served = { revision: () => hub.servedRevision, onApplied: (l: (r: number, c: boolean) => void) => hub.onServed(l) };
+  const node = config.deployment.config_provider === 'etcd' ? attachClusterNode(sync, store, config, dataDir, log, served) : undefined;
   hub.start();
   sync.start();
 

@@ -162,6 +162,24 @@ test('a route change reaches every worker', async () => {
   expect(new Set(gone)).toEqual(new Set([404]));
 });
 
+test('wait_revision answers only once every worker serves the revision', async () => {
+  for (let i = 0; i < 5; i++) {
+    const uri = `/wait-${i}`;
+    const put = await fetch(cp.adminUrl + '/apisix/admin/routes/wait', {
+      method: 'PUT', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ uri, upstream: { type: 'roundrobin', nodes: { [`127.0.0.1:${echo.port}`]: 1 } } }),
+    });
+    expect(put.status).toBeLessThan(300);
+    const revision = put.headers.get('x-config-revision');
+    expect(revision).toMatch(/^\d+$/);
+    const wait = await fetch(`${cp.adminUrl}/apisix/admin/cluster/nodes?wait_revision=${revision}&timeout=10`);
+    expect(wait.status).toBe(200);
+    // no polling: once the registry says so, both workers serve it
+    const statuses = await burst(10, () => getFresh(node.proxyUrl + uri).then((r) => r.status), 1);
+    expect(statuses).toEqual(Array(10).fill(200));
+  }
+});
+
 test('a worker that dies is replaced and the new one gets the configuration', async () => {
   const [victim, survivor] = childrenOf(node.pid!);
   process.kill(victim, 'SIGKILL');

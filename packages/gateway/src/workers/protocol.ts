@@ -29,6 +29,8 @@ export type ToWorker =
 export type ToPrimary =
   /** The worker is listening for configuration: start its feed. */
   | { t: 'portico:hello' }
+  /** The worker's tables now hold `revision` (sent after each applied batch). */
+  | { t: 'portico:applied'; revision: number; configChanged: boolean }
   | { t: 'portico:secret-request'; id: number; ref: string }
   | { t: 'portico:metrics-reply'; id: number; text: string };
 

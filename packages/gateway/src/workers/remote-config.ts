@@ -87,6 +87,9 @@ export class RemoteConfig implements ConfigSource {
       if (msg.applied) {
         this.revision = Math.max(this.revision, msg.applied.revision);
         for (const l of this.appliedListeners) l(msg.applied.revision, msg.applied.configChanged);
+        // The batch is in this worker's tables (listeners are synchronous): tell the primary,
+        // whose registry entry reports the revision every worker serves.
+        this.channel.send({ t: 'portico:applied', revision: this.revision, configChanged: msg.applied.configChanged });
       }
       this.checkReady();
     }

@@ -1,6 +1,6 @@
 import { componentLogger, type Logger } from '@portico/core';
 import type { SecretResolver } from '@portico/secrets';
-import type { ConfigSync } from '../config-sync';
+import type { AppliedListener, ConfigSync } from '../config-sync';
 import type { Channel, SyncStatus, ToPrimary, ToWorker } from './protocol';
 
 export type WorkerLink = Channel<ToWorker, ToPrimary>;
@@ -16,6 +16,8 @@ export interface WorkerHubOptions {
 interface Attached {
   link: WorkerLink;
   unsubscribe: Array<() => void>;
+  /** highest revision the worker reports applied; -1 until its first report */
+  applied: number;
 }
 
 /**
@@ -31,6 +33,8 @@ export class WorkerHub {
   private readonly workers = new Set<Attached>();
   private readonly stops: Array<() => void> = [];
   private readonly pendingMetrics = new Map<number, (text: string) => void>();
+  private readonly appliedListeners = new Set<AppliedListener>();
+  private lastServed = 0;
   private nextId = 1;
   private lastStatus = '';
   private timer?: NodeJS.Timeout;
@@ -66,7 +70,7 @@ export class WorkerHub {
 
   /** Serves one worker until the returned function is called (the worker exited). */
   attach(link: WorkerLink): () => void {
-    const w: Attached = { link, unsubscribe: [] };
+    const w: Attached = { link, unsubscribe: [], applied: -1 };
     this.workers.add(w);
     w.unsubscribe.push(link.onMessage((msg) => this.onMessage(w, msg)));
     return () => this.detach(w);
@@ -74,6 +78,23 @@ export class WorkerHub {
 
   get workerCount(): number {
     return this.workers.size;
+  }
+
+  /**
+   * The revision every attached worker serves (the lowest they report), what the node's
+   * registry entry must advertise so `wait_revision` means "every process of this node". 0
+   * until every worker has reported once.
+   */
+  get servedRevision(): number {
+    let min = Infinity;
+    for (const w of this.workers) min = Math.min(min, w.applied);
+    return min === Infinity || min < 0 ? 0 : min;
+  }
+
+  /** Told when servedRevision moves (configChanged as reported by the worker batch that moved it). */
+  onServed(listener: AppliedListener): () => void {
+    this.appliedListeners.add(listener);
+    return () => this.appliedListeners.delete(listener);
   }
 
   /** Every attached worker's metrics text; a worker that does not answer in time is left out. */
@@ -122,6 +143,15 @@ export class WorkerHub {
           .then(() => this.resolver.whenSettled(ref))
           .catch(() => undefined)
           .then(() => safeSend(w.link, { t: 'portico:secret-reply', id, state: this.resolver.inspect(ref) }));
+        break;
+      }
+      case 'portico:applied': {
+        w.applied = Math.max(w.applied, msg.revision);
+        const served = this.servedRevision;
+        if (served > this.lastServed) {
+          this.lastServed = served;
+          for (const l of this.appliedListeners) l(served, msg.configChanged);
+        }
         break;
       }
       case 'portico:metrics-reply':
