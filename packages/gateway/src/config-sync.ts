@@ -12,6 +12,7 @@ import {
   type WatchEvent,
   type WatchHandle,
 } from '@portico/core';
+import { ListenerSet } from './listener-set';
 
 /** A resource as the data plane holds it: parsed and validated. */
 export interface ResourceItem {
@@ -92,8 +93,10 @@ export class ConfigSync {
   private readonly items = new Map<string, ResourceItem>();
   /** Keys whose current store value was rejected, with that value's modRevision (log once). */
   private readonly rejected = new Map<string, number>();
-  private readonly listeners: ChangeListener[] = [];
-  private readonly appliedListeners: AppliedListener[] = [];
+  private readonly listeners = new ListenerSet<Parameters<ChangeListener>>((err) =>
+    this.log.error({ err: (err as Error)?.message ?? String(err) }, 'configuration listener failed'));
+  private readonly appliedListeners = new ListenerSet<Parameters<AppliedListener>>((err) =>
+    this.log.error({ err: (err as Error)?.message ?? String(err) }, 'applied-revision listener failed'));
   /** The stored form (encrypted fields still encrypted) of every held item: what a snapshot saves. */
   private readonly raw = new Map<string, KeyValue>();
   private _snapshot?: SnapshotState;
@@ -166,20 +169,12 @@ export class ConfigSync {
     if (this.items.size > 0) {
       listener([...this.items.values()].map((item) => ({ type: 'put' as const, item })), this._appliedRevision);
     }
-    this.listeners.push(listener);
-    return () => {
-      const i = this.listeners.indexOf(listener);
-      if (i >= 0) this.listeners.splice(i, 1);
-    };
+    return this.listeners.add(listener);
   }
 
   /** Registers an AppliedListener; returns an unsubscribe function. */
   onApplied(listener: AppliedListener): () => void {
-    this.appliedListeners.push(listener);
-    return () => {
-      const i = this.appliedListeners.indexOf(listener);
-      if (i >= 0) this.appliedListeners.splice(i, 1);
-    };
+    return this.appliedListeners.add(listener);
   }
 
   /**
@@ -391,13 +386,7 @@ export class ConfigSync {
   }
 
   private notifyApplied(configChanged: boolean): void {
-    for (const l of this.appliedListeners) {
-      try {
-        l(this._appliedRevision, configChanged);
-      } catch (err) {
-        this.log.error({ err: (err as Error).message }, 'applied-revision listener failed');
-      }
-    }
+    this.appliedListeners.emit(this._appliedRevision, configChanged);
   }
 
   private putChange(kv: KeyValue): ResourceChange | undefined {
@@ -456,13 +445,7 @@ export class ConfigSync {
 
   private commit(changes: ResourceChange[], revision: number): void {
     if (changes.length > 0) {
-      for (const l of this.listeners) {
-        try {
-          l(changes, revision);
-        } catch (err) {
-          this.log.error({ err: (err as Error).message, revision }, 'configuration listener failed');
-        }
-      }
+      this.listeners.emit(changes, revision);
     }
     if (revision > this._appliedRevision) this._appliedRevision = revision;
   }

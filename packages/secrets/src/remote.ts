@@ -1,5 +1,5 @@
 import { parseSecretRef } from './reference';
-import { SecretResolver, type ChangeListener, type EntryState, type PeekResult } from './resolver';
+import { SecretResolver, peekState, type ChangeListener, type EntryState, type PeekResult } from './resolver';
 import type { ManagerStats } from './stats';
 
 /** How a worker reaches the process that owns the secret cache. */
@@ -41,16 +41,7 @@ export class RemoteSecretResolver extends SecretResolver {
   override peek(raw: string): PeekResult {
     const e = this.mirror.get(raw);
     if (!e) return { state: parseSecretRef(raw) ? 'missing' : 'failed' };
-    const now = this.nowFn();
-    if (e.value !== undefined && now < e.staleUntil) {
-      const out: PeekResult = { state: now < e.freshUntil ? 'fresh' : 'stale', value: e.value };
-      if (e.previous !== undefined && now < e.previousUntil) {
-        out.previous = e.previous;
-        out.previousUntil = e.previousUntil;
-      }
-      return out;
-    }
-    return { state: now < e.failedUntil ? 'failed' : 'missing' };
+    return peekState(e, this.nowFn());
   }
 
   override inspect(raw: string): EntryState | undefined {

@@ -184,15 +184,7 @@ export class SecretResolver {
     if (!entry) return { state: parseSecretRef(raw) ? 'missing' : 'failed' };
     const now = this.now();
     this.expireStale(entry, now);
-    if (entry.value !== undefined) {
-      const out: PeekResult = { state: now < entry.freshUntil ? 'fresh' : 'stale', value: entry.value };
-      if (entry.previous !== undefined && now < entry.previousUntil) {
-        out.previous = entry.previous;
-        out.previousUntil = entry.previousUntil;
-      }
-      return out;
-    }
-    return { state: now < entry.failedUntil ? 'failed' : 'missing' };
+    return peekState(entry, now);
   }
 
   /** Resolves once no fetch of `raw` is in flight (a background refresh has landed). */
@@ -459,6 +451,19 @@ export class SecretResolver {
       }
     }
   }
+}
+
+/** What peek() answers for a cached state at `now` (shared with the workers' mirror). */
+export function peekState(e: EntryState, now: number): PeekResult {
+  if (e.value !== undefined && now < e.staleUntil) {
+    const out: PeekResult = { state: now < e.freshUntil ? 'fresh' : 'stale', value: e.value };
+    if (e.previous !== undefined && now < e.previousUntil) {
+      out.previous = e.previous;
+      out.previousUntil = e.previousUntil;
+    }
+    return out;
+  }
+  return { state: now < e.failedUntil ? 'failed' : 'missing' };
 }
 
 /** The cache settings a provider conf may carry, whatever the manager. */

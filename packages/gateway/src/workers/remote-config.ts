@@ -1,3 +1,5 @@
+import { componentLogger, type Logger } from '@portico/core';
+import { ListenerSet } from '../listener-set';
 import type { AppliedListener, ChangeListener, ResourceChange, ResourceItem, SnapshotState } from '../config-sync';
 import type { ConfigSource } from '../config-source';
 import type { Channel, SyncStatus, ToPrimary, ToWorker } from './protocol';
@@ -9,15 +11,18 @@ import type { Channel, SyncStatus, ToPrimary, ToWorker } from './protocol';
  */
 export class RemoteConfig implements ConfigSource {
   private readonly items = new Map<string, ResourceItem>();
-  private readonly listeners: ChangeListener[] = [];
-  private readonly appliedListeners: AppliedListener[] = [];
+  private readonly listeners: ListenerSet<Parameters<ChangeListener>>;
+  private readonly appliedListeners: ListenerSet<Parameters<AppliedListener>>;
   private readyWaiters: Array<() => void> = [];
   private status: SyncStatus = { ready: false, revision: 0, connected: false, resets: 0 };
   private revision = 0;
   private configured = false;
   private detach?: () => void;
 
-  constructor(private readonly channel: Channel<ToPrimary, ToWorker>) {}
+  constructor(private readonly channel: Channel<ToPrimary, ToWorker>, logger: Logger = componentLogger('remote-config')) {
+    this.listeners = new ListenerSet((err) => logger.error({ err: (err as Error)?.message ?? String(err) }, 'configuration listener failed'));
+    this.appliedListeners = new ListenerSet((err) => logger.error({ err: (err as Error)?.message ?? String(err) }, 'applied-revision listener failed'));
+  }
 
   get ready(): boolean {
     return this.status.ready && this.configured;
@@ -46,19 +51,11 @@ export class RemoteConfig implements ConfigSource {
 
   subscribe(listener: ChangeListener): () => void {
     if (this.items.size > 0) listener([...this.items.values()].map((item) => ({ type: 'put' as const, item })), this.revision);
-    this.listeners.push(listener);
-    return () => {
-      const i = this.listeners.indexOf(listener);
-      if (i >= 0) this.listeners.splice(i, 1);
-    };
+    return this.listeners.add(listener);
   }
 
   onApplied(listener: AppliedListener): () => void {
-    this.appliedListeners.push(listener);
-    return () => {
-      const i = this.appliedListeners.indexOf(listener);
-      if (i >= 0) this.appliedListeners.splice(i, 1);
-    };
+    return this.appliedListeners.add(listener);
   }
 
   whenReady(): Promise<void> {
@@ -86,7 +83,7 @@ export class RemoteConfig implements ConfigSource {
       if (msg.status.ready) this.configured = true;
       if (msg.applied) {
         this.revision = Math.max(this.revision, msg.applied.revision);
-        for (const l of this.appliedListeners) l(msg.applied.revision, msg.applied.configChanged);
+        this.appliedListeners.emit(msg.applied.revision, msg.applied.configChanged);
         // The batch is in this worker's tables (listeners are synchronous): tell the primary,
         // whose registry entry reports the revision every worker serves.
         this.channel.send({ t: 'portico:applied', revision: this.revision, configChanged: msg.applied.configChanged });
@@ -101,7 +98,7 @@ export class RemoteConfig implements ConfigSource {
       else this.items.delete(c.key);
     }
     this.revision = Math.max(this.revision, revision);
-    for (const l of this.listeners) l(changes, revision);
+    this.listeners.emit(changes, revision);
   }
 
   private checkReady(): void {
