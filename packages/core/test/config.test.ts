@@ -40,6 +40,14 @@ apisix:
     expect(() => substituteEnv('port: ${{NOPE_NOT_SET}}', {})).toThrow(/NOPE_NOT_SET is not set/);
   });
 
+  it('apisix.workers: default 1, a number or auto (PORTICO_WORKERS in the repository config.yaml)', () => {
+    expect(parseConfig('').apisix.workers).toBe(1);
+    expect(parseConfig('apisix:\n  workers: 4\n').apisix.workers).toBe(4);
+    expect(parseConfig('apisix:\n  workers: auto\n').apisix.workers).toBe('auto');
+    expect(loadConfig(join(__dirname, '../../../config.yaml'), { PORTICO_WORKERS: 'auto' }).apisix.workers).toBe('auto');
+    expect(loadConfig(join(__dirname, '../../../config.yaml'), {}).apisix.workers).toBe(1);
+  });
+
   it('uses substituted values with their YAML type', () => {
     const cfg = parseConfig('deployment:\n  admin:\n    admin_listen:\n      port: ${{ADMIN_PORT}}\n', { ADMIN_PORT: '9181' });
     expect(cfg.deployment.admin.admin_listen.port).toBe(9181);
@@ -51,6 +59,8 @@ apisix:
     ['deployment:\n  role: edge\n', 'config.yaml: deployment.role must be equal to one of the allowed values'],
     ['deployment:\n  role: data_plane\n', 'config.yaml: deployment.role data_plane requires deployment.config_provider: etcd'],
     ['deployment:\n  etcd: { host: ["127.0.0.1:2379"] }\n', 'config.yaml: deployment.etcd.host.0 must match pattern "^https?://"'],
+    ['apisix:\n  workers: 0\n', 'config.yaml: apisix.workers must be an integer from 1 to 256 or "auto"'],
+    ['apisix:\n  workers: many\n', 'config.yaml: apisix.workers must be an integer from 1 to 256 or "auto"'],
     ['- a\n- b\n', 'config.yaml: the top level must be a mapping'],
     ['a: [\n', 'config.yaml: invalid YAML'],
   ])('rejects %j naming the key', (text, message) => {

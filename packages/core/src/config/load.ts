@@ -38,6 +38,8 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env):
   if (!validateConfig(merged)) {
     const e = validateConfig.errors![0];
     const at = dotted(e.instancePath);
+    // anyOf errors name only the first branch ("must be integer"); say what is accepted.
+    if (at === 'apisix.workers') throw new ConfigError('config.yaml: apisix.workers must be an integer from 1 to 256 or "auto"');
     if (e.keyword === 'additionalProperties') {
       const extra = (e.params as { additionalProperty: string }).additionalProperty;
       throw new ConfigError(`config.yaml: unknown key ${at ? `${at}.` : ''}${extra}`);
