@@ -16,6 +16,7 @@ import {
 import { GatewayMetrics } from './metrics';
 import { isUpgrade, tunnel, upgradeResponse, websocketEnabled } from './websocket';
 import type { PluginResponse, ResponseHead } from './plugins';
+import type { PluginChain } from './plugins/pipeline';
 import type { GatewayTables, RouteRuntime } from './tables';
 import type { Target, UpstreamRuntime } from './upstream';
 
@@ -198,7 +199,7 @@ export class ProxyServer {
       hostWithoutPort(hostHeader), normalizeRemoteAddress(req.socket.remoteAddress));
 
     const route = tables.router.match(ctx);
-    if (!route) return sendError(res, 404, '404 Route Not Found');
+    if (!route) return this.unmatched(ctx, tables.globalChain);
     ctx.route = route;
     if (this.metrics) GatewayMetrics.tagRoute(res, route.id);
     if (route.unavailable) return sendError(res, route.unavailable.status, route.unavailable.reason);
@@ -215,6 +216,24 @@ export class ProxyServer {
       if (r) return sendReply(ctx, r);
     }
     this.forward(ctx, tables);
+  }
+
+  /**
+   * No route matched: the global rules still run before the 404 (APISIX 3.x `http_access_phase`:
+   * `if not route then plugin.run_global_rules(api_ctx, router.global_rules, nil)` and only then
+   * `404 Route Not Found`), so a global ip-restriction or limit-count rejects first, and their
+   * response headers and header filters apply to the 404 as well.
+   */
+  private unmatched(ctx: RequestContext, global: PluginChain): void {
+    const notFound: PluginResponse = { status: 404, body: { error_msg: '404 Route Not Found' } };
+    if (global.empty) return sendReply(ctx, notFound);
+    ctx.chain = global;
+    const r = global.run(ctx);
+    if (r instanceof Promise) {
+      r.then((reply) => sendReply(ctx, reply ?? notFound)).catch((err) => this.internalError(ctx.res, err));
+      return;
+    }
+    sendReply(ctx, r ?? notFound);
   }
 
   private forward(ctx: RequestContext, tables: GatewayTables): void {
