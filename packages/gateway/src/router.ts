@@ -1,7 +1,9 @@
 import net from 'node:net';
 import { addCidr, checkIp, compileExpr, type CompiledExpr } from './expr';
-import { exactAdd, exactGet, exactIsEmpty, exactRemove, newExactIndex, ownExact, shardOf, type ExactIndex } from './exact-index';
-import { childAt, insert, isEmpty, newNode, own, remove, type BucketKind, type RadixNode } from './radix';
+import {
+  addValue, bloomAdd, EMPTY, findSlot, getAt, indexSize, indexValues, newBloom, newHashIndex, ownIndex,
+  removeAt, replaceAt, type Bloom, type HashIndex,
+} from './exact-index';
 
 /**
  * Route matching (SPEC §6), APISIX's `radixtree_host_uri` order:
@@ -16,15 +18,19 @@ import { childAt, insert, isEmpty, newNode, own, remove, type BucketKind, type R
  *     the same path higher `priority` wins (ties: route id order);
  *  4. a candidate must also pass `methods`, `remote_addrs` and `vars`; the first that does wins.
  *
- * Structure: per host group, exact paths in a sharded hash table (exact-index.ts) and `*` /
- * `:param` paths in a persistent radix tree (radix.ts); exact hosts in a Map,
- * wildcard hosts in a Map by suffix (a request host is looked up once per dot, longest suffix
- * first, so the cost does not grow with the number of wildcard hosts).
+ * Structure: every host group's exact paths and anchors are keys of one hash table
+ * (exact-index.ts), salted per group and kind. A match hashes every prefix of the request path
+ * in one pass, probes the exact key, then each prefix length from the longest down (a Bloom
+ * filter answers most of them without touching the table). A key's value is a chain of cells,
+ * one per route on that key, in match order; a cell carries what the match checks (methods as a
+ * bit mask, remote_addrs, vars, pattern, payload), so a hit reads the table line, the cell and
+ * the key string — three cold loads at 100k routes. Exact hosts sit in a Map, wildcard hosts in
+ * a Map by suffix (a request host is looked up once per dot, longest suffix first).
  *
- * Updates are incremental and copy-on-write: a change builds a new version of the nodes on its
- * own paths (and of the host maps it touches) and publishes them with one assignment of the
- * state. `match` reads the state once, and `snapshot()` pins a version, so a reader sees the
- * table before or after an update (or a whole `batch`), never a mix.
+ * Updates are incremental and copy-on-write: a change copies the table shards, chains, groups
+ * and host maps it touches and publishes them with one assignment of the state. `match` reads
+ * the state once, and `snapshot()` pins a version, so a reader sees the table before or after
+ * an update (or a whole `batch`), never a mix.
  */
 
 export interface RouteSpec<T> {
@@ -52,84 +58,178 @@ export interface MatchRequest {
   lookupVar?(name: string): string | undefined;
 }
 
+export type BucketKind = 'exact' | 'anchored';
+
 interface Entry<T> {
   id: string;
   priority: number;
   methods?: ReadonlySet<string>;
+  /** `methods` as bits of METHOD_BITS; ALL_METHODS when the route has none */
+  methodMask: number;
   remote?: net.BlockList;
   expr?: CompiledExpr;
   payload: T;
 }
 
 /**
- * One placement of a route: one of its paths in one host group. `tokens` is the part after the
- * anchor for `:param` paths: static strings, and null for a parameter segment.
+ * One placement of a route: one of its paths in one host group (writer side). `tokens` is the
+ * part after the anchor for `:param` paths: static strings, and null for a parameter segment.
  */
 interface Slot<T> {
   entry: Entry<T>;
   path: string;
-  /** the radix key: the whole key of the node holding this slot */
+  hostKey: string | undefined;
+  /** the index key: the whole path, or the anchor */
   key: string;
+  kind: BucketKind;
   tokens?: readonly (string | null)[];
   /** the path ends in `*`: anything may follow */
   open: boolean;
 }
 
-interface Placement<T> {
-  hostKey: string | undefined;
+/**
+ * What the table holds under a key: the routes on that key in match order, as a linked chain.
+ * Immutable once published (a change builds a new chain). The entry's checks are copied in so
+ * that a hit does not load the entry as well.
+ */
+interface Cell<T> {
+  gid: number;
+  anchored: boolean;
   key: string;
-  kind: BucketKind;
+  methodMask: number;
+  methods: ReadonlySet<string> | undefined;
+  remote: net.BlockList | undefined;
+  expr: CompiledExpr | undefined;
+  tokens: readonly (string | null)[] | undefined;
+  open: boolean;
+  payload: T;
+  next: Cell<T> | undefined;
   slot: Slot<T>;
 }
 
 interface Installed<T> {
   entry: Entry<T>;
-  placements: Placement<T>[];
+  slots: Slot<T>[];
 }
 
-/** The routes of one host group (or of no host). Versioned like its parts. */
-interface Group<T> {
+/** One host group (or the host-less one). Versioned: copied before a writer changes it. */
+interface Group {
   gen: number;
-  exact: ExactIndex<Slot<T>> | undefined;
-  tree: RadixNode<Slot<T>>;
+  gid: number;
+  /** salts that make this group's exact and anchor keys distinct in the shared table */
+  saltExact: number;
+  saltAnchor: number;
+  exactSlots: number;
+  anchoredSlots: number;
+  /** bounds on the anchor lengths present (not shrunk on delete; reset when none are left) */
+  minAnchor: number;
+  maxAnchor: number;
 }
 
 /** What readers see; never changed once published. */
 interface State<T> {
   readonly gen: number;
-  readonly any: Group<T>;
-  readonly hosts: ReadonlyMap<string, Group<T>>;
+  readonly any: Group;
+  readonly hosts: ReadonlyMap<string, Group>;
   /** `*.example.com` → key `.example.com` */
-  readonly wild: ReadonlyMap<string, Group<T>>;
+  readonly wild: ReadonlyMap<string, Group>;
+  readonly index: HashIndex<Cell<T>>;
+  readonly bloom: Bloom;
 }
 
 /** The state being written: owned copies are made lazily, on first touch. */
 interface Draft<T> {
   gen: number;
-  any: Group<T>;
-  hosts: Map<string, Group<T>>;
-  wild: Map<string, Group<T>>;
+  any: Group;
+  hosts: Map<string, Group>;
+  wild: Map<string, Group>;
   hostsOwned: boolean;
   wildOwned: boolean;
-}
-
-function newGroup<T>(gen: number): Group<T> {
-  return { gen, exact: undefined, tree: newNode(gen, '', 0) };
-}
-
-function ownGroup<T>(g: Group<T>, gen: number): Group<T> {
-  return g.gen === gen ? g : { gen, exact: g.exact, tree: g.tree };
-}
-
-function groupIsEmpty<T>(g: Group<T>): boolean {
-  return isEmpty(g.tree) && (g.exact === undefined || exactIsEmpty(g.exact));
+  index: HashIndex<Cell<T>>;
+  bloom: Bloom;
 }
 
 export interface RouterSnapshot<T> {
   match(req: MatchRequest): T | undefined;
 }
 
-/** Splits a configured path into its radix key, bucket and (for `:param` paths) pattern tokens. */
+const METHOD_BITS: Readonly<Record<string, number>> = {
+  GET: 1, POST: 2, PUT: 4, DELETE: 8, PATCH: 16, HEAD: 32, OPTIONS: 64, CONNECT: 128, TRACE: 256, PURGE: 512,
+};
+const ALL_METHODS = -1;
+
+/** A request method's bit; 0 for a method outside METHOD_BITS (then the route's Set decides). */
+function methodBit(m: string): number {
+  switch (m) {
+    case 'GET': return 1;
+    case 'POST': return 2;
+    case 'PUT': return 4;
+    case 'DELETE': return 8;
+    case 'PATCH': return 16;
+    case 'HEAD': return 32;
+    case 'OPTIONS': return 64;
+    case 'CONNECT': return 128;
+    case 'TRACE': return 256;
+    case 'PURGE': return 512;
+    default: return 0;
+  }
+}
+
+/** 32-bit finaliser (murmur3 fmix32): spreads a salted FNV hash over all bits. */
+function mix(x: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  return x ^ (x >>> 16);
+}
+
+const FNV_OFFSET = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
+const HASH_MASK = 0x3fffffff;
+
+/** FNV-1a of a whole key (the writer's side of `prefixHashes`). */
+function fnv(s: string): number {
+  let h = FNV_OFFSET;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), FNV_PRIME);
+  return h;
+}
+
+/** The table hash of a key in a group: a 30-bit small integer. */
+function keyHash(fnvOfKey: number, salt: number): number {
+  return mix(fnvOfKey ^ salt) & HASH_MASK;
+}
+
+/**
+ * FNV-1a of every prefix of the request path: prefixes[i] is the hash of path[0, i). Module
+ * level and reused: a match is synchronous, so this costs no allocation per request.
+ */
+let prefixes = new Int32Array(256);
+
+function hashPrefixes(path: string): void {
+  const n = path.length;
+  if (n >= prefixes.length) prefixes = new Int32Array(Math.max(n + 1, prefixes.length * 2));
+  const hs = prefixes;
+  let h = FNV_OFFSET;
+  hs[0] = h;
+  for (let i = 0; i < n; i++) {
+    h = Math.imul(h ^ path.charCodeAt(i), FNV_PRIME);
+    hs[i + 1] = h;
+  }
+}
+
+let nextGid = 1;
+
+function newGroup(gen: number, gid = nextGid++): Group {
+  return { gen, gid, saltExact: mix(gid * 2 + 1), saltAnchor: mix(gid * 2 + 2), exactSlots: 0, anchoredSlots: 0,
+    minAnchor: 0x7fffffff, maxAnchor: -1 };
+}
+
+function ownGroup(g: Group, gen: number): Group {
+  return g.gen === gen ? g : { ...g, gen };
+}
+
+/** Splits a configured path into its index key, bucket and (for `:param` paths) pattern tokens. */
 export function parsePath(path: string): { key: string; kind: BucketKind; open: boolean; tokens?: (string | null)[] } {
   const open = path.endsWith('*');
   const body = open ? path.slice(0, -1) : path;
@@ -154,25 +254,6 @@ export function parsePath(path: string): { key: string; kind: BucketKind; open: 
   return { key, kind: 'anchored', open, tokens };
 }
 
-/** Does the rest of `path` from `i` fit the slot's pattern? */
-function fitsPattern<T>(slot: Slot<T>, path: string, i: number): boolean {
-  const tokens = slot.tokens;
-  if (!tokens) return true; // a bare `*` anchored here
-  for (let t = 0; t < tokens.length; t++) {
-    const tok = tokens[t];
-    if (tok === null) {
-      let j = path.indexOf('/', i);
-      if (j < 0) j = path.length;
-      if (j === i) return false; // a parameter is never empty
-      i = j;
-    } else {
-      if (!path.startsWith(tok, i)) return false;
-      i += tok.length;
-    }
-  }
-  return slot.open || i === path.length;
-}
-
 /**
  * Bucket order: `:param` patterns before a bare `*` on the same anchor; closed patterns before
  * open ones; longer paths first; then, among routes on the same path, priority and id.
@@ -192,57 +273,77 @@ function compareSlots<T>(a: Slot<T>, b: Slot<T>): number {
   return ea.id < eb.id ? -1 : ea.id > eb.id ? 1 : 0;
 }
 
-function passes<T>(e: Entry<T>, req: MatchRequest): boolean {
-  if (e.methods && !e.methods.has(req.method)) return false;
-  if (e.remote && !checkIp(e.remote, req.remoteAddr)) return false;
-  if (e.expr && !(req.lookupVar && e.expr(req as Required<MatchRequest>))) return false;
+function passes<T>(c: Cell<T>, req: MatchRequest): boolean {
+  if (c.methodMask !== ALL_METHODS) {
+    const bit = methodBit(req.method);
+    if (bit === 0 ? !c.methods!.has(req.method) : (c.methodMask & bit) === 0) return false;
+  }
+  if (c.remote !== undefined && !checkIp(c.remote, req.remoteAddr)) return false;
+  if (c.expr !== undefined && !(req.lookupVar && c.expr(req as Required<MatchRequest>))) return false;
   return true;
 }
 
-/**
- * Nodes along the request path that hold anchored slots, and where they end. Module-level and
- * reused: a match is synchronous and never re-entered, so this costs no allocation per request.
- */
-const stackNodes: Array<RadixNode<Slot<unknown>>> = [];
+/** Is `path` compatible with the rest of an anchored cell's pattern after the anchor (at i)? */
+function fitsPattern<T>(c: Cell<T>, path: string, i: number): boolean {
+  const tokens = c.tokens;
+  if (tokens === undefined) return true; // a bare `*` anchored here
+  for (let t = 0; t < tokens.length; t++) {
+    const tok = tokens[t];
+    if (tok === null) {
+      let j = path.indexOf('/', i);
+      if (j < 0) j = path.length;
+      if (j === i) return false; // a parameter is never empty
+      i = j;
+    } else {
+      if (!path.startsWith(tok, i)) return false;
+      i += tok.length;
+    }
+  }
+  return c.open || i === path.length;
+}
 
-function matchGroup<T>(g: Group<T>, path: string, shard: number, req: MatchRequest): Entry<T> | undefined {
-  if (g.exact !== undefined) {
-    const exact = exactGet(g.exact, path, shard);
-    if (exact !== undefined) {
-      for (let k = 0; k < exact.length; k++) if (passes(exact[k].entry, req)) return exact[k].entry;
+/**
+ * The first passing route of one group. `prefixes` holds the path's prefix hashes. Every probe
+ * starts with the Bloom filter (one word, in cache), so a key that is not there rarely costs a
+ * load from the table.
+ */
+function matchGroup<T>(s: State<T>, g: Group, path: string, req: MatchRequest): Cell<T> | undefined {
+  const words = s.bloom.words;
+  const shift = s.bloom.shift;
+  const shards = s.index.shards;
+  const n = path.length;
+  if (g.exactSlots > 0) {
+    const h = mix(prefixes[n] ^ g.saltExact) & HASH_MASK;
+    const y = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+    const bits = (1 << (y & 31)) | (1 << ((y >>> 5) & 31));
+    if ((words[Math.imul(h, 0x9e3779b1) >>> shift] & bits) === bits) {
+      const shard = shards[h & 0xff];
+      const mask = shard.length - 1;
+      for (let k = ((h >>> 8) << 1) & mask; shard[k] !== EMPTY; k = (k + 2) & mask) {
+        if (shard[k] !== h) continue;
+        const head = shard[k + 1] as Cell<T>;
+        if (head.gid !== g.gid || head.anchored || head.key !== path) continue;
+        for (let c: Cell<T> | undefined = head; c !== undefined; c = c.next) if (passes(c, req)) return c;
+        break;
+      }
     }
   }
-  // Descend by first characters only, noting anchored buckets, without reading the edge
-  // labels (each is one more cold object at 100k routes). A wrong turn is caught below: a
-  // candidate is used only once its key is checked to be a prefix of the path, and a checked
-  // candidate vouches for every shallower one (they are its ancestors).
-  let depth = 0;
-  let node: RadixNode<Slot<T>> = g.tree;
-  for (;;) {
-    if (node.anchored !== undefined) {
-      stackNodes[depth++] = node as RadixNode<Slot<unknown>>;
-    }
-    const i = node.end;
-    if (i >= path.length) break;
-    const child: RadixNode<Slot<T>> | undefined = childAt(node, path.charCodeAt(i));
-    if (child === undefined || child.end > path.length) break;
-    node = child;
-  }
-  let checked = false;
-  while (depth > 0) {
-    depth--;
-    const anchored = stackNodes[depth].anchored as Array<Slot<T>>;
-    stackNodes[depth] = undefined as never; // do not keep an old tree alive
-    if (!checked) {
-      if (!path.startsWith(anchored[0].key)) continue;
-      checked = true;
-    }
-    const end = anchored[0].key.length;
-    for (let k = 0; k < anchored.length; k++) {
-      const s = anchored[k];
-      if (fitsPattern(s, path, end) && passes(s.entry, req)) {
-        while (depth > 0) stackNodes[--depth] = undefined as never;
-        return s.entry;
+  if (g.anchoredSlots > 0) {
+    for (let i = n < g.maxAnchor ? n : g.maxAnchor; i >= g.minAnchor; i--) {
+      const h = mix(prefixes[i] ^ g.saltAnchor) & HASH_MASK;
+      const y = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+      const bits = (1 << (y & 31)) | (1 << ((y >>> 5) & 31));
+      if ((words[Math.imul(h, 0x9e3779b1) >>> shift] & bits) !== bits) continue;
+      const shard = shards[h & 0xff];
+      const mask = shard.length - 1;
+      for (let k = ((h >>> 8) << 1) & mask; shard[k] !== EMPTY; k = (k + 2) & mask) {
+        if (shard[k] !== h) continue;
+        const head = shard[k + 1] as Cell<T>;
+        if (head.gid !== g.gid || !head.anchored || head.key.length !== i || !path.startsWith(head.key)) continue;
+        for (let c: Cell<T> | undefined = head; c !== undefined; c = c.next) {
+          if (fitsPattern(c, path, i) && passes(c, req)) return c;
+        }
+        break;
       }
     }
   }
@@ -252,13 +353,13 @@ function matchGroup<T>(g: Group<T>, path: string, shard: number, req: MatchReque
 function matchState<T>(s: State<T>, req: MatchRequest): T | undefined {
   const host = req.host;
   const path = req.path;
-  const shard = shardOf(path);
+  hashPrefixes(path);
   if (host !== undefined) {
     if (s.hosts.size > 0) {
       const g = s.hosts.get(host);
-      if (g) {
-        const hit = matchGroup(g, path, shard, req);
-        if (hit) return hit.payload;
+      if (g !== undefined) {
+        const hit = matchGroup(s, g, path, req);
+        if (hit !== undefined) return hit.payload;
       }
     }
     if (s.wild.size > 0) {
@@ -266,14 +367,15 @@ function matchState<T>(s: State<T>, req: MatchRequest): T | undefined {
       // longest first; the label before the dot must be non-empty.
       for (let d = host.indexOf('.', 1); d > 0; d = host.indexOf('.', d + 1)) {
         const g = s.wild.get(host.slice(d));
-        if (g) {
-          const hit = matchGroup(g, path, shard, req);
-          if (hit) return hit.payload;
+        if (g !== undefined) {
+          const hit = matchGroup(s, g, path, req);
+          if (hit !== undefined) return hit.payload;
         }
       }
     }
   }
-  return matchGroup(s.any, path, shard, req)?.payload;
+  const hit = matchGroup(s, s.any, path, req);
+  return hit === undefined ? undefined : hit.payload;
 }
 
 export class Router<T> {
@@ -283,7 +385,7 @@ export class Router<T> {
   private gen = 0;
 
   constructor() {
-    this.state = { gen: 0, any: newGroup(0), hosts: new Map(), wild: new Map() };
+    this.state = { gen: 0, any: newGroup(0, 0), hosts: new Map(), wild: new Map(), index: newHashIndex(0), bloom: newBloom() };
   }
 
   get size(): number {
@@ -312,19 +414,19 @@ export class Router<T> {
   /**
    * Applies several updates as one version: nothing is published until `fn` returns (or
    * throws — what it did so far is published, consistent with `installed`). A batch copies each
-   * touched node at most once, so a full load costs the same as building the tree mutably.
+   * touched shard at most once, so a full load costs the same as building the table mutably.
    */
   batch<R>(fn: () => R): R {
     if (this.draft) return fn();
     const s = this.state;
-    this.draft = { gen: ++this.gen, any: s.any, hosts: s.hosts as Map<string, Group<T>>,
-      wild: s.wild as Map<string, Group<T>>, hostsOwned: false, wildOwned: false };
+    this.draft = { gen: ++this.gen, any: s.any, hosts: s.hosts as Map<string, Group>, wild: s.wild as Map<string, Group>,
+      hostsOwned: false, wildOwned: false, index: s.index, bloom: s.bloom };
     try {
       return fn();
     } finally {
       const d = this.draft;
       this.draft = undefined;
-      this.state = { gen: d.gen, any: d.any, hosts: d.hosts, wild: d.wild };
+      this.state = { gen: d.gen, any: d.any, hosts: d.hosts, wild: d.wild, index: d.index, bloom: d.bloom };
     }
   }
 
@@ -335,27 +437,17 @@ export class Router<T> {
   set(spec: RouteSpec<T>): void {
     const entry = compileEntry(spec);
     const hosts = spec.hosts && spec.hosts.length > 0 ? [...new Set(spec.hosts.map((h) => h.toLowerCase()))] : [undefined];
-    const placements: Placement<T>[] = [];
+    const slots: Slot<T>[] = [];
     for (const hostKey of hosts) {
       for (const path of new Set(spec.paths)) {
         const { key, kind, open, tokens } = parsePath(path);
-        placements.push({ hostKey, key, kind, slot: { entry, path, key, open, tokens } });
+        slots.push({ entry, path, hostKey, key, kind, open, tokens });
       }
     }
     this.batch(() => {
       this.unplace(spec.id);
-      for (const p of placements) {
-        const d = this.draft!;
-        const g = this.ownGroup(d, p.hostKey);
-        if (p.kind === 'exact') {
-          g.exact = ownExact(g.exact ?? newExactIndex(d.gen), d.gen);
-          exactAdd(g.exact, p.key, p.slot, compareSlots);
-        } else {
-          g.tree = own(g.tree, d.gen);
-          insert(g.tree, p.key, p.kind, p.slot, d.gen, compareSlots);
-        }
-      }
-      this.installed.set(spec.id, { entry, placements });
+      for (const slot of slots) this.place(slot);
+      this.installed.set(spec.id, { entry, slots });
     });
   }
 
@@ -370,31 +462,66 @@ export class Router<T> {
     if (!old) return;
     this.installed.delete(id);
     const d = this.draft!;
-    for (const p of old.placements) {
-      const g = this.ownGroup(d, p.hostKey);
-      if (p.kind === 'exact') {
-        g.exact = ownExact(g.exact!, d.gen);
-        exactRemove(g.exact, p.key, p.slot);
-      } else {
-        g.tree = own(g.tree, d.gen);
-        remove(g.tree, p.key, p.kind, p.slot, d.gen);
+    for (const slot of old.slots) {
+      const g = this.ownGroup(d, slot.hostKey);
+      this.rechain(d, g, slot, false);
+      if (slot.kind === 'exact') g.exactSlots--;
+      else if (--g.anchoredSlots === 0) {
+        g.minAnchor = 0x7fffffff;
+        g.maxAnchor = -1;
       }
-      if (p.hostKey !== undefined && groupIsEmpty(g)) this.hostMap(d, p.hostKey).delete(hostMapKey(p.hostKey));
+      if (slot.hostKey !== undefined && g.exactSlots + g.anchoredSlots === 0) {
+        this.hostMap(d, slot.hostKey).delete(hostMapKey(slot.hostKey));
+      }
+    }
+  }
+
+  private place(slot: Slot<T>): void {
+    const d = this.draft!;
+    const g = this.ownGroup(d, slot.hostKey);
+    this.rechain(d, g, slot, true);
+    if (slot.kind === 'exact') g.exactSlots++;
+    else {
+      g.anchoredSlots++;
+      if (slot.key.length < g.minAnchor) g.minAnchor = slot.key.length;
+      if (slot.key.length > g.maxAnchor) g.maxAnchor = slot.key.length;
+    }
+  }
+
+  /** Adds `slot` to (or removes it from) the chain of its key, building a new chain. */
+  private rechain(d: Draft<T>, g: Group, slot: Slot<T>, add: boolean): void {
+    const anchored = slot.kind === 'anchored';
+    const h = keyHash(fnv(slot.key), anchored ? g.saltAnchor : g.saltExact);
+    d.index = ownIndex(d.index, d.gen);
+    const at = findSlot(d.index, h, (c) => c.gid === g.gid && c.anchored === anchored && c.key === slot.key);
+    const slots: Slot<T>[] = [];
+    if (at >= 0) for (let c: Cell<T> | undefined = getAt(d.index, h, at); c; c = c.next) if (c.slot !== slot) slots.push(c.slot);
+    if (add) slots.push(slot);
+    slots.sort(compareSlots);
+    let head: Cell<T> | undefined;
+    for (let i = slots.length - 1; i >= 0; i--) head = newCell(g.gid, slots[i], head);
+    if (head === undefined) {
+      if (at >= 0) removeAt(d.index, h, at);
+    } else if (at >= 0) {
+      replaceAt(d.index, h, at, head);
+    } else {
+      addValue(d.index, h, head);
+      if (!bloomAdd(d.bloom, h)) d.bloom = rebuildBloom(d.index);
     }
   }
 
   /** The owned host group in the draft, created if missing. */
-  private ownGroup(d: Draft<T>, hostKey: string | undefined): Group<T> {
+  private ownGroup(d: Draft<T>, hostKey: string | undefined): Group {
     if (hostKey === undefined) return (d.any = ownGroup(d.any, d.gen));
     const k = hostMapKey(hostKey);
     const cur = (hostKey.startsWith('*') ? d.wild : d.hosts).get(k);
-    const g = cur ? ownGroup(cur, d.gen) : newGroup<T>(d.gen);
+    const g = cur ? ownGroup(cur, d.gen) : newGroup(d.gen);
     if (g !== cur) this.hostMap(d, hostKey).set(k, g);
     return g;
   }
 
   /** The draft's host map for this key, copied once per batch before its first change. */
-  private hostMap(d: Draft<T>, hostKey: string): Map<string, Group<T>> {
+  private hostMap(d: Draft<T>, hostKey: string): Map<string, Group> {
     if (hostKey.startsWith('*')) {
       if (!d.wildOwned) {
         d.wild = new Map(d.wild);
@@ -410,21 +537,39 @@ export class Router<T> {
   }
 }
 
+/** A filter sized for the keys now in the table (stale bits of deleted keys are dropped). */
+function rebuildBloom<T>(index: HashIndex<Cell<T>>): Bloom {
+  const b = newBloom(indexSize(index));
+  for (const [h] of indexValues(index)) bloomAdd(b, h);
+  return b;
+}
+
+function newCell<T>(gid: number, slot: Slot<T>, next: Cell<T> | undefined): Cell<T> {
+  const e = slot.entry;
+  // All fields always present: one hidden class for every cell the match loop reads.
+  return { gid, anchored: slot.kind === 'anchored', key: slot.key, methodMask: e.methodMask, methods: e.methods,
+    remote: e.remote, expr: e.expr, tokens: slot.tokens, open: slot.open, payload: e.payload, next, slot };
+}
+
 /** `*.example.com` → `.example.com`; an exact host is its own key. */
 function hostMapKey(hostKey: string): string {
   return hostKey.startsWith('*') ? hostKey.slice(1) : hostKey;
 }
 
 function compileEntry<T>(spec: RouteSpec<T>): Entry<T> {
-  // All fields always present: one hidden class for every entry the match loop reads.
   const entry: Entry<T> = {
     id: spec.id,
     priority: spec.priority ?? 0,
     methods: spec.methods && spec.methods.length > 0 ? new Set(spec.methods) : undefined,
+    methodMask: ALL_METHODS,
     remote: undefined,
     expr: undefined,
     payload: spec.payload,
   };
+  if (entry.methods) {
+    entry.methodMask = 0;
+    for (const m of entry.methods) if (Object.hasOwn(METHOD_BITS, m)) entry.methodMask |= METHOD_BITS[m];
+  }
   if (spec.remoteAddrs && spec.remoteAddrs.length > 0) {
     const list = new net.BlockList();
     for (const a of spec.remoteAddrs) addCidr(list, a);
