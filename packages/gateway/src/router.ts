@@ -83,6 +83,8 @@ interface Slot<T> {
   key: string;
   kind: BucketKind;
   tokens?: readonly (string | null)[];
+  /** `tokens` as one shared string (see patternOf) */
+  pattern?: string;
   /** the path ends in `*`: anything may follow */
   open: boolean;
 }
@@ -100,7 +102,8 @@ interface Cell<T> {
   methods: ReadonlySet<string> | undefined;
   remote: net.BlockList | undefined;
   expr: CompiledExpr | undefined;
-  tokens: readonly (string | null)[] | undefined;
+  /** the slot's pattern (see patternOf) */
+  pattern: string | undefined;
   open: boolean;
   payload: T;
   next: Cell<T> | undefined;
@@ -283,23 +286,37 @@ function passes<T>(c: Cell<T>, req: MatchRequest): boolean {
   return true;
 }
 
-/** Is `path` compatible with the rest of an anchored cell's pattern after the anchor (at i)? */
+/**
+ * The pattern after the anchor as one string: the tokens joined, each parameter written as a bare
+ * `:` (a `:` that starts a segment is always a parameter, so this reads back unambiguously).
+ * Interned: V8 keeps one weakly held copy of every property name, so the thousands of routes
+ * ending in `/:id/detail` share one `:/detail` that stays in cache, where a tokens array per route
+ * would be one more cold object to load on every `:param` hit.
+ */
+function patternOf(tokens: readonly (string | null)[] | undefined): string | undefined {
+  if (tokens === undefined) return undefined;
+  const o: Record<string, number> = { [tokens.map((t) => (t === null ? ':' : t)).join('')]: 0 };
+  for (const k in o) return k;
+  return undefined;
+}
+
+/** Does the rest of `path` from `i` (after the anchor) fit the cell's pattern? */
 function fitsPattern<T>(c: Cell<T>, path: string, i: number): boolean {
-  const tokens = c.tokens;
-  if (tokens === undefined) return true; // a bare `*` anchored here
-  for (let t = 0; t < tokens.length; t++) {
-    const tok = tokens[t];
-    if (tok === null) {
-      let j = path.indexOf('/', i);
-      if (j < 0) j = path.length;
-      if (j === i) return false; // a parameter is never empty
-      i = j;
+  const pat = c.pattern;
+  if (pat === undefined) return true; // a bare `*` anchored here
+  const n = path.length;
+  for (let p = 0; p < pat.length; p++) {
+    const ch = pat.charCodeAt(p);
+    if (ch === 58 /* : */ && (p === 0 || pat.charCodeAt(p - 1) === 47 /* / */)) {
+      const j0 = i;
+      while (i < n && path.charCodeAt(i) !== 47) i++;
+      if (i === j0) return false; // a parameter is never empty
     } else {
-      if (!path.startsWith(tok, i)) return false;
-      i += tok.length;
+      if (i >= n || path.charCodeAt(i) !== ch) return false;
+      i++;
     }
   }
-  return c.open || i === path.length;
+  return c.open || i === n;
 }
 
 /**
@@ -441,7 +458,7 @@ export class Router<T> {
     for (const hostKey of hosts) {
       for (const path of new Set(spec.paths)) {
         const { key, kind, open, tokens } = parsePath(path);
-        slots.push({ entry, path, hostKey, key, kind, open, tokens });
+        slots.push({ entry, path, hostKey, key, kind, open, tokens, pattern: patternOf(tokens) });
       }
     }
     this.batch(() => {
@@ -548,7 +565,7 @@ function newCell<T>(gid: number, slot: Slot<T>, next: Cell<T> | undefined): Cell
   const e = slot.entry;
   // All fields always present: one hidden class for every cell the match loop reads.
   return { gid, anchored: slot.kind === 'anchored', key: slot.key, methodMask: e.methodMask, methods: e.methods,
-    remote: e.remote, expr: e.expr, tokens: slot.tokens, open: slot.open, payload: e.payload, next, slot };
+    remote: e.remote, expr: e.expr, pattern: slot.pattern, open: slot.open, payload: e.payload, next, slot };
 }
 
 /** `*.example.com` → `.example.com`; an exact host is its own key. */
