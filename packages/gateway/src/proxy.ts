@@ -1,11 +1,12 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Dispatcher } from 'undici';
+import { util as undiciUtil, type Dispatcher } from 'undici';
 import { componentLogger, type Logger } from '@portico/core';
 import { RequestContext } from './context';
 import {
   connectionTokens,
+  extraConnectionTokens,
   HOP_BY_HOP,
   hostWithoutPort,
   normalizePath,
@@ -43,6 +44,9 @@ const DEFAULT_KEEPALIVE_S = 75;
 const DEFAULT_MAX_HEADER_SIZE = 32 * 1024;
 
 const DEFAULT_TIMEOUT_S = 60;
+
+/** Lower-case header name from undici's raw list; interned strings for the common names. */
+const headerNameToString = undiciUtil.headerNameToString as (value: Buffer | string) => string;
 
 /** Headers the gateway sets itself; a client's copies are dropped. */
 const GATEWAY_SET = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port',
@@ -146,8 +150,10 @@ export class ProxyServer {
 
   private readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     this.inflight++;
-    res.once('close', this.onRequestDone);
-    if (this.metrics) res.once('close', this.metrics.onResponseClose);
+    // `on`, not `once`: 'close' fires once per response anyway, and `once` allocates a
+    // wrapper per call; these listeners are shared functions, not per-request closures.
+    res.on('close', this.onRequestDone);
+    if (this.metrics) res.on('close', this.metrics.onResponseClose);
     try {
       this.route(req, res);
     } catch (err) {
@@ -423,9 +429,18 @@ export class Forwarding {
 /**
  * One attempt against one node: an undici dispatch handler that streams the response to the
  * client with backpressure.
+ *
+ * It implements undici's callback interface (onConnect/onHeaders/onData/onComplete/onError)
+ * rather than the controller one (onRequestStart/onResponseStart/...): for the latter undici
+ * wraps every request in an UnwrapHandler + controller and parses the raw response headers into
+ * an object, which the proxy then copied into another object for writeHead. Here the raw header
+ * list goes to writeHead as a flat array in one pass (profile: parseHeaders + the copy + node's
+ * object iteration were ~3 % of the key-auth CPU profile; see bench/README.md).
  */
 class Exchange implements Dispatcher.DispatchHandler {
-  private controller?: Dispatcher.DispatchController;
+  private abortFn?: (err?: Error) => void;
+  private aborted = false;
+  private resumeFn?: () => void;
   private responded = false;
   /** Set when the client left or the connect timer fired: later callbacks are ignored. */
   private abandoned?: Error;
@@ -433,25 +448,27 @@ class Exchange implements Dispatcher.DispatchHandler {
   private finished = false;
   /** performance.now() at dispatch, for the upstream latency histogram. */
   private sentAt = 0;
-
-  constructor(private readonly fwd: Forwarding, private readonly target: Target, private readonly opts: Dispatcher.DispatchOptions) {}
-
-  start(): void {
-    const res = this.fwd.ctx.res;
-    res.once('close', this.onClientClose);
-    this.connectTimer = setTimeout(this.onConnectTimeout, this.fwd.connectMs);
-    if (this.fwd.metrics) this.sentAt = performance.now();
-    this.target.pool.dispatch(this.opts, this);
-  }
-
   private readonly onClientClose = (): void => {
     if (this.finished) return;
     this.abandon(new Error('client closed the connection'));
   };
 
+  constructor(private readonly fwd: Forwarding, private readonly target: Target, private readonly opts: Dispatcher.DispatchOptions) {}
+
+  start(): void {
+    const res = this.fwd.ctx.res;
+    res.on('close', this.onClientClose);
+    if (this.fwd.metrics) this.sentAt = performance.now();
+    this.target.pool.dispatch(this.opts, this);
+    // undici calls onConnect synchronously when a kept-alive connection is free, which is the
+    // steady state: the connect timer is only armed when the request had to wait (a new
+    // connection, a busy pool, a streamed body), saving a timer per request.
+    if (!this.abortFn && !this.finished) this.connectTimer = setTimeout(this.onConnectTimeout, this.fwd.connectMs);
+  }
+
   private readonly onConnectTimeout = (): void => {
     this.connectTimer = undefined;
-    if (this.controller || this.finished) return;
+    if (this.abortFn || this.finished) return;
     const err = Object.assign(new Error('connect timeout'), { code: 'CONNECT_TIMEOUT' });
     this.abandon(err);
     // The queued attempt cannot be withdrawn from the pool; it still holds the body.
@@ -462,7 +479,13 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.abandoned) return;
     this.abandoned = reason;
     this.finish();
-    if (this.controller && !this.controller.aborted) this.controller.abort(reason);
+    this.abort(reason);
+  }
+
+  private abort(reason: Error): void {
+    if (!this.abortFn || this.aborted) return;
+    this.aborted = true;
+    this.abortFn(reason);
   }
 
   private finish(): void {
@@ -472,74 +495,78 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.fwd.upstream.release(this.target);
     if (this.connectTimer) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
-    this.fwd.ctx.res.off('close', this.onClientClose);
+    this.fwd.ctx.res.removeListener('close', this.onClientClose);
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortFn = abort;
     if (this.connectTimer) {
       clearTimeout(this.connectTimer);
       this.connectTimer = undefined;
     }
-    if (this.abandoned) controller.abort(this.abandoned);
+    if (this.abandoned) this.abort(this.abandoned);
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
-    if (this.abandoned) return;
-    const res = this.fwd.ctx.res;
-    this.fwd.metrics?.upstreamLatency(this.fwd.ctx.route.id, performance.now() - this.sentAt);
+  onHeaders(statusCode: number, raw: Buffer[], resume: () => void, statusMessage?: string): boolean {
+    if (this.abandoned) return true;
+    this.resumeFn = resume;
+    const ctx = this.fwd.ctx;
+    const res = ctx.res;
+    this.fwd.metrics?.upstreamLatency(ctx.route.id, performance.now() - this.sentAt);
     // passive health checks and ewma learn from every answer
     // (sentAt is only taken when metrics are on; NaN tells ewma there is no measurement)
     this.fwd.upstream.reportResponse(this.target, statusCode, this.sentAt > 0 ? performance.now() - this.sentAt : NaN);
-    const conn = connectionTokens(headers.connection);
-    const out: Record<string, string | string[]> = {};
-    for (const name in headers) {
-      if (HOP_BY_HOP.has(name) || conn?.has(name)) continue;
-      const v = headers[name];
-      if (v !== undefined) out[name] = v;
-    }
     let status = statusCode;
-    const extra = this.fwd.ctx.responseHeaders;
-    if (extra) for (const [k, v] of extra) out[k] = v;
-    const chain = this.fwd.ctx.chain;
+    let headers: string[] | Record<string, string | string[]>;
+    const chain = ctx.chain;
     if (chain?.hasHeaderFilters) {
+      // Header filters work on a name → value(s) object (ResponseHead).
+      const out = responseHeaderObject(raw);
+      const extra = ctx.responseHeaders;
+      if (extra) for (const [k, v] of extra) out[k] = v;
       const head: ResponseHead = { status, headers: out };
-      chain.filterResponse(this.fwd.ctx, head);
+      chain.filterResponse(ctx, head);
       status = head.status;
       if (status !== statusCode) statusMessage = undefined;
-      if (this.fwd.ctx.responseBody !== undefined) {
+      if (ctx.responseBody !== undefined) {
         // The upstream body is read and dropped; the replacement is sent at the end.
         delete out['transfer-encoding'];
         delete out['content-encoding'];
-        out['content-length'] = String(Buffer.byteLength(this.fwd.ctx.responseBody));
+        out['content-length'] = String(Buffer.byteLength(ctx.responseBody));
       }
+      headers = out;
+    } else {
+      headers = responseHeaderList(raw, ctx.responseHeaders);
     }
     try {
-      res.writeHead(status, statusMessage || undefined, out);
+      res.writeHead(status, statusMessage || undefined, headers);
     } catch (err) {
       // A header node refuses to send (invalid characters): treat as a bad upstream answer.
-      controller.abort(Object.assign(new Error(`invalid response header: ${(err as Error).message}`), { code: 'BAD_RESPONSE' }));
-      return;
+      this.abort(Object.assign(new Error(`invalid response header: ${(err as Error).message}`), { code: 'BAD_RESPONSE' }));
+      return true;
     }
     this.responded = true;
+    return true;
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.abandoned || this.fwd.ctx.responseBody !== undefined) return;
+  onData(chunk: Buffer): boolean {
+    if (this.abandoned || this.fwd.ctx.responseBody !== undefined) return true;
     if (!this.fwd.ctx.res.write(chunk)) {
-      controller.pause();
-      this.fwd.ctx.res.once('drain', () => controller.resume());
+      // undici pauses the upstream read when this returns false, until resume().
+      this.fwd.ctx.res.once('drain', this.resumeFn!);
+      return false;
     }
+    return true;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     if (this.abandoned) return;
     this.finish();
     const replaced = this.fwd.ctx.responseBody;
     this.fwd.ctx.res.end(replaced !== undefined && this.fwd.ctx.method !== 'HEAD' ? replaced : undefined);
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+  onError(err: Error): void {
     if (this.abandoned) return;
     this.finish();
     if (this.responded) {
@@ -549,6 +576,51 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.fwd.ctx.res.destroy();
       return;
     }
-    this.fwd.failed(this.target, err, this.controller !== undefined);
+    this.fwd.failed(this.target, err, this.abortFn !== undefined);
   }
+}
+
+/**
+ * The upstream's response headers for writeHead as a flat [name, value, ...] list: lower-case
+ * names (undici interns the common ones, so no string is made for them), hop-by-hop headers and
+ * those named in Connection dropped, and `extra` (headers plugins set on the response)
+ * replacing the upstream's headers of the same name.
+ */
+function responseHeaderList(raw: Buffer[], extra: Map<string, string> | undefined): string[] {
+  const out: string[] = [];
+  let conn: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = headerNameToString(raw[i]);
+    if (HOP_BY_HOP.has(name)) {
+      if (name === 'connection') conn = extraConnectionTokens(raw[i + 1].toString('latin1'));
+      continue;
+    }
+    if (extra?.has(name)) continue;
+    out.push(name, raw[i + 1].toString('latin1'));
+  }
+  // Headers named in Connection (other than the hop-by-hop ones) are rare: filtered afterwards.
+  const list = conn ? out.filter((_, i, a) => !conn!.has(a[i - (i % 2)])) : out;
+  if (extra) for (const [k, v] of extra) list.push(k, v);
+  return list;
+}
+
+/** The upstream's response headers as the name → value(s) object header filters work on. */
+function responseHeaderObject(raw: Buffer[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  let conn: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = headerNameToString(raw[i]);
+    const value = raw[i + 1].toString('latin1');
+    if (HOP_BY_HOP.has(name)) {
+      if (name === 'connection') conn = extraConnectionTokens(value);
+      continue;
+    }
+    if (name === '__proto__') continue; // not a header anyone can mean; never a prototype write
+    const cur = out[name];
+    if (cur === undefined) out[name] = value;
+    else if (Array.isArray(cur)) cur.push(value);
+    else out[name] = [cur, value];
+  }
+  if (conn) for (const name of conn) delete out[name];
+  return out;
 }
