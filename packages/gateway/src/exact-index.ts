@@ -4,14 +4,15 @@
  *
  * Why a hash table and not a tree: at 100k routes a match is bound by cache misses, not by
  * instructions. A tree walk chases two cold objects per level; a probe here touches one cold
- * line of the table (hash and value sit side by side in one array) and then the value. Anchored
+ * line of the table (hash, key and value side by side in one array), then the key string and
+ * the value, both at once. Anchored
  * paths are found by probing each prefix length of the request path, longest first; the Bloom
  * filter (small, so it stays in cache) turns almost every length that holds no anchor into a
  * miss that costs no cold load.
  *
- * Versioning: the table is split into shards (plain arrays of `[hash, value, ...]` pairs, linear
- * probing). A writer that changes one key copies the shard array (256 pointers) and that one
- * shard, never the whole table; a batch copies each shard at most once. Readers hold an older
+ * Versioning: the table is split into shards (plain arrays of `[hash, tag, key, value, ...]`
+ * slots, linear probing; the tag tells host groups and kinds apart). A writer that changes one
+ * key copies the shard array (256 pointers) and that one shard, never the whole table; a batch copies each shard at most once. Readers hold an older
  * version and never see a change until the new one is published. The Bloom filter is the one
  * exception: it is shared by every version and only ever gains bits in place — extra bits cost an
  * older reader at most a wasted probe, never a wrong answer, and copying it per change would cost
@@ -24,31 +25,42 @@
 const SHARD_BITS = 8;
 const SHARD_MASK = (1 << SHARD_BITS) - 1;
 export const EMPTY = -1;
-/** A fresh shard: 4 pairs. Shards double when half full (linear probing stays short). */
-const MIN_PAIRS = 4;
+/**
+ * A slot is four array elements: `hash, tag, key, value`. The key sits in the table, not only in
+ * the value, so that a reader can start loading the value and the key string (both cold at 100k
+ * routes) at the same time instead of one after the other.
+ */
+export const STRIDE = 4;
+/** A fresh shard: 4 slots. Shards double when half full (linear probing stays short). */
+const MIN_SLOTS = 4;
 
 export interface HashIndex<V> {
   gen: number;
-  /** Each shard: `[hash, value, hash, value, ...]`, a power of two of pairs. */
-  shards: Array<Array<number | V>>;
+  /** Each shard: `[hash, tag, key, value, ...]`, a power of two of slots. */
+  shards: Array<Array<number | string | V>>;
   /** generation that created each shard: a shard of the writer's generation is changed in place */
   shardGen: number[];
-  /** used pairs per shard (writer side) */
+  /** used slots per shard (writer side) */
   counts: number[];
 }
 
-function emptyShard<V>(pairs: number): Array<number | V> {
-  const a = new Array<number | V>(pairs * 2);
-  for (let i = 0; i < a.length; i += 2) {
+type Shard<V> = Array<number | string | V>;
+
+function emptyShard<V>(slots: number): Shard<V> {
+  const a = new Array<number | string | V>(slots * STRIDE);
+  for (let i = 0; i < a.length; i += STRIDE) {
+    // one elements kind for every slot: numbers, strings and objects, never holes
     a[i] = EMPTY;
-    a[i + 1] = 0; // one elements kind for every slot: numbers and objects, never holes
+    a[i + 1] = 0;
+    a[i + 2] = '';
+    a[i + 3] = 0;
   }
   return a;
 }
 
 export function newHashIndex<V>(gen: number): HashIndex<V> {
-  const shards: Array<Array<number | V>> = [];
-  for (let s = 0; s <= SHARD_MASK; s++) shards.push(emptyShard<V>(MIN_PAIRS));
+  const shards: Array<Shard<V>> = [];
+  for (let s = 0; s <= SHARD_MASK; s++) shards.push(emptyShard<V>(MIN_SLOTS));
   return { gen, shards, shardGen: new Array(SHARD_MASK + 1).fill(gen), counts: new Array(SHARD_MASK + 1).fill(0) };
 }
 
@@ -57,17 +69,12 @@ export function ownIndex<V>(ix: HashIndex<V>, gen: number): HashIndex<V> {
   return { gen, shards: ix.shards.slice(), shardGen: ix.shardGen.slice(), counts: ix.counts.slice() };
 }
 
-/** The shard for `hash` (readers inline this). */
-export function shardFor<V>(ix: HashIndex<V>, hash: number): Array<number | V> {
-  return ix.shards[hash & SHARD_MASK];
+/** First element index to probe for `hash` in a shard of `length` elements (readers inline this). */
+export function homeSlot(length: number, hash: number): number {
+  return ((hash >>> SHARD_BITS) * STRIDE) & (length - 1);
 }
 
-/** First slot (an even index) to probe for `hash` in `shard`. */
-export function homeSlot(shard: ArrayLike<unknown>, hash: number): number {
-  return ((hash >>> SHARD_BITS) << 1) & (shard.length - 1);
-}
-
-function ownShard<V>(ix: HashIndex<V>, s: number): Array<number | V> {
+function ownShard<V>(ix: HashIndex<V>, s: number): Shard<V> {
   if (ix.shardGen[s] !== ix.gen) {
     ix.shards[s] = ix.shards[s].slice();
     ix.shardGen[s] = ix.gen;
@@ -75,72 +82,75 @@ function ownShard<V>(ix: HashIndex<V>, s: number): Array<number | V> {
   return ix.shards[s];
 }
 
-/** Slot index of the value under `hash` that `same` accepts, or -1. */
-export function findSlot<V>(ix: HashIndex<V>, hash: number, same: (v: V) => boolean): number {
+/** The slot (element index) holding `key` under `hash` and `tag`, or -1. */
+export function findSlot<V>(ix: HashIndex<V>, hash: number, tag: number, key: string): number {
   const shard = ix.shards[hash & SHARD_MASK];
   const mask = shard.length - 1;
-  for (let i = homeSlot(shard, hash); shard[i] !== EMPTY; i = (i + 2) & mask) {
-    if (shard[i] === hash && same(shard[i + 1] as V)) return i;
+  for (let i = homeSlot(shard.length, hash); shard[i] !== EMPTY; i = (i + STRIDE) & mask) {
+    if (shard[i] === hash && shard[i + 1] === tag && shard[i + 2] === key) return i;
   }
   return -1;
 }
 
 export function getAt<V>(ix: HashIndex<V>, hash: number, slot: number): V {
-  return ix.shards[hash & SHARD_MASK][slot + 1] as V;
+  return ix.shards[hash & SHARD_MASK][slot + 3] as V;
 }
 
 /** Replaces the value at a slot found by `findSlot` (the index must be owned). */
 export function replaceAt<V>(ix: HashIndex<V>, hash: number, slot: number, value: V): void {
-  ownShard(ix, hash & SHARD_MASK)[slot + 1] = value;
+  ownShard(ix, hash & SHARD_MASK)[slot + 3] = value;
 }
 
-/** Adds a value under `hash` (the caller checked its key is not there yet). */
-export function addValue<V>(ix: HashIndex<V>, hash: number, value: V): void {
+/** Adds `key` under `hash` and `tag` (the caller checked it is not there yet). */
+export function addValue<V>(ix: HashIndex<V>, hash: number, tag: number, key: string, value: V): void {
   const s = hash & SHARD_MASK;
   let shard = ownShard(ix, s);
-  if ((ix.counts[s] + 1) * 4 > shard.length) shard = ix.shards[s] = rehash(shard, shard.length);
+  if ((ix.counts[s] + 1) * 2 * STRIDE > shard.length) shard = ix.shards[s] = rehash(shard, (shard.length / STRIDE) * 2);
   const mask = shard.length - 1;
-  let i = homeSlot(shard, hash);
-  while (shard[i] !== EMPTY) i = (i + 2) & mask;
+  let i = homeSlot(shard.length, hash);
+  while (shard[i] !== EMPTY) i = (i + STRIDE) & mask;
   shard[i] = hash;
-  shard[i + 1] = value;
+  shard[i + 1] = tag;
+  shard[i + 2] = key;
+  shard[i + 3] = value;
   ix.counts[s]++;
 }
 
-function rehash<V>(old: Array<number | V>, pairs: number): Array<number | V> {
-  const shard = emptyShard<V>(pairs);
+function rehash<V>(old: Shard<V>, slots: number): Shard<V> {
+  const shard = emptyShard<V>(slots);
   const mask = shard.length - 1;
-  for (let j = 0; j < old.length; j += 2) {
+  for (let j = 0; j < old.length; j += STRIDE) {
     const h = old[j] as number;
     if (h === EMPTY) continue;
-    let i = homeSlot(shard, h);
-    while (shard[i] !== EMPTY) i = (i + 2) & mask;
-    shard[i] = h;
-    shard[i + 1] = old[j + 1];
+    let i = homeSlot(shard.length, h);
+    while (shard[i] !== EMPTY) i = (i + STRIDE) & mask;
+    for (let f = 0; f < STRIDE; f++) shard[i + f] = old[j + f];
   }
   return shard;
 }
 
-/** Removes the pair at `slot` (found by `findSlot`), shifting later pairs of its run back. */
+/** Removes the slot found by `findSlot`, shifting later slots of its run back. */
 export function removeAt<V>(ix: HashIndex<V>, hash: number, slot: number): void {
   const s = hash & SHARD_MASK;
   const shard = ownShard(ix, s);
   const mask = shard.length - 1;
   let hole = slot;
-  for (let i = (hole + 2) & mask; shard[i] !== EMPTY; i = (i + 2) & mask) {
-    const home = homeSlot(shard, shard[i] as number);
-    // The pair at i may move into the hole unless its home lies cyclically in (hole, i].
+  for (let i = (hole + STRIDE) & mask; shard[i] !== EMPTY; i = (i + STRIDE) & mask) {
+    const home = homeSlot(shard.length, shard[i] as number);
+    // The slot at i may move into the hole unless its home lies cyclically in (hole, i].
     const between = hole <= i ? home > hole && home <= i : home > hole || home <= i;
     if (between) continue;
-    shard[hole] = shard[i];
-    shard[hole + 1] = shard[i + 1];
+    for (let f = 0; f < STRIDE; f++) shard[hole + f] = shard[i + f];
     hole = i;
   }
   shard[hole] = EMPTY;
   shard[hole + 1] = 0;
+  shard[hole + 2] = '';
+  shard[hole + 3] = 0;
   ix.counts[s]--;
   // Shrink a shard that emptied out, so a table that grew and was cleared gives memory back.
-  if (ix.counts[s] * 16 < shard.length && shard.length > MIN_PAIRS * 2) ix.shards[s] = rehash(shard, shard.length / 4);
+  const slots = shard.length / STRIDE;
+  if (ix.counts[s] * 8 < slots && slots > MIN_SLOTS) ix.shards[s] = rehash(shard, slots / 2);
 }
 
 export function indexSize<V>(ix: HashIndex<V>): number {
@@ -149,10 +159,10 @@ export function indexSize<V>(ix: HashIndex<V>): number {
   return n;
 }
 
-/** Every value (tests and rebuilding the Bloom filter). */
+/** Every `[hash, value]` (tests and rebuilding the Bloom filter). */
 export function* indexValues<V>(ix: HashIndex<V>): Generator<[number, V]> {
   for (const shard of ix.shards) {
-    for (let i = 0; i < shard.length; i += 2) if (shard[i] !== EMPTY) yield [shard[i] as number, shard[i + 1] as V];
+    for (let i = 0; i < shard.length; i += STRIDE) if (shard[i] !== EMPTY) yield [shard[i] as number, shard[i + 3] as V];
   }
 }
 

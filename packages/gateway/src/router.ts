@@ -95,9 +95,6 @@ interface Slot<T> {
  * that a hit does not load the entry as well.
  */
 interface Cell<T> {
-  gid: number;
-  anchored: boolean;
-  key: string;
   methodMask: number;
   methods: ReadonlySet<string> | undefined;
   remote: net.BlockList | undefined;
@@ -119,9 +116,12 @@ interface Installed<T> {
 interface Group {
   gen: number;
   gid: number;
-  /** salts that make this group's exact and anchor keys distinct in the shared table */
+  /** salts that spread this group's exact and anchor keys over the shared table */
   saltExact: number;
   saltAnchor: number;
+  /** the table tags of this group's exact and anchor keys (its gid and kind) */
+  tagExact: number;
+  tagAnchor: number;
   exactSlots: number;
   anchoredSlots: number;
   /** bounds on the anchor lengths present (not shrunk on delete; reset when none are left) */
@@ -224,8 +224,8 @@ function hashPrefixes(path: string): void {
 let nextGid = 1;
 
 function newGroup(gen: number, gid = nextGid++): Group {
-  return { gen, gid, saltExact: mix(gid * 2 + 1), saltAnchor: mix(gid * 2 + 2), exactSlots: 0, anchoredSlots: 0,
-    minAnchor: 0x7fffffff, maxAnchor: -1 };
+  return { gen, gid, saltExact: mix(gid * 2 + 1), saltAnchor: mix(gid * 2 + 2), tagExact: gid * 2, tagAnchor: gid * 2 + 1,
+    exactSlots: 0, anchoredSlots: 0, minAnchor: 0x7fffffff, maxAnchor: -1 };
 }
 
 function ownGroup(g: Group, gen: number): Group {
@@ -336,10 +336,14 @@ function matchGroup<T>(s: State<T>, g: Group, path: string, req: MatchRequest): 
     if ((words[Math.imul(h, 0x9e3779b1) >>> shift] & bits) === bits) {
       const shard = shards[h & 0xff];
       const mask = shard.length - 1;
-      for (let k = ((h >>> 8) << 1) & mask; shard[k] !== EMPTY; k = (k + 2) & mask) {
-        if (shard[k] !== h) continue;
-        const head = shard[k + 1] as Cell<T>;
-        if (head.gid !== g.gid || head.anchored || head.key !== path) continue;
+      for (let k = ((h >>> 8) * 4) & mask; shard[k] !== EMPTY; k = (k + 4) & mask) {
+        if (shard[k] !== h || shard[k + 1] !== g.tagExact) continue;
+        // Touch the cell before comparing the key: both are cold, and this way the two loads
+        // are in flight together.
+        const head = shard[k + 3] as Cell<T>;
+        const first = head.methodMask;
+        if (shard[k + 2] !== path) continue;
+        if (first === ALL_METHODS && head.remote === undefined && head.expr === undefined) return head;
         for (let c: Cell<T> | undefined = head; c !== undefined; c = c.next) if (passes(c, req)) return c;
         break;
       }
@@ -353,10 +357,15 @@ function matchGroup<T>(s: State<T>, g: Group, path: string, req: MatchRequest): 
       if ((words[Math.imul(h, 0x9e3779b1) >>> shift] & bits) !== bits) continue;
       const shard = shards[h & 0xff];
       const mask = shard.length - 1;
-      for (let k = ((h >>> 8) << 1) & mask; shard[k] !== EMPTY; k = (k + 2) & mask) {
-        if (shard[k] !== h) continue;
-        const head = shard[k + 1] as Cell<T>;
-        if (head.gid !== g.gid || !head.anchored || head.key.length !== i || !path.startsWith(head.key)) continue;
+      for (let k = ((h >>> 8) * 4) & mask; shard[k] !== EMPTY; k = (k + 4) & mask) {
+        if (shard[k] !== h || shard[k + 1] !== g.tagAnchor) continue;
+        const head = shard[k + 3] as Cell<T>;
+        const first = head.pattern; // in flight with the key, as above
+        const key = shard[k + 2] as string;
+        if (key.length !== i || !path.startsWith(key)) continue;
+        if (first === undefined && head.methodMask === ALL_METHODS && head.remote === undefined && head.expr === undefined) {
+          return head;
+        }
         for (let c: Cell<T> | undefined = head; c !== undefined; c = c.next) {
           if (fitsPattern(c, path, i) && passes(c, req)) return c;
         }
@@ -510,19 +519,20 @@ export class Router<T> {
     const anchored = slot.kind === 'anchored';
     const h = keyHash(fnv(slot.key), anchored ? g.saltAnchor : g.saltExact);
     d.index = ownIndex(d.index, d.gen);
-    const at = findSlot(d.index, h, (c) => c.gid === g.gid && c.anchored === anchored && c.key === slot.key);
+    const tag = anchored ? g.tagAnchor : g.tagExact;
+    const at = findSlot(d.index, h, tag, slot.key);
     const slots: Slot<T>[] = [];
     if (at >= 0) for (let c: Cell<T> | undefined = getAt(d.index, h, at); c; c = c.next) if (c.slot !== slot) slots.push(c.slot);
     if (add) slots.push(slot);
     slots.sort(compareSlots);
     let head: Cell<T> | undefined;
-    for (let i = slots.length - 1; i >= 0; i--) head = newCell(g.gid, slots[i], head);
+    for (let i = slots.length - 1; i >= 0; i--) head = newCell(slots[i], head);
     if (head === undefined) {
       if (at >= 0) removeAt(d.index, h, at);
     } else if (at >= 0) {
       replaceAt(d.index, h, at, head);
     } else {
-      addValue(d.index, h, head);
+      addValue(d.index, h, tag, slot.key, head);
       if (!bloomAdd(d.bloom, h)) d.bloom = rebuildBloom(d.index);
     }
   }
@@ -561,10 +571,10 @@ function rebuildBloom<T>(index: HashIndex<Cell<T>>): Bloom {
   return b;
 }
 
-function newCell<T>(gid: number, slot: Slot<T>, next: Cell<T> | undefined): Cell<T> {
+function newCell<T>(slot: Slot<T>, next: Cell<T> | undefined): Cell<T> {
   const e = slot.entry;
   // All fields always present: one hidden class for every cell the match loop reads.
-  return { gid, anchored: slot.kind === 'anchored', key: slot.key, methodMask: e.methodMask, methods: e.methods,
+  return { methodMask: e.methodMask, methods: e.methods,
     remote: e.remote, expr: e.expr, pattern: slot.pattern, open: slot.open, payload: e.payload, next, slot };
 }
 
