@@ -21,10 +21,14 @@ export interface PoolSettings {
 
 export interface PoolLease {
   readonly key: string;
+  /** The pool's origin (one string shared by every lease of the pool). */
+  readonly origin: string;
   readonly pool: Pool;
 }
 
 interface Slot {
+  /** The lease every acquirer shares: one object and one key string per pool, not per upstream. */
+  lease: PoolLease;
   pool: Pool;
   refs: number;
   closeTimer?: NodeJS.Timeout;
@@ -64,7 +68,8 @@ export class PoolManager {
     const key = poolKey(origin, settings);
     let slot = this.slots.get(key);
     if (!slot) {
-      slot = { pool: this.create(origin, settings), refs: 0 };
+      const pool = this.create(origin, settings);
+      slot = { lease: { key, origin, pool }, pool, refs: 0 };
       this.slots.set(key, slot);
     }
     if (slot.closeTimer) {
@@ -72,7 +77,7 @@ export class PoolManager {
       slot.closeTimer = undefined;
     }
     slot.refs++;
-    return { key, pool: slot.pool };
+    return slot.lease;
   }
 
   release(lease: PoolLease): void {
