@@ -1,8 +1,8 @@
 import net from 'node:net';
 import { addCidr, checkIp, compileExpr, type CompiledExpr } from './expr';
 import {
-  addValue, bloomAdd, EMPTY, findSlot, getAt, indexSize, indexValues, newBloom, newHashIndex, ownIndex,
-  removeAt, replaceAt, type Bloom, type HashIndex,
+  addValue, bloomAdd, EMPTY, findSlot, getAt, indexSize, indexValues, newBloom, newHashIndex, ownIndex, removeAt,
+  replaceAt, SHARD_BITS, SHARD_MASK, type Bloom, type HashIndex,
 } from './exact-index';
 
 /**
@@ -334,9 +334,9 @@ function matchGroup<T>(s: State<T>, g: Group, path: string, req: MatchRequest): 
     const y = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
     const bits = (1 << (y & 31)) | (1 << ((y >>> 5) & 31));
     if ((words[Math.imul(h, 0x9e3779b1) >>> shift] & bits) === bits) {
-      const shard = shards[h & 0xff];
+      const shard = shards[h & SHARD_MASK];
       const mask = shard.length - 1;
-      for (let k = ((h >>> 8) * 4) & mask; shard[k] !== EMPTY; k = (k + 4) & mask) {
+      for (let k = ((h >>> SHARD_BITS) * 4) & mask; shard[k] !== EMPTY; k = (k + 4) & mask) {
         if (shard[k] !== h || shard[k + 1] !== g.tagExact) continue;
         // Touch the cell before comparing the key: both are cold, and this way the two loads
         // are in flight together.
@@ -355,9 +355,9 @@ function matchGroup<T>(s: State<T>, g: Group, path: string, req: MatchRequest): 
       const y = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
       const bits = (1 << (y & 31)) | (1 << ((y >>> 5) & 31));
       if ((words[Math.imul(h, 0x9e3779b1) >>> shift] & bits) !== bits) continue;
-      const shard = shards[h & 0xff];
+      const shard = shards[h & SHARD_MASK];
       const mask = shard.length - 1;
-      for (let k = ((h >>> 8) * 4) & mask; shard[k] !== EMPTY; k = (k + 4) & mask) {
+      for (let k = ((h >>> SHARD_BITS) * 4) & mask; shard[k] !== EMPTY; k = (k + 4) & mask) {
         if (shard[k] !== h || shard[k + 1] !== g.tagAnchor) continue;
         const head = shard[k + 3] as Cell<T>;
         const first = head.pattern; // in flight with the key, as above

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import {
   addValue, bloomAdd, bloomMayHave, findSlot, getAt, indexSize, indexValues, newBloom, newHashIndex, ownIndex, removeAt,
-  replaceAt, type HashIndex,
+  replaceAt, SHARD_BITS, type HashIndex,
 } from '../src/exact-index';
 import { Router, type MatchRequest } from '../src/router';
 
@@ -25,7 +25,7 @@ function contents(ix: HashIndex<V>): Map<number, number> {
  * runs are long, wrap around the end of a shard, and deletions must shift pairs back.
  */
 describe('path index (sharded linear-probing table)', () => {
-  const hashOf = (key: number, spread: number) => ((key % spread) << 8) | ((key >> 1) % 2); // shards 0 and 1 only
+  const hashOf = (key: number, spread: number) => ((key % spread) << SHARD_BITS) | ((key >> 1) % 2); // shards 0 and 1 only
 
   const opArb = fc.record({ key: fc.integer({ min: 0, max: 60 }), del: fc.boolean(), publish: fc.boolean() });
 
@@ -61,11 +61,11 @@ describe('path index (sharded linear-probing table)', () => {
 
   it('grows a shard past its first size and shrinks it again when emptied', () => {
     const ix = newHashIndex<V>(1);
-    for (let k = 0; k < 1000; k++) addValue(ix, k << 8, 0, `${k}`, { key: k, n: k });
+    for (let k = 0; k < 1000; k++) addValue(ix, k << SHARD_BITS, 0, `${k}`, { key: k, n: k });
     const grown = ix.shards[0].length;
     expect(grown).toBeGreaterThanOrEqual(2 * 4 * 1000); // at most half full, four elements a slot
-    for (let k = 0; k < 1000; k++) expect(getAt(ix, k << 8, findSlot(ix, k << 8, 0, `${k}`)).n).toBe(k);
-    for (let k = 0; k < 1000; k++) removeAt(ix, k << 8, findSlot(ix, k << 8, 0, `${k}`));
+    for (let k = 0; k < 1000; k++) expect(getAt(ix, k << SHARD_BITS, findSlot(ix, k << SHARD_BITS, 0, `${k}`)).n).toBe(k);
+    for (let k = 0; k < 1000; k++) removeAt(ix, k << SHARD_BITS, findSlot(ix, k << SHARD_BITS, 0, `${k}`));
     expect(indexSize(ix)).toBe(0);
     expect(ix.shards[0].length).toBeLessThan(grown / 16);
   });
