@@ -322,7 +322,9 @@ function fitsPattern<T>(c: Cell<T>, path: string, i: number): boolean {
 /**
  * The first passing route of one group. `prefixes` holds the path's prefix hashes. Every probe
  * starts with the Bloom filter (one word, in cache), so a key that is not there rarely costs a
- * load from the table.
+ * load from the table. The probe and filter arithmetic is exact-index.ts's (`homeSlot`, STRIDE
+ * = 4, `bloomBits`, `bloomWord`) written out inline: this loop is the hot path, and the tests
+ * at a few thousand routes fail if the two ever disagree.
  */
 function matchGroup<T>(s: State<T>, g: Group, path: string, req: MatchRequest): Cell<T> | undefined {
   const words = s.bloom.words;
