@@ -180,6 +180,35 @@ test('wait_revision answers only once every worker serves the revision', async (
   }
 });
 
+test('limit-count and limit-req count per node, not per worker', async () => {
+  const upstream = { type: 'roundrobin', nodes: { [`127.0.0.1:${echo.port}`]: 1 } };
+  const put = (id: string, body: unknown) => fetch(`${cp.adminUrl}/apisix/admin/routes/${id}`, {
+    method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+  }).then((r) => r.status);
+  expect(await put('count', { uri: '/limited-count', plugins: { 'limit-count': { count: 5, time_window: 60, rejected_code: 429 } }, upstream })).toBe(201);
+  expect(await put('req', { uri: '/limited-req', plugins: { 'limit-req': { rate: 0.01, burst: 0, key: 'remote_addr', rejected_code: 429, nodelay: true } }, upstream })).toBe(201);
+  // both workers have the routes (a 404 means one has not; 429s spent here are counted below)
+  const spent = { count: 0, req: 0 };
+  await waitFor(async () => {
+    const s = await burst(4, () => getFresh(node.proxyUrl + '/limited-count').then((r) => r.status), 1);
+    spent.count += s.filter((x) => x === 200).length;
+    return s.every((x) => x !== 404);
+  }, { what: 'both workers to load the limit-count route' });
+  await waitFor(async () => {
+    const s = await burst(4, () => getFresh(node.proxyUrl + '/limited-req').then((r) => r.status), 1);
+    spent.req += s.filter((x) => x === 200).length;
+    return s.every((x) => x !== 404);
+  }, { what: 'both workers to load the limit-req route' });
+
+  // 5 per 60 s for the node: 20 requests alternating over both workers admit 5 in all, not 10
+  const counts = await burst(20, () => getFresh(node.proxyUrl + '/limited-count').then((r) => r.status), 1);
+  expect(spent.count + counts.filter((s) => s === 200).length).toBe(5);
+  expect(counts.filter((s) => s !== 200 && s !== 429)).toEqual([]);
+  // 0.01 per second, no burst: one request in 100 s for the node, whichever worker answers
+  const reqs = await burst(10, () => getFresh(node.proxyUrl + '/limited-req').then((r) => r.status), 1);
+  expect(spent.req + reqs.filter((s) => s === 200).length).toBe(1);
+});
+
 test('a worker that dies is replaced and the new one gets the configuration', async () => {
   const [victim, survivor] = childrenOf(node.pid!);
   process.kill(victim, 'SIGKILL');

@@ -248,7 +248,8 @@ export class ConsumerIndex {
       // A conf with references gets a resolve step in its rewrite phase, which runs right after
       // authentication (PluginChain.withConsumer): the values are fetched lazily, once per node
       // (single-flight), and an unresolvable one answers 503 naming the plugin.
-      return PluginChain.build(plugins, this.registry, this.pluginSecrets);
+      const scope = Object.entries(owner).map(([k, v]) => `${k}:${v}`).join(',');
+      return PluginChain.build(plugins, this.registry, this.pluginSecrets, scope);
     } catch (err) {
       this.log.error({ ...owner, reason: (err as Error).message }, 'consumer plugins cannot be built; requests of their consumers are refused');
       return PluginChain.refusing({ status: 503, body: { error_msg: 'consumer plugins unavailable' } });

@@ -231,7 +231,7 @@ export class GatewayTables {
       id,
       conf,
       modRevision: item.modRevision,
-      chain: unavailable ? PluginChain.EMPTY : PluginChain.build(plugins, this.plugins, this.pluginSecrets),
+      chain: unavailable ? PluginChain.EMPTY : PluginChain.build(plugins, this.plugins, this.pluginSecrets, `route:${id}`),
       upstream,
       upstreamId,
       timeout: conf.timeout ?? service?.conf.timeout,
@@ -308,7 +308,7 @@ export class GatewayTables {
       this.globalRules.delete(id);
     } else {
       try {
-        this.globalRules.set(id, PluginChain.build((item.value as PluginSetConf).plugins, this.plugins, this.pluginSecrets));
+        this.globalRules.set(id, PluginChain.build((item.value as PluginSetConf).plugins, this.plugins, this.pluginSecrets, `global_rule:${id}`));
       } catch (err) {
         this.log.error({ key: item.key, reason: (err as Error).message }, `skipping global rule ${item.key}: ${(err as Error).message}`);
         return;

@@ -1,6 +1,7 @@
 import { PLUGIN_DEFINITIONS } from '@portico/core';
 import type { RequestContext } from '../context';
-import type { Plugin, PluginResponse } from './types';
+import { limitBackend, limitId, type CountLimiter, type CountResult } from './limit-backend';
+import type { PhaseResult, Plugin, PluginResponse } from './types';
 import { resolveVars } from './vars';
 
 interface Window {
@@ -29,7 +30,16 @@ export class CountWindows {
   ) {}
 
   /** Takes one from the key's quota. `remaining` < 0 means the request is over the limit. */
-  take(key: string): { remaining: number; resetMs: number } {
+  take(key: string): CountResult {
+    const g = this.grant(key, 1);
+    return { remaining: g.granted === 1 ? g.remaining : -1, resetMs: g.resetMs };
+  }
+
+  /**
+   * Takes up to `want` from the key's quota at once (a worker's lease, see workers/limits.ts):
+   * how many were granted and what is left after them.
+   */
+  grant(key: string, want: number): { granted: number; remaining: number; resetMs: number } {
     const now = this.now();
     let w = this.windows.get(key);
     if (!w || w.resetAt <= now) {
@@ -37,9 +47,9 @@ export class CountWindows {
       w = { used: 0, resetAt: now + this.windowMs };
       this.windows.set(key, w);
     }
-    if (w.used < this.limit) w.used++;
-    else return { remaining: -1, resetMs: w.resetAt - now };
-    return { remaining: this.limit - w.used, resetMs: w.resetAt - now };
+    const granted = Math.max(0, Math.min(want, this.limit - w.used));
+    w.used += granted;
+    return { granted, remaining: this.limit - w.used, resetMs: w.resetAt - now };
   }
 
   get size(): number {
@@ -59,7 +69,7 @@ export class CountWindows {
  */
 const groups = new Map<string, WeakRef<Map<string, Window>>>();
 
-function groupWindows(group: string): Map<string, Window> {
+export function groupWindows(group: string): Map<string, Window> {
   let windows = groups.get(group)?.deref();
   if (!windows) {
     // Amortised sweep of groups whose confs were all dropped.
@@ -75,7 +85,7 @@ function groupWindows(group: string): Map<string, Window> {
 export interface LimitCountConf {
   limit: number;
   keyOf: (ctx: RequestContext) => string;
-  windows: CountWindows;
+  windows: CountLimiter;
   showHeaders: boolean;
   rejected: Omit<PluginResponse, 'headers'>;
 }
@@ -95,10 +105,11 @@ export const limitCountPlugin: Plugin<LimitCountConf> = {
   name: 'limit-count',
   priority: PLUGIN_DEFINITIONS['limit-count'].priority,
 
-  compile(conf): LimitCountConf {
+  compile(conf, scope): LimitCountConf {
     const limit = conf.count as number;
     const keyType = (conf.key_type as string | undefined) ?? 'var';
     const key = (conf.key as string | undefined) ?? 'remote_addr';
+    const group = typeof conf.group === 'string' ? conf.group : undefined;
     // A key that resolves to nothing falls back to the client address (APISIX).
     const keyOf = keyType === 'constant' ? () => key
       : keyType === 'var_combination' ? (ctx: RequestContext) => resolveVars(key, ctx) || ctx.remoteAddr
@@ -106,8 +117,7 @@ export const limitCountPlugin: Plugin<LimitCountConf> = {
     return {
       limit,
       keyOf,
-      windows: new CountWindows(limit, (conf.time_window as number) * 1000, Date.now,
-        typeof conf.group === 'string' ? groupWindows(conf.group) : undefined),
+      windows: limitBackend().count(limitId('limit-count', scope, conf, group), limit, (conf.time_window as number) * 1000, group),
       showHeaders: conf.show_limit_quota_header !== false,
       rejected: {
         status: (conf.rejected_code as number | undefined) ?? 503,
@@ -117,14 +127,18 @@ export const limitCountPlugin: Plugin<LimitCountConf> = {
   },
 
   phases: {
-    access(conf, ctx) {
-      const { remaining, resetMs } = conf.windows.take(conf.keyOf(ctx));
-      if (conf.showHeaders) {
-        ctx.setResponseHeader('X-RateLimit-Limit', String(conf.limit));
-        ctx.setResponseHeader('X-RateLimit-Remaining', String(Math.max(0, remaining)));
-        ctx.setResponseHeader('X-RateLimit-Reset', String(Math.ceil(resetMs / 1000)));
-      }
-      return remaining < 0 ? conf.rejected : undefined;
+    access(conf, ctx): PhaseResult | Promise<PhaseResult> {
+      const taken = conf.windows.take(conf.keyOf(ctx));
+      return taken instanceof Promise ? taken.then((r) => answer(conf, ctx, r)) : answer(conf, ctx, taken);
     },
   },
 };
+
+function answer(conf: LimitCountConf, ctx: RequestContext, { remaining, resetMs }: CountResult): PhaseResult {
+  if (conf.showHeaders) {
+    ctx.setResponseHeader('X-RateLimit-Limit', String(conf.limit));
+    ctx.setResponseHeader('X-RateLimit-Remaining', String(Math.max(0, remaining)));
+    ctx.setResponseHeader('X-RateLimit-Reset', String(Math.ceil(resetMs / 1000)));
+  }
+  return remaining < 0 ? conf.rejected : undefined;
+}

@@ -1,5 +1,6 @@
 import { PLUGIN_DEFINITIONS } from '@portico/core';
 import type { RequestContext } from '../context';
+import { limitBackend, limitId, type ReqLimiter } from './limit-backend';
 import type { PhaseResult, Plugin, PluginResponse } from './types';
 import { resolveVars } from './vars';
 
@@ -51,7 +52,7 @@ export class LeakyBuckets {
 
 export interface LimitReqConf {
   keyOf: (ctx: RequestContext) => string;
-  buckets: LeakyBuckets;
+  buckets: ReqLimiter;
   nodelay: boolean;
   rejected: PluginResponse;
 }
@@ -67,14 +68,14 @@ export const limitReqPlugin: Plugin<LimitReqConf> = {
   name: 'limit-req',
   priority: PLUGIN_DEFINITIONS['limit-req'].priority,
 
-  compile(conf): LimitReqConf {
+  compile(conf, scope): LimitReqConf {
     const key = conf.key as string;
     const keyOf = conf.key_type === 'var_combination'
       ? (ctx: RequestContext) => resolveVars(key, ctx) || ctx.remoteAddr
       : (ctx: RequestContext) => ctx.lookupVar(key) || ctx.remoteAddr;
     return {
       keyOf,
-      buckets: new LeakyBuckets(conf.rate as number, conf.burst as number),
+      buckets: limitBackend().req(limitId('limit-req', scope, conf), conf.rate as number, conf.burst as number),
       nodelay: conf.nodelay === true,
       rejected: {
         status: (conf.rejected_code as number | undefined) ?? 503,
@@ -86,10 +87,14 @@ export const limitReqPlugin: Plugin<LimitReqConf> = {
   phases: {
     access(conf, ctx): PhaseResult | Promise<PhaseResult> {
       const delay = conf.buckets.take(conf.keyOf(ctx));
-      if (delay < 0) return conf.rejected;
-      // resty.limit.req: delays under a millisecond are not worth a timer.
-      if (conf.nodelay || delay < 1) return undefined;
-      return new Promise<PhaseResult>((resolve) => setTimeout(resolve, delay));
+      return typeof delay === 'number' ? wait(conf, delay) : delay.then((d) => wait(conf, d));
     },
   },
 };
+
+function wait(conf: LimitReqConf, delay: number): PhaseResult | Promise<PhaseResult> {
+  if (delay < 0) return conf.rejected;
+  // resty.limit.req: delays under a millisecond are not worth a timer.
+  if (conf.nodelay || delay < 1) return undefined;
+  return new Promise<PhaseResult>((resolve) => setTimeout(resolve, delay));
+}

@@ -96,7 +96,7 @@ export class PluginChain {
    * runs first in the rewrite phase, and the plugin's handlers read the current compiled conf
    * from its ResolvedPluginConf (plugin-secrets.ts).
    */
-  static build(plugins: Record<string, unknown> | undefined, registry: ReadonlyMap<string, Plugin<any>>, secrets?: PluginSecrets): PluginChain {
+  static build(plugins: Record<string, unknown> | undefined, registry: ReadonlyMap<string, Plugin<any>>, secrets?: PluginSecrets, scope = ''): PluginChain {
     if (!plugins) return PluginChain.EMPTY;
     const steps: Step[] = [];
     const filters: FilterStep[] = [];
@@ -107,7 +107,7 @@ export class PluginChain {
       const plugin = registry.get(name);
       if (!plugin) throw new Error(`plugin ${name} has no data-plane implementation`);
       names.push(name);
-      const compile = (c: Record<string, unknown>): unknown => (plugin.compile ? plugin.compile(c) : c);
+      const compile = (c: Record<string, unknown>): unknown => (plugin.compile ? plugin.compile(c, scope) : c);
       const holder = secrets?.holder(name, rawConf, compile);
       if (!holder && !secrets && findSecretRefs(rawConf).size > 0) {
         throw new Error(`plugin ${name} has secret references and no secret resolver`);

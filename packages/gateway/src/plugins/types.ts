@@ -42,8 +42,13 @@ export type PhaseName = (typeof PHASES)[number];
 export interface Plugin<C = unknown> {
   name: string;
   priority: number;
-  /** Turns a validated route-level conf into the form the phases use (defaults applied). Once per route. */
-  compile?(conf: Record<string, unknown>): C;
+  /**
+   * Turns a validated route-level conf into the form the phases use (defaults applied). Once
+   * per route. `scope` names the owner of the conf (`route:<id>`, `global_rule:<id>`,
+   * `consumer:<name>`, `group_id:<id>`), the same in every worker of a node, so state
+   * that must be node-wide (limit counters) can be keyed by it.
+   */
+  compile?(conf: Record<string, unknown>, scope: string): C;
   phases: Partial<Record<PhaseName, PhaseHandler<C>>>;
   headerFilter?: HeaderFilter<C>;
 }

@@ -24,7 +24,9 @@ export type ToWorker =
   /** A reference's new cached state (rotation, provider reconfigured, dropped: state absent). */
   | { t: 'portico:secret'; ref: string; state?: EntryState }
   | { t: 'portico:secret-reply'; id: number; state?: EntryState }
-  | { t: 'portico:metrics-request'; id: number };
+  | { t: 'portico:metrics-request'; id: number }
+  | { t: 'portico:count-reply'; id: number; granted: number; remaining: number; resetMs: number }
+  | { t: 'portico:req-reply'; id: number; delay: number };
 
 export type ToPrimary =
   /** The worker is listening for configuration: start its feed. */
@@ -32,7 +34,11 @@ export type ToPrimary =
   /** The worker's tables now hold `revision` (sent after each applied batch). */
   | { t: 'portico:applied'; revision: number; configChanged: boolean }
   | { t: 'portico:secret-request'; id: number; ref: string }
-  | { t: 'portico:metrics-reply'; id: number; text: string };
+  | { t: 'portico:metrics-reply'; id: number; text: string }
+  /** limit-count: take up to `want` from `key`'s quota in the node-wide counter `counter`. */
+  | { t: 'portico:count'; id: number; counter: string; limit: number; windowMs: number; group?: string; key: string; want: number }
+  /** limit-req: one request for `key` in the node-wide bucket set `counter`. */
+  | { t: 'portico:req'; id: number; counter: string; rate: number; burst: number; key: string };
 
 /** One end of a worker's IPC channel (a cluster Worker in the primary, `process` in a worker). */
 export interface Channel<Out, In> {

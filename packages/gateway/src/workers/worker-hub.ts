@@ -1,6 +1,7 @@
 import { componentLogger, type Logger } from '@portico/core';
 import type { SecretResolver } from '@portico/secrets';
 import type { AppliedListener, ConfigSync } from '../config-sync';
+import { LimitServer } from './limits';
 import type { Channel, SyncStatus, ToPrimary, ToWorker } from './protocol';
 
 export type WorkerLink = Channel<ToWorker, ToPrimary>;
@@ -34,6 +35,7 @@ export class WorkerHub {
   private readonly stops: Array<() => void> = [];
   private readonly pendingMetrics = new Map<number, (text: string) => void>();
   private readonly appliedListeners = new Set<AppliedListener>();
+  private readonly limits = new LimitServer();
   private lastServed = 0;
   private nextId = 1;
   private lastStatus = '';
@@ -64,6 +66,7 @@ export class WorkerHub {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    this.limits.close();
     for (const s of this.stops.splice(0)) s();
     for (const w of [...this.workers]) this.detach(w);
   }
@@ -154,6 +157,14 @@ export class WorkerHub {
         }
         break;
       }
+      case 'portico:count': {
+        const g = this.limits.count(msg.counter, msg.limit, msg.windowMs, msg.group, msg.key, msg.want);
+        safeSend(w.link, { t: 'portico:count-reply', id: msg.id, ...g });
+        break;
+      }
+      case 'portico:req':
+        safeSend(w.link, { t: 'portico:req-reply', id: msg.id, delay: this.limits.req(msg.counter, msg.rate, msg.burst, msg.key) });
+        break;
       case 'portico:metrics-reply':
         this.pendingMetrics.get(msg.id)?.(msg.text);
         break;

@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+// Circular with the plugins (they import limitBackend); used only at call time, so safe.
+import { CountWindows, groupWindows } from './limit-count';
+import { LeakyBuckets } from './limit-req';
+
+/** One take from a fixed-window counter. `remaining` < 0: over the limit. */
+export interface CountResult {
+  remaining: number;
+  resetMs: number;
+}
+
+/** A limit-count counter set (one per conf): synchronous in-process, a Promise when it asks the primary. */
+export interface CountLimiter {
+  take(key: string): CountResult | Promise<CountResult>;
+}
+
+/** A limit-req bucket set: the delay (ms) the request should wait, or -1 when over the burst. */
+export interface ReqLimiter {
+  take(key: string): number | Promise<number>;
+}
+
+/**
+ * Where the limit plugins keep their counters. In one process they are local (LocalLimits,
+ * set in limits.ts); a proxy worker (`apisix.workers` > 1) counts in the primary so that a
+ * limit is per node, as APISIX's shared dicts make it, not per worker.
+ */
+export interface LimitBackend {
+  /** `id`: the conf's node-wide identity (limitId); `group`: limit-count's `group`. */
+  count(id: string, limit: number, windowMs: number, group?: string): CountLimiter;
+  req(id: string, rate: number, burst: number): ReqLimiter;
+}
+
+/** Counters in this process: the single-process node, and the primary of a node with workers. */
+export const localLimits: LimitBackend = {
+  count: (_id, limit, windowMs, group) => new CountWindows(limit, windowMs, Date.now, group !== undefined ? groupWindows(group) : undefined),
+  req: (_id, rate, burst) => new LeakyBuckets(rate, burst),
+};
+
+let current: LimitBackend = localLimits;
+
+/** The backend the limit plugins compile against. */
+export function limitBackend(): LimitBackend {
+  return current;
+}
+
+/** A proxy worker installs its primary-backed counters here, before any conf compiles. */
+export function setLimitBackend(backend: LimitBackend): void {
+  current = backend;
+}
+
+/**
+ * The identity of a limit conf across a node's workers: its owner (scope), plugin and conf, or
+ * `group:<name>` when limit-count's `group` makes confs share counters. Stable for an
+ * unchanged conf, so a route change that keeps the conf keeps its counters.
+ */
+export function limitId(plugin: string, scope: string, conf: Record<string, unknown>, group?: string): string {
+  if (group !== undefined) return `group:${group}`;
+  return `${plugin}:${scope}:${createHash('sha1').update(JSON.stringify(conf)).digest('base64url')}`;
+}
