@@ -309,8 +309,15 @@ function sendReply(ctx: RequestContext, r: PluginResponse): void {
 
 /** One request's trip upstream, including retries on other nodes. */
 export class Forwarding {
-  private readonly tried = new Set<Target>();
-  private readonly started = Date.now();
+  /**
+   * Nodes tried so far: the first one alone, and a Set only once a retry needs to exclude
+   * something (most requests make one attempt; a Set per request showed in the allocations).
+   */
+  private first?: Target;
+  private tried?: Set<Target>;
+  private attempts = 0;
+  /** Only read with a retry_timeout. */
+  private readonly started: number;
   private readonly retries: number;
   readonly connectMs: number;
   readonly readMs: number;
@@ -325,6 +332,7 @@ export class Forwarding {
     readonly metrics?: GatewayMetrics,
   ) {
     this.retries = upstream.retries ?? Math.max(0, upstream.pickable - 1);
+    this.started = upstream.retryTimeoutMs > 0 ? Date.now() : 0;
     const rt = route.timeout;
     const ut = upstream.timeout;
     this.connectMs = (rt?.connect ?? ut.connect ?? DEFAULT_TIMEOUT_S) * 1000;
@@ -336,23 +344,28 @@ export class Forwarding {
   }
 
   next(): void {
+    if (this.first && !this.tried) this.tried = new Set([this.first]);
     const t = this.upstream.pick(this.tried, this.ctx);
     if (!t) {
       const f = this.lastFailure ?? { status: 502, reason: 'no valid upstream node' };
       return sendReply(this.ctx, { status: f.status, body: { error_msg: f.reason } });
     }
-    this.tried.add(t);
+    if (this.tried) this.tried.add(t);
+    else this.first = t;
+    this.attempts++;
     // undici validates the request (headers, path) inside dispatch and reports a problem
     // through onResponseError as UND_ERR_INVALID_ARG.
-    new Exchange(this, t, {
+    const opts: Dispatcher.DispatchOptions = {
       path: this.ctx.upstreamPath,
       method: (this.ctx.upstreamMethod ?? this.ctx.method) as Dispatcher.HttpMethod,
       headers: this.buildHeaders(t),
       body: this.hasBody ? this.ctx.req : null,
       headersTimeout: this.readMs,
       bodyTimeout: this.readMs,
-      ...(t.servername !== undefined ? { servername: t.servername } : {}),
-    }).start();
+    };
+    // not in the DispatchOptions type, but undici reads it (SNI of https pools)
+    if (t.servername !== undefined) (opts as { servername?: string }).servername = t.servername;
+    new Exchange(this, t, opts).start();
   }
 
   /**
@@ -368,7 +381,7 @@ export class Forwarding {
       : TLS_VERIFY_ERRORS.has(code) ? 'upstream certificate verification failed'
       : code.startsWith('HPE_') || code === 'BAD_RESPONSE' ? 'invalid response from upstream'
       : 'upstream closed the connection before responding';
-    this.log.warn({ route: this.ctx.route.id, node: t.origin, code, err: err.message, attempt: this.tried.size },
+    this.log.warn({ route: this.ctx.route.id, node: t.origin, code, err: err.message, attempt: this.attempts },
       `upstream request failed: ${reason}`);
     this.lastFailure = { status, reason };
     // passive health checks: an invalid request (400) is not the node's fault
@@ -378,7 +391,7 @@ export class Forwarding {
   }
 
   private mayRetry(code: string, requestSent: boolean, bodyHeld: boolean): boolean {
-    if (this.tried.size > this.retries) return false;
+    if (this.attempts > this.retries) return false;
     if (this.upstream.retryTimeoutMs > 0 && Date.now() - this.started >= this.upstream.retryTimeoutMs) return false;
     if (this.ctx.res.destroyed) return false;
     if (this.hasBody) {
@@ -463,17 +476,18 @@ class Exchange implements Dispatcher.DispatchHandler {
     // undici calls onConnect synchronously when a kept-alive connection is free, which is the
     // steady state: the connect timer is only armed when the request had to wait (a new
     // connection, a busy pool, a streamed body), saving a timer per request.
-    if (!this.abortFn && !this.finished) this.connectTimer = setTimeout(this.onConnectTimeout, this.fwd.connectMs);
+    // (The closure is made here, in the slow path, not per request.)
+    if (!this.abortFn && !this.finished) this.connectTimer = setTimeout(() => this.onConnectTimeout(), this.fwd.connectMs);
   }
 
-  private readonly onConnectTimeout = (): void => {
+  private onConnectTimeout(): void {
     this.connectTimer = undefined;
     if (this.abortFn || this.finished) return;
     const err = Object.assign(new Error('connect timeout'), { code: 'CONNECT_TIMEOUT' });
     this.abandon(err);
     // The queued attempt cannot be withdrawn from the pool; it still holds the body.
     this.fwd.failed(this.target, err, false, true);
-  };
+  }
 
   private abandon(reason: Error): void {
     if (this.abandoned) return;
