@@ -16,6 +16,7 @@
 import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { waitFor } from '@portico/testkit';
 import { measure, paced, pin, startPeerWithArgs, statusKB, startPorticoCase, startUpstream, type PorticoSetup } from './proxy.bench';
 
 /** The log of the newest Portico process started for `setup` (testkit puts it in a fresh temp dir). */
@@ -50,8 +51,18 @@ async function main(): Promise<void> {
       console.log(`  RSS before the first run: ${rss().toFixed(1)} MB`);
       if (process.env.BENCH_HEAPSNAPSHOT) {
         // needs `--heapsnapshot-signal=SIGUSR2` among the node flags; node writes the file into the SUT's cwd
+        const dir = path.dirname(newestLog(which));
         process.kill(sut.pids()[0], 'SIGUSR2');
-        console.log('  heap snapshot requested (SIGUSR2)');
+        // Written when the file stops growing (node writes it synchronously, in chunks).
+        let last = -1;
+        await waitFor(() => {
+          const f = readdirSync(dir).find((n) => n.endsWith('.heapsnapshot'));
+          const size = f ? statSync(path.join(dir, f)).size : -1;
+          const done = size > 0 && size === last;
+          last = size;
+          return done;
+        }, { timeoutMs: 120_000, intervalMs: 1000, what: 'the heap snapshot' });
+        console.log(`  heap snapshot written in ${dir}`);
       }
       const n = Number(process.env.BENCH_REPEAT ?? 1);
       // With --trace-gc: young-generation allocation per request over the measured window, from

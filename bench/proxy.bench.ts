@@ -5,11 +5,15 @@
  *
  *   direct          wrk → upstream (no proxy; the ceiling CPU 1 can feed, upstream on CPU 1)
  *   nginx           nginx proxy_pass, upstream keepalive pool, 1 worker
+ *   bare-node       node http server → undici Pool.dispatch → response, nothing else: the
+ *                   most a Node proxy on this stack gets from one core (Portico's ceiling)
  *   portico         Portico, one route, no plugins
  *   key-auth        + key-auth, plain key
  *   key-auth-secret + key-auth, key stored as `$env://BENCH_KEY` (resolved via the secret cache)
  *   key-auth+limit  key-auth + limit-count (limit high enough that nothing is rejected)
  *   100r/100c       the same on 100 routes and 100 consumers, wrk rotating over all of them
+ *   routes10k       key-auth on each of 10k routes (inline upstreams), wrk over 1,000 of them;
+ *                   RSS at idle after loading and after the run (target ≤ 120 MB)
  *   fastify-proxy   fastify + @fastify/http-proxy
  *   fast-gateway    fast-gateway
  *
@@ -249,6 +253,7 @@ http.createServer((req, res) => {
   pool.dispatch({ path: req.url, method: req.method, headers: req.rawHeaders, body: null }, {
     onConnect() {},
     onHeaders(status, raw, resume) {
+      res.on('drain', resume);
       const h = [];
       for (let i = 0; i < raw.length; i += 2) {
         const k = raw[i].toString('latin1');
@@ -323,6 +328,8 @@ export async function startPorticoCase(setup: PorticoSetup, upstreamPort: number
     await consumer('alice', PLAIN_KEY);
     let next = 0;
     const t0 = Date.now();
+  // Other work on the machine disturbs the figures: recorded, and printed with the results.
+  const loadAtStart = os.loadavg()[0];
     await Promise.all(Array.from({ length: 16 }, async () => {
       for (let i = next++; i < MANY_ROUTES; i = next++) {
         await admin(p, 'PUT', `/routes/r${i}`, { uri: `/bench/r${i}`, plugins: { 'key-auth': {} }, upstream });
@@ -447,6 +454,8 @@ async function main(): Promise<void> {
   pin([process.pid], LOAD_CPU);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'portico-proxy-bench-'));
   const t0 = Date.now();
+  // Other work on the machine disturbs the figures: recorded, and printed with the results.
+  const loadAtStart = os.loadavg()[0];
   console.log(`proxy benchmark: SUT on CPU ${SUT_CPU}, wrk + upstream on CPU ${LOAD_CPU}; ${WARMUP_S} s warm-up + ${DURATION_S} s per case, ${CONNECTIONS} connections`);
 
   const upstream = await startUpstream(tmp);
@@ -461,6 +470,10 @@ async function main(): Promise<void> {
 
     const ng = await startNginxProxy(tmp, upstream.port);
     try { results.push(await measure(tmp, 'nginx', 'nginx proxy_pass (1 worker)', 'baseline', ng)); } finally { await ng.stop(); }
+
+    // The Node ceiling: node's http server + undici and nothing else, on the same core.
+    const bare = await startPeer(tmp, 'bare-node', upstream.port);
+    try { results.push(await measure(tmp, 'bare-node', 'bare node http → undici (ceiling)', 'baseline', bare)); } finally { await bare.stop(); }
 
     const porticoCases: Array<[PorticoSetup, string, string]> = [
       ['plain', 'portico', 'Portico, no plugins'],
@@ -523,13 +536,16 @@ async function main(): Promise<void> {
     if (bestPeer) r.vsBestNode = round(r.rps / bestPeer.rps, 2);
   }
   const ka = results.find((r) => r.id === 'key-auth')!;
+  const bareNode = results.find((r) => r.id === 'bare-node');
   const direct = results.find((r) => r.id === 'direct')!;
   const addedP99Ms = pacedKeyAuth && pacedDirect ? (pacedKeyAuth.p99Us - pacedDirect.p99Us) / 1000 : undefined;
   const nginxCpuBound = nginx && nginx.sutCpuPct !== null ? nginx.sutCpuPct >= 90 : false;
   const verdict = (ok: boolean | undefined) => (ok === undefined ? 'not measured' : ok ? 'MET' : 'NOT MET');
   const targets = [
     { target: `key-auth ≥ ${TARGETS.keyAuthVsNginx}× nginx proxy_pass`, value: ka.vsNginx, met: ka.vsNginx !== undefined ? ka.vsNginx >= TARGETS.keyAuthVsNginx : undefined,
-      note: nginx && !nginxCpuBound ? `nginx used only ${nginx.sutCpuPct}% of CPU 0 (capped by wrk+upstream on CPU 1, direct = ${fmt(direct.rps, 0)} req/s), so the ratio flatters Portico` : undefined },
+      note: [nginx && !nginxCpuBound ? `nginx used only ${nginx.sutCpuPct}% of CPU 0 (capped by wrk+upstream on CPU 1, direct = ${fmt(direct.rps, 0)} req/s), so the ratio flatters Portico` : '',
+        bareNode ? `the Node ceiling (bare node http → undici, nothing else) is ${bareNode.vsNginx?.toFixed(2)}× nginx; Portico key-auth reaches ${(ka.rps / bareNode.rps).toFixed(2)}× that ceiling` : '']
+        .filter(Boolean).join('; ') || undefined },
     { target: `key-auth ≥ ${TARGETS.keyAuthVsBestNode}× best Node peer${bestPeer ? ` (${bestPeer.label})` : ''}`, value: ka.vsBestNode, met: ka.vsBestNode !== undefined ? ka.vsBestNode >= TARGETS.keyAuthVsBestNode : undefined },
     { target: `p99 added latency ≤ ${TARGETS.addedP99Ms} ms at half of Portico key-auth's max`, value: addedP99Ms !== undefined ? round(addedP99Ms, 3) : undefined,
       met: addedP99Ms !== undefined ? addedP99Ms <= TARGETS.addedP99Ms : undefined,
@@ -556,7 +572,7 @@ async function main(): Promise<void> {
   writeFileSync(path.join(outDir, `proxy-${date}.json`), JSON.stringify({
     date: new Date().toISOString(), env,
     setup: { sutCpu: SUT_CPU, loadCpu: LOAD_CPU, warmupS: WARMUP_S, durationS: DURATION_S, connections: CONNECTIONS, wrkThreads: 1, upstream: 'nginx return 200, 1 worker, CPU 1' },
-    results, paced: { keyAuth: pacedKeyAuth, direct: pacedDirect }, largeTable: large, targets, skipped,
+    results, paced: { keyAuth: pacedKeyAuth, direct: pacedDirect }, largeTable: large, loadAverage: { start: loadAtStart, end: os.loadavg()[0] }, targets, skipped,
   }, null, 2) + '\n');
   writeFileSync(path.join(outDir, svgName), svgChart(results, `Requests/s, SUT on 1 core (${date})`));
   const md = `# Proxy benchmark results
@@ -582,6 +598,9 @@ Targets (issue 7), ratios from this run:
 
 ${targets.map((t) => `- ${t.target}: **${verdict(t.met)}** (${t.value ?? '–'})${t.note ? ` — ${t.note}` : ''}.`).join('\n')}
 ${skipped.length ? `\nSkipped: ${skipped.join('; ')}.\n` : ''}
+Machine load: 1-minute load average ${loadAtStart.toFixed(2)} at the start and ${os.loadavg()[0].toFixed(2)} at the end of the run (2 vCPU; the
+bench itself keeps about 2 busy). A case whose "CPU 0 busy" is well above its "SUT CPU" shared CPU 0 with other work.
+
 Caveat: on this 2-vCPU machine CPU ${LOAD_CPU} runs both wrk and the upstream, so the direct-upstream figure is the most
 any proxy case can reach; a baseline whose SUT CPU is well below 100 % is limited by CPU ${LOAD_CPU}, not by itself.
 `;
