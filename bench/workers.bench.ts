@@ -59,6 +59,12 @@ function cpuSeconds(pid: number): number {
   } catch { return 0; }
 }
 
+/** All CPUs' jiffies from /proc/stat: busy (user+nice+system+irq+softirq), idle (+iowait), steal. */
+function machineJiffies(): { busy: number; idle: number; steal: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return { busy: f[0] + f[1] + f[2] + f[5] + f[6], idle: f[3] + f[4], steal: f[7] ?? 0 };
+}
+
 async function startUpstream(dir: string): Promise<{ port: number; child: ChildProcess }> {
   const [port] = await freePorts(1);
   mkdirSync(path.join(dir, 'logs'), { recursive: true });
@@ -80,7 +86,11 @@ http {
   return { port, child };
 }
 
-interface Result { workers: number; rps: number; p50Ms: number; p99Ms: number; errors: number; cpu: { primary: number; workers: number[]; load: number } }
+interface Result {
+  workers: number; rps: number; p50Ms: number; p99Ms: number; errors: number;
+  /** cores used: the primary (or the single process), each worker, wrk + upstream; machine = share of all CPUs busy / stolen */
+  cpu: { primary: number; workers: number[]; load: number; machineBusy: number; machineSteal: number };
+}
 
 /** One wrk run; also samples wrk's CPU time (read before it exits: its last 200 ms are lost, small). */
 async function runWrk(url: string, seconds: number, script: string): Promise<{ requests: number; duration: number; p50: number; p99: number; status: number; errors: number; cpu: number }> {
@@ -113,8 +123,11 @@ async function measure(tmp: string, workers: number, upstreamPort: number, scrip
     const before = tree.map(cpuSeconds);
     const upBefore = cpuSeconds(upstreamPid);
     const t0 = process.hrtime.bigint();
+    const m0 = machineJiffies();
     const j = await runWrk(url, DURATION_S, script);
+    const m1 = machineJiffies();
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+    const total = (m1.busy - m0.busy) + (m1.idle - m0.idle) + (m1.steal - m0.steal) || 1;
     const used = tree.map((pid, i) => (cpuSeconds(pid) - before[i]) / wall);
     const res: Result = {
       workers,
@@ -122,11 +135,14 @@ async function measure(tmp: string, workers: number, upstreamPort: number, scrip
       p50Ms: j.p50 / 1000,
       p99Ms: j.p99 / 1000,
       errors: j.status + j.errors,
-      cpu: { primary: used[0], workers: used.slice(1), load: (j.cpu + cpuSeconds(upstreamPid) - upBefore) / wall },
+      cpu: {
+        primary: used[0], workers: used.slice(1), load: (j.cpu + cpuSeconds(upstreamPid) - upBefore) / wall,
+        machineBusy: (m1.busy - m0.busy) / total, machineSteal: (m1.steal - m0.steal) / total,
+      },
     };
     const pct = (x: number) => `${Math.round(x * 100)} %`;
     console.log(`  ${workers} worker(s): ${Math.round(res.rps).toLocaleString('en-US')} req/s  p50 ${res.p50Ms.toFixed(2)} ms  p99 ${res.p99Ms.toFixed(2)} ms` +
-      `  CPU: ${workers > 1 ? `primary ${pct(res.cpu.primary)}, workers ${res.cpu.workers.map(pct).join(' + ')}` : `process ${pct(res.cpu.primary)}`}, wrk+upstream ${pct(res.cpu.load)}` +
+      `  CPU: ${workers > 1 ? `primary ${pct(res.cpu.primary)}, workers ${res.cpu.workers.map(pct).join(' + ')}` : `process ${pct(res.cpu.primary)}`}, wrk+upstream ${pct(res.cpu.load)}; all CPUs busy ${pct(res.cpu.machineBusy)}, steal ${pct(res.cpu.machineSteal)}` +
       (res.errors ? `  !! errors ${res.errors}` : ''));
     return res;
   } finally {
