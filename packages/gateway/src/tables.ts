@@ -6,6 +6,7 @@ import { PluginSecrets } from './plugin-secrets';
 import { PluginChain, type Plugin } from './plugins';
 import type { PoolManager } from './pools';
 import { Router } from './router';
+import { InlineUpstreams, SharedChains } from './shared-runtimes';
 import { UpstreamRuntime, type TimeoutConf, type UpstreamConf } from './upstream';
 
 /** The route fields the data plane uses (SPEC §4), as stored. */
@@ -118,6 +119,9 @@ export class GatewayTables {
   /** Resolves `$secret://` / `$env://` strings in route, service, global-rule, consumer and consumer_group plugin confs. */
   private readonly pluginSecrets?: PluginSecrets;
   private readonly log: Logger;
+  /** Identical plugin sets and inline upstreams of many routes share one compiled runtime. */
+  private readonly chains: SharedChains;
+  private readonly inlineUpstreams = new InlineUpstreams((key, conf) => this.buildUpstream(key, conf));
 
   constructor(opts: GatewayTablesOptions) {
     this.pools = opts.pools;
@@ -125,6 +129,7 @@ export class GatewayTables {
     this.resolver = opts.resolver;
     this.log = opts.logger ?? componentLogger('tables');
     this.pluginSecrets = opts.resolver ? new PluginSecrets(opts.resolver, this.log) : undefined;
+    this.chains = new SharedChains(this.plugins, this.pluginSecrets);
     // The registry lets consumer/consumer_group plugins be compiled (SPEC §6 overrides).
     // Consumer and consumer_group plugin confs resolve their references through the same
     // per-node cache as route plugins.
@@ -190,15 +195,15 @@ export class GatewayTables {
     try {
       if (conf.upstream) {
         const prev = oldSource?.ownUpstream;
-        ownUpstream = prev && sameJson(prev.conf, conf.upstream) ? prev : this.buildUpstream(item.key, conf.upstream);
+        ownUpstream = prev && sameJson(prev.conf, conf.upstream) ? prev : this.inlineUpstreams.acquire(item.key, conf.upstream);
       }
       const source: RouteSource = { item, ownUpstream };
       this.install(id, this.buildRoute(id, source));
       this.sources.set(id, source);
       this.indexRefs(id, oldSource?.item.value as RouteConf | undefined, conf);
-      if (oldSource?.ownUpstream && oldSource.ownUpstream !== ownUpstream) oldSource.ownUpstream.dispose();
+      if (oldSource?.ownUpstream && oldSource.ownUpstream !== ownUpstream) this.inlineUpstreams.release(oldSource.ownUpstream);
     } catch (err) {
-      if (ownUpstream && ownUpstream !== oldSource?.ownUpstream) ownUpstream.dispose();
+      if (ownUpstream && ownUpstream !== oldSource?.ownUpstream) this.inlineUpstreams.release(ownUpstream);
       this.log.error({ key: item.key, reason: (err as Error).message, keptPrevious: oldSource !== undefined },
         `skipping route ${item.key}: ${(err as Error).message}`);
     }
@@ -231,7 +236,7 @@ export class GatewayTables {
       id,
       conf,
       modRevision: item.modRevision,
-      chain: unavailable ? PluginChain.EMPTY : PluginChain.build(plugins, this.plugins, this.pluginSecrets, `route:${id}`),
+      chain: unavailable ? PluginChain.EMPTY : this.chains.chainFor(plugins, `route:${id}`),
       upstream,
       upstreamId,
       timeout: conf.timeout ?? service?.conf.timeout,
@@ -288,7 +293,7 @@ export class GatewayTables {
     this.routes.delete(id);
     this.sources.delete(id);
     this.indexRefs(id, source?.item.value as RouteConf | undefined, undefined);
-    source?.ownUpstream?.dispose();
+    if (source?.ownUpstream) this.inlineUpstreams.release(source.ownUpstream);
   }
 
   private setService(id: string, conf: ServiceConf | undefined, key: string): void {
@@ -338,7 +343,7 @@ export class GatewayTables {
 
   /** Releases every pool reference and the resolver subscription. */
   close(): void {
-    for (const s of this.sources.values()) s.ownUpstream?.dispose();
+    for (const s of this.sources.values()) if (s.ownUpstream) this.inlineUpstreams.release(s.ownUpstream);
     for (const s of this.services.values()) s.upstream?.dispose();
     for (const u of this.upstreams.values()) u.dispose();
     this.routes.clear();

@@ -28,6 +28,7 @@ const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 export const basicAuthPlugin: Plugin<BasicAuthConf> = {
   name: 'basic-auth',
   priority: PLUGIN_DEFINITIONS['basic-auth'].priority,
+  shareable: true,
 
   compile(conf): BasicAuthConf {
     return {

@@ -37,6 +37,7 @@ function allowedOrigin(conf: CorsConf, ctx: RequestContext): string | undefined 
 export const corsPlugin: Plugin<CorsConf> = {
   name: 'cors',
   priority: PLUGIN_DEFINITIONS['cors'].priority,
+  shareable: true,
 
   compile(conf): CorsConf {
     const credentials = conf.allow_credential === true;

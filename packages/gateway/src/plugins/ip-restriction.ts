@@ -19,6 +19,7 @@ export interface IpRestrictionConf {
 export const ipRestrictionPlugin: Plugin<IpRestrictionConf> = {
   name: 'ip-restriction',
   priority: PLUGIN_DEFINITIONS['ip-restriction'].priority,
+  shareable: true,
 
   compile(conf): IpRestrictionConf {
     const allowList = conf.whitelist !== undefined;

@@ -30,6 +30,7 @@ type Source = 'header' | 'query' | 'cookie';
 export const jwtAuthPlugin: Plugin<JwtAuthConf> = {
   name: 'jwt-auth',
   priority: PLUGIN_DEFINITIONS['jwt-auth'].priority,
+  shareable: true,
 
   compile(conf): JwtAuthConf {
     return {

@@ -22,6 +22,7 @@ export interface KeyAuthConf {
 export const keyAuthPlugin: Plugin<KeyAuthConf> = {
   name: 'key-auth',
   priority: PLUGIN_DEFINITIONS['key-auth'].priority,
+  shareable: true,
 
   compile(conf): KeyAuthConf {
     return {

@@ -10,5 +10,6 @@ import type { Plugin } from './types';
 export const prometheusPlugin: Plugin<Record<string, unknown>> = {
   name: 'prometheus',
   priority: 500,
+  shareable: true,
   phases: {},
 };

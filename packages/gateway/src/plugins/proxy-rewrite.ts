@@ -46,6 +46,7 @@ function expand(template: string, groups: readonly (string | undefined)[]): stri
 export const proxyRewritePlugin: Plugin<ProxyRewriteConf> = {
   name: 'proxy-rewrite',
   priority: PLUGIN_DEFINITIONS['proxy-rewrite'].priority,
+  shareable: true,
 
   compile(conf): ProxyRewriteConf {
     const regex = (conf.regex_uri as string[] | undefined) ?? [];

@@ -32,6 +32,7 @@ function rangeId(length: number, charset: string): string {
 export const requestIdPlugin: Plugin<RequestIdConf> = {
   name: 'request-id',
   priority: PLUGIN_DEFINITIONS['request-id'].priority,
+  shareable: true,
 
   compile(conf): RequestIdConf {
     const algorithm = (conf.algorithm as string | undefined) ?? 'uuid';

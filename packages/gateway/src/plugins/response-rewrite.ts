@@ -21,6 +21,7 @@ export interface ResponseRewriteConf {
 export const responseRewritePlugin: Plugin<ResponseRewriteConf> = {
   name: 'response-rewrite',
   priority: PLUGIN_DEFINITIONS['response-rewrite'].priority,
+  shareable: true,
 
   compile(conf): ResponseRewriteConf {
     const headers = (conf.headers ?? {}) as Record<string, unknown>;

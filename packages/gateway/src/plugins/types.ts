@@ -50,5 +50,11 @@ export interface Plugin<C = unknown> {
    */
   compile?(conf: Record<string, unknown>, scope: string): C;
   phases: Partial<Record<PhaseName, PhaseHandler<C>>>;
+  /**
+   * The compiled conf holds no state of its own (no counters), so routes with identical plugin
+   * sets may share one compiled chain (10k routes with `{"key-auth": {}}` hold one chain).
+   * Leave unset for plugins that count per route (limit-count, limit-req).
+   */
+  shareable?: boolean;
   headerFilter?: HeaderFilter<C>;
 }
