@@ -1,15 +1,8 @@
 import './helpers/quiet-logs';
-import { createAwsProvider, SecretResolver } from '@portico/secrets';
-import {
-  registerSecretValue,
-  startAwsSecretsEmulator,
-  startEchoUpstream,
-  type AwsSecretsEmulator,
-  type EchoReply,
-  type EchoUpstream,
-} from '@portico/testkit';
-import { captureLogger } from './helpers/log-capture';
-import { startHarness, type Harness } from './helpers/harness';
+import type { SecretResolver } from '@portico/secrets';
+import type { AwsSecretsEmulator, EchoReply, EchoUpstream } from '@portico/testkit';
+import type { Harness } from './helpers/harness';
+import { startSecretsHarness, type SecretsHarness } from './helpers/secrets-harness';
 
 /**
  * `$secret://` / `$env://` strings in consumer and consumer_group plugin confs (SPEC §6, §9):
@@ -23,25 +16,16 @@ const TTL = 10;
 const NEG_TTL = 5;
 const MAX_TTL = TTL * 1.1;
 
-const SECRET_VALUES = new Set<string>([CREDS.secretAccessKey]);
-function secretValue(v: string): string {
-  SECRET_VALUES.add(v);
-  registerSecretValue(v, 'consumer-plugin-secrets-test');
-  return v;
-}
 
 describe('secret references in consumer and consumer_group plugin confs (proxy, env, AWS emulator)', () => {
+  let s: SecretsHarness;
   let emu: AwsSecretsEmulator;
   let echo: EchoUpstream;
   let h: Harness;
-  let t: number;
   let resolver: SecretResolver;
-  const env: NodeJS.ProcessEnv = {};
-  const cap = captureLogger();
-
-  const advance = (seconds: number) => {
-    t += seconds * 1000;
-  };
+  let env: NodeJS.ProcessEnv;
+  const advance = (seconds: number) => s.advance(seconds);
+  const secretValue = (v: string) => s.secretValue(v);
   const as = (key: string, path = '/cs/x') => h.request(path, { headers: { apikey: key } });
   /** What the upstream saw in `header`, or the gateway's status when it did not answer 200. */
   const seen = async (key: string, header: string): Promise<string | number | undefined> => {
@@ -57,40 +41,16 @@ describe('secret references in consumer and consumer_group plugin confs (proxy, 
   });
 
   beforeAll(async () => {
-    emu = await startAwsSecretsEmulator({ credentials: [CREDS] });
-    echo = await startEchoUpstream({ name: 'echo' });
-    t = 1_700_000_000_000;
-    resolver = new SecretResolver({
-      ttlSeconds: TTL,
-      negTtlSeconds: NEG_TTL,
-      maxEntries: 1000,
-      now: () => t,
-      random: () => 0.99999,
-      logger: cap.logger,
-      env,
-      providers: { aws: (conf) => createAwsProvider(conf) },
-    });
-    h = await startHarness({ resolver, logger: cap.logger });
-    await h.put('secrets/aws/main', {
-      access_key_id: CREDS.accessKeyId,
-      secret_access_key: CREDS.secretAccessKey,
-      endpoint_url: emu.endpoint,
-      region: 'us-east-1',
-      request_timeout: 1,
-      retries: 0,
-    });
+    s = await startSecretsHarness({ name: 'consumer-plugin-secrets-test', creds: CREDS, ttl: TTL, negTtl: NEG_TTL, random: 0.99999 });
+    ({ emu, echo, h, resolver, env } = s);
+    await h.put('secrets/aws/main', s.awsConf());
     await h.put('routes/cs', {
       uri: '/cs/*',
       plugins: { 'key-auth': {}, 'proxy-rewrite': { headers: { set: { 'x-from': 'route' } } } },
       upstream: { nodes: { [`127.0.0.1:${echo.port}`]: 1 } },
     });
   });
-  afterAll(async () => {
-    await h.close();
-    resolver.close();
-    await echo.close();
-    await emu.close();
-  });
+  afterAll(() => s?.close());
 
   test('$env:// in a consumer\'s proxy-rewrite: the upstream sees the value; a rotation is picked up after the TTL', async () => {
     env.CONSUMER_TOKEN = secretValue('consumer-token-v1');
@@ -169,7 +129,7 @@ describe('secret references in consumer and consumer_group plugin confs (proxy, 
     expect(echo.requests).toBe(before);
     expect(await seen('envc-key', 'x-from')).toBe('consumer');
 
-    const warned = cap.lines.filter((l) => String(l.msg).includes('failed to resolve secret reference in plugin proxy-rewrite'));
+    const warned = s.cap.lines.filter((l) => String(l.msg).includes('failed to resolve secret reference in plugin proxy-rewrite'));
     expect(warned.map((l) => l.refs)).toEqual(expect.arrayContaining([
       ['$env://NOT_SET_FOR_CONSUMER'], ['$secret://aws/main/no-such-consumer-secret'],
     ]));
@@ -187,8 +147,8 @@ describe('secret references in consumer and consumer_group plugin confs (proxy, 
   });
 
   test('no secret value appears in any log line', () => {
-    const text = cap.text();
+    const text = s.cap.text();
     expect(text).toContain('$env://NOT_SET_FOR_CONSUMER');
-    for (const v of SECRET_VALUES) expect(text).not.toContain(v);
+    for (const v of s.secretValues) expect(text).not.toContain(v);
   });
 });

@@ -1,16 +1,9 @@
 import './helpers/quiet-logs';
-import { createAwsProvider, SecretResolver } from '@portico/secrets';
-import {
-  registerSecretValue,
-  startAwsSecretsEmulator,
-  startEchoUpstream,
-  type AwsSecretsEmulator,
-  type EchoReply,
-  type EchoUpstream,
-} from '@portico/testkit';
+import { SecretResolver } from '@portico/secrets';
+import type { AwsSecretsEmulator, EchoReply, EchoUpstream } from '@portico/testkit';
 import { PluginSecrets } from '../src/plugin-secrets';
-import { captureLogger } from './helpers/log-capture';
-import { startHarness, type Harness } from './helpers/harness';
+import type { Harness } from './helpers/harness';
+import { startSecretsHarness, type SecretsHarness } from './helpers/secrets-harness';
 
 /**
  * `$secret://` and `$env://` strings in plugin confs (SPEC §9, issue 4) through the real
@@ -25,25 +18,16 @@ const NEG_TTL = 5;
 /** random() pinned near 1: the longest TTL jitter allows */
 const MAX_TTL = TTL * 1.1;
 
-const SECRET_VALUES = new Set<string>([CREDS.secretAccessKey]);
-function secretValue(v: string): string {
-  SECRET_VALUES.add(v);
-  registerSecretValue(v, 'plugin-secrets-test');
-  return v;
-}
 
 describe('secret references in plugin confs (gateway proxy, AWS emulator, env)', () => {
+  let s: SecretsHarness;
   let emu: AwsSecretsEmulator;
   let echo: EchoUpstream;
   let h: Harness;
-  let t: number;
   let resolver: SecretResolver;
-  const env: NodeJS.ProcessEnv = {};
-  const cap = captureLogger();
-
-  const advance = (seconds: number) => {
-    t += seconds * 1000;
-  };
+  let env: NodeJS.ProcessEnv;
+  const advance = (seconds: number) => s.advance(seconds);
+  const secretValue = (v: string) => s.secretValue(v);
   /** A route whose proxy-rewrite sets `x-token` from `ref`. */
   const tokenRoute = (uri: string, ref: string) => ({
     uri,
@@ -57,35 +41,11 @@ describe('secret references in plugin confs (gateway proxy, AWS emulator, env)',
   };
 
   beforeAll(async () => {
-    emu = await startAwsSecretsEmulator({ credentials: [CREDS] });
-    echo = await startEchoUpstream({ name: 'echo' });
-    t = 1_700_000_000_000;
-    resolver = new SecretResolver({
-      ttlSeconds: TTL,
-      negTtlSeconds: NEG_TTL,
-      maxEntries: 1000,
-      now: () => t,
-      random: () => 0.99999,
-      logger: cap.logger,
-      env,
-      providers: { aws: (conf) => createAwsProvider(conf) },
-    });
-    h = await startHarness({ resolver, logger: cap.logger });
-    await h.put('secrets/aws/main', {
-      access_key_id: CREDS.accessKeyId,
-      secret_access_key: CREDS.secretAccessKey,
-      endpoint_url: emu.endpoint,
-      region: 'us-east-1',
-      request_timeout: 1,
-      retries: 0,
-    });
+    s = await startSecretsHarness({ name: 'plugin-secrets-test', creds: CREDS, ttl: TTL, negTtl: NEG_TTL, random: 0.99999 });
+    ({ emu, echo, h, resolver, env } = s);
+    await h.put('secrets/aws/main', s.awsConf());
   });
-  afterAll(async () => {
-    await h.close();
-    resolver.close();
-    await echo.close();
-    await emu.close();
-  });
+  afterAll(() => s?.close());
 
   test('$env:// in proxy-rewrite headers.set: the upstream sees the value; a change is picked up after the TTL', async () => {
     env.UPSTREAM_TOKEN = secretValue('env-token-v1');
@@ -152,7 +112,7 @@ describe('secret references in plugin confs (gateway proxy, AWS emulator, env)',
     expect(await seen('/missing-aws')).toBe(503);
     expect(echo.requests).toBe(before); // fail closed: nothing reached the upstream
 
-    const warned = cap.lines.filter((l) => String(l.msg).includes('failed to resolve secret reference in plugin proxy-rewrite'));
+    const warned = s.cap.lines.filter((l) => String(l.msg).includes('failed to resolve secret reference in plugin proxy-rewrite'));
     expect(warned.map((l) => l.refs)).toEqual(expect.arrayContaining([['$env://NOT_SET_ANYWHERE'], ['$secret://aws/main/no-such-secret']]));
   });
 
@@ -190,9 +150,9 @@ describe('secret references in plugin confs (gateway proxy, AWS emulator, env)',
   });
 
   test('no secret value appears in any log line', () => {
-    const text = cap.text();
+    const text = s.cap.text();
     expect(text).toContain('$env://NOT_SET_ANYWHERE');
-    for (const v of SECRET_VALUES) expect(text).not.toContain(v);
+    for (const v of s.secretValues) expect(text).not.toContain(v);
   });
 });
 

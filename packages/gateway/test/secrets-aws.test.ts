@@ -1,8 +1,8 @@
 import './helpers/quiet-logs';
-import { createAwsProvider, SecretResolver } from '@portico/secrets';
-import { startAwsSecretsEmulator, startEchoUpstream, waitFor, type AwsSecretsEmulator, type EchoUpstream } from '@portico/testkit';
-import { captureLogger } from './helpers/log-capture';
-import { startHarness, type Harness } from './helpers/harness';
+import type { SecretResolver } from '@portico/secrets';
+import { waitFor, type AwsSecretsEmulator, type EchoUpstream } from '@portico/testkit';
+import type { Harness } from './helpers/harness';
+import { startSecretsHarness, type SecretsHarness } from './helpers/secrets-harness';
 
 /**
  * Secret-backed key-auth through the real gateway proxy, the real AWS SDK and the Secrets
@@ -18,59 +18,26 @@ const NEG_TTL = 5;
 const RANDOM = 0.99999;
 const MAX_TTL = TTL * 1.1;
 
-/** Every secret value this file puts in the emulator; none may ever be logged. */
-export const AWS_GATEWAY_SECRET_VALUES = new Set<string>([CREDS.secretAccessKey]);
-function secretValue(v: string): string {
-  AWS_GATEWAY_SECRET_VALUES.add(v);
-  return v;
-}
-
 describe('key-auth with AWS Secrets Manager references (real SDK, emulator, gateway proxy)', () => {
+  let s: SecretsHarness;
   let emu: AwsSecretsEmulator;
   let echo: EchoUpstream;
   let h: Harness;
-  let t: number;
   let resolver: SecretResolver;
-  const cap = captureLogger();
-
-  const aws = (over: Record<string, unknown> = {}) => ({
-    access_key_id: CREDS.accessKeyId,
-    secret_access_key: CREDS.secretAccessKey,
-    endpoint_url: emu.endpoint,
-    region: 'us-east-1',
-    request_timeout: 1,
-    retries: 0,
-    ...over,
-  });
-  const advance = (seconds: number) => {
-    t += seconds * 1000;
-  };
+  const aws = (over: Record<string, unknown> = {}) => s.awsConf(over);
+  const advance = (seconds: number) => s.advance(seconds);
+  /** Every secret value this file puts in the emulator; none may ever be logged. */
+  const secretValue = (v: string) => s.secretValue(v);
   const status = async (key: string) => (await h.request('/auth', { headers: { apikey: key } })).status;
 
   beforeAll(async () => {
-    emu = await startAwsSecretsEmulator({ credentials: [CREDS] });
-    echo = await startEchoUpstream({ name: 'echo' });
-    t = 1_700_000_000_000;
-    resolver = new SecretResolver({
-      ttlSeconds: TTL,
-      negTtlSeconds: NEG_TTL,
-      maxEntries: 1000,
-      now: () => t,
-      random: () => RANDOM,
-      logger: cap.logger,
-      providers: { aws: (conf) => createAwsProvider(conf) },
-    });
-    h = await startHarness({ resolver, logger: cap.logger });
+    s = await startSecretsHarness({ name: 'secrets-aws-test', creds: CREDS, ttl: TTL, negTtl: NEG_TTL, random: RANDOM });
+    ({ emu, echo, h, resolver } = s);
     await h.put('secrets/aws/plain', aws());
     await h.put('secrets/aws/grace', aws({ rotation_grace: 60 }));
     await h.put('routes/auth', { uri: '/auth', plugins: { 'key-auth': {} }, upstream: { nodes: { [`127.0.0.1:${echo.port}`]: 1 } } });
   });
-  afterAll(async () => {
-    await h.close();
-    resolver.close();
-    await echo.close();
-    await emu.close();
-  });
+  afterAll(() => s?.close());
   afterEach(() => {
     emu.injectError(null);
     emu.injectLatency(0);
@@ -125,14 +92,14 @@ describe('key-auth with AWS Secrets Manager references (real SDK, emulator, gate
 
       emu.putSecret('team-b', { bob: secretValue('bob-key-v2') });
       advance(MAX_TTL + 0.01);
-      const seenAt = t;
+      const seenAt = s.now();
       await waitFor(async () => (await status('bob-key-v2')) === 200, { what: 'rotated key accepted', timeoutMs: 10_000 });
       const during = old.seen.length;
       await waitFor(() => old.seen.length >= during + 10, { what: 'old-key traffic inside the grace window' });
       expect(await status('bob-key-v1')).toBe(200);
       expect(await status('bob-key-v2')).toBe(200);
 
-      advance(59.9 - (t - seenAt) / 1000); // still inside the 60 s window (past the next TTL: a refresh without change)
+      advance(59.9 - (s.now() - seenAt) / 1000); // still inside the 60 s window (past the next TTL: a refresh without change)
       await waitFor(() => emu.callsFor('team-b') >= 4, { what: 'refresh within the window' });
       expect(await status('bob-key-v1')).toBe(200);
       const seen = await old.stop();
@@ -141,7 +108,7 @@ describe('key-auth with AWS Secrets Manager references (real SDK, emulator, gate
       advance(0.2); // the grace ends
       expect(await status('bob-key-v1')).toBe(401);
       expect(await status('bob-key-v2')).toBe(200);
-      expect(cap.lines.some((l) => l.ref === '$secret://aws/grace/team-b/bob' && String(l.msg).includes('rotation grace ended'))).toBe(true);
+      expect(s.cap.lines.some((l) => l.ref === '$secret://aws/grace/team-b/bob' && String(l.msg).includes('rotation grace ended'))).toBe(true);
     });
   });
 
@@ -176,7 +143,7 @@ describe('key-auth with AWS Secrets Manager references (real SDK, emulator, gate
       await h.put(`consumers/cold-${id}`, { username: `cold-${id}`, plugins: { 'key-auth': { key: coldRef } } });
       expect(await status(coldKey)).toBe(401);
       expect(await status(warmKey)).toBe(200);
-      const warn = cap.lines.find((l) => l.ref === coldRef && String(l.msg).includes('could not be resolved'));
+      const warn = s.cap.lines.find((l) => l.ref === coldRef && String(l.msg).includes('could not be resolved'));
       expect(warn).toBeDefined();
 
       // recovery: after neg_ttl both resolve; the warm one picks up a rotation too
@@ -221,8 +188,8 @@ describe('key-auth with AWS Secrets Manager references (real SDK, emulator, gate
   });
 
   it('never logs a secret value (every line this suite wrote)', () => {
-    const text = cap.text();
-    expect(cap.lines.length).toBeGreaterThan(10);
-    for (const v of AWS_GATEWAY_SECRET_VALUES) expect(text).not.toContain(v);
+    const text = s.cap.text();
+    expect(s.cap.lines.length).toBeGreaterThan(10);
+    for (const v of s.secretValues) expect(text).not.toContain(v);
   });
 });
