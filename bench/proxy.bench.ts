@@ -181,7 +181,8 @@ export async function wrk(url: string, opts: { seconds: number; connections?: nu
 
 export interface Sut { url: string; headers?: Record<string, string>; paths?: Array<{ path: string; key?: string }>; pids: () => number[]; stop: () => Promise<void> }
 
-function nginxConf(dir: string, body: string): string {
+/** An nginx.conf for one worker under `dir` with `body` in its http block; returns its path. */
+export function nginxConf(dir: string, body: string): string {
   mkdirSync(path.join(dir, 'logs'), { recursive: true });
   const conf = `worker_processes 1;
 daemon off;

@@ -16,6 +16,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePorts, startPortico, waitFor, type PorticoProcess } from '@portico/testkit';
+import { nginxConf } from './proxy.bench';
 
 const ROOT = path.resolve(__dirname, '..');
 const SUT_CPUS = process.env.BENCH_SUT_CPUS ?? '';
@@ -67,20 +68,7 @@ function machineJiffies(): { busy: number; idle: number; steal: number } {
 
 async function startUpstream(dir: string): Promise<{ port: number; child: ChildProcess }> {
   const [port] = await freePorts(1);
-  mkdirSync(path.join(dir, 'logs'), { recursive: true });
-  const conf = path.join(dir, 'nginx.conf');
-  writeFileSync(conf, `worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/cb; proxy_temp_path ${dir}/px; fastcgi_temp_path ${dir}/fc; uwsgi_temp_path ${dir}/uw; scgi_temp_path ${dir}/sc;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:${port} backlog=4096; location / { default_type text/plain; return 200 "ok\\n"; } }
-}
-`);
+  const conf = nginxConf(dir, `  server { listen 127.0.0.1:${port} backlog=4096; location / { default_type text/plain; return 200 "ok\\n"; } }`);
   const child = spawnOn(LOAD_CPUS, 'nginx', ['-p', dir, '-e', `${dir}/logs/error.log`, '-c', conf]);
   await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined))?.status === 200, { timeoutMs: 10_000, what: 'nginx upstream' });
   return { port, child };
