@@ -30,24 +30,28 @@ async function main(): Promise<number> {
     await runWorker(config);
     return 0;
   }
+  // Signals are handled from the start: one that arrives while the node is still starting (its
+  // workers not all up yet) stops it as soon as it is up, rather than killing it half-started.
+  let signalled: NodeJS.Signals | undefined;
+  let wake: (() => void) | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    signalled = signal;
+    log.info({ signal }, 'stopping');
+    wake?.();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   const running = await startPortico(config, log);
-  await new Promise<void>((resolveSignal) => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log.warn({ signal }, 'second signal: exiting now');
-        process.exit(1);
-      }
-      stopping = true;
-      log.info({ signal }, 'stopping');
-      running.stop().then(resolveSignal, (err) => {
-        log.error({ err }, 'stop failed');
-        resolveSignal();
-      });
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  if (!signalled) await new Promise<void>((resolve) => (wake = resolve));
+  try {
+    await running.stop();
+  } catch (err) {
+    log.error({ err }, 'stop failed');
+  }
   log.info('stopped');
   return 0;
 }

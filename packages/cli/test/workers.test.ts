@@ -93,6 +93,8 @@ beforeAll(async () => {
   node = await startPortico({
     name: 'dp-2-workers', role: 'data_plane', etcd: [etcd.endpoint], secretTtl: SECRET_TTL, extraConfig: { apisix: { workers: 2 } },
   });
+  // ready = one worker answers /status/ready; the primary says when every worker listens
+  await waitFor(() => node.log().includes('proxy workers listening'), { what: 'both workers to listen' });
 });
 
 afterAll(async () => {
@@ -231,6 +233,7 @@ test('SIGTERM stops the workers and the node, exit code 0', async () => {
 test('embedded store with 2 workers: admin writes reach both workers; bad workers values are refused', async () => {
   const embedded = await startPortico({ name: 'embedded-2-workers', role: 'traditional', extraConfig: { apisix: { workers: 2 } } });
   try {
+    await waitFor(() => embedded.log().includes('proxy workers listening'), { what: 'both workers to listen' });
     expect(childrenOf(embedded.pid!)).toHaveLength(2);
     const put = await fetch(embedded.adminUrl + '/apisix/admin/routes/r1', {
       method: 'PUT', headers: { 'content-type': 'application/json' },
@@ -244,4 +247,11 @@ test('embedded store with 2 workers: admin writes reach both workers; bad worker
   }
   await expect(startPortico({ name: 'bad-workers', role: 'traditional', extraConfig: { apisix: { workers: 0 } } }))
     .rejects.toThrow(/apisix\.workers/);
+});
+
+test('SIGTERM while the workers are still starting: the node finishes starting, then stops with exit 0', async () => {
+  // testkit's ready = the first worker answers; the second may still be starting when SIGTERM lands
+  const early = await startPortico({ name: 'early-stop', role: 'traditional', extraConfig: { apisix: { workers: 2 } } });
+  expect(await early.stop()).toBe(0);
+  expect(early.log()).toContain('stopped');
 });
