@@ -1,8 +1,8 @@
 import './helpers/quiet-logs';
-import { Harness, startHarness } from './helpers/admin-harness';
+import type { Harness } from './helpers/admin-harness';
 import { applyMergePatch, setAtPath, without } from './helpers/json-model';
 import { RESOURCE_FIXTURES, ResourceFixture } from './helpers/resource-fixtures';
-import { STORE_KINDS, StoreBackend, startBackend } from './helpers/stores';
+import { STORE_KINDS, startHarnessOn } from './helpers/stores';
 
 /**
  * SPEC §3, every row that applies to every resource, driven per resource by its fixture and
@@ -83,22 +83,13 @@ function errorRows(f: ResourceFixture): Row[] {
 }
 
 describe.each(STORE_KINDS)('SPEC §3 per resource, on the %s store', (storeKind) => {
-  let backend: StoreBackend;
-  let cleanup: () => Promise<void>;
   let h: Harness;
   let clock = 1_700_000_000;
 
   beforeAll(async () => {
-    backend = await startBackend(storeKind, 'conformance-resources');
-    const opened = await backend.open();
-    cleanup = opened.cleanup;
-    h = await startHarness({ store: opened.store, now: () => clock });
+    h = await startHarnessOn(storeKind, 'conformance-resources', { now: () => clock });
   });
-  afterAll(async () => {
-    await h?.close();
-    await cleanup?.();
-    await backend?.stop();
-  });
+  afterAll(() => h?.close());
 
   /** The store revision: a rejected request must leave it where it was. */
   const revision = async () => (await h.store.range('/apisix/')).revision;

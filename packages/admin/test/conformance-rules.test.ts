@@ -1,7 +1,7 @@
 import './helpers/quiet-logs';
-import { Harness, startHarness } from './helpers/admin-harness';
+import type { Harness } from './helpers/admin-harness';
 import { TLS } from './helpers/resource-fixtures';
-import { STORE_KINDS, StoreBackend, startBackend } from './helpers/stores';
+import { STORE_KINDS, startHarnessOn } from './helpers/stores';
 
 /**
  * SPEC §3 rows that concern some resources only, on both stores: referential checks and
@@ -16,21 +16,12 @@ const route = (extra: Record<string, unknown> = {}) => ({ uri: '/anything', upst
 type Row = [method: string, path: string, body: unknown, status: number, reply: unknown];
 
 describe.each(STORE_KINDS)('SPEC §3 rules, on the %s store', (storeKind) => {
-  let backend: StoreBackend;
-  let cleanup: () => Promise<void>;
   let h: Harness;
 
   beforeAll(async () => {
-    backend = await startBackend(storeKind, 'conformance-rules');
-    const opened = await backend.open();
-    cleanup = opened.cleanup;
-    h = await startHarness({ store: opened.store });
+    h = await startHarnessOn(storeKind, 'conformance-rules');
   });
-  afterAll(async () => {
-    await h?.close();
-    await cleanup?.();
-    await backend?.stop();
-  });
+  afterAll(() => h?.close());
 
   const ok = async (method: string, path: string, body?: unknown) => {
     const r = await h.call(method, `${BASE}${path}`, body);

@@ -1,6 +1,6 @@
 import './helpers/quiet-logs';
-import { Harness, startHarness } from './helpers/admin-harness';
-import { STORE_KINDS, StoreBackend, startBackend } from './helpers/stores';
+import type { Harness } from './helpers/admin-harness';
+import { STORE_KINDS, startHarnessOn } from './helpers/stores';
 import { mergePatch, patchAtPath } from '../src/patch';
 
 const BASE = '/apisix/admin';
@@ -37,21 +37,12 @@ describe('mergePatch / patchAtPath (SPEC §3.3)', () => {
 });
 
 describe.each(STORE_KINDS)('PATCH over HTTP, on the %s store', (storeKind) => {
-  let backend: StoreBackend;
-  let cleanup: () => Promise<void>;
   let h: Harness;
 
   beforeAll(async () => {
-    backend = await startBackend(storeKind, 'patch');
-    const opened = await backend.open();
-    cleanup = opened.cleanup;
-    h = await startHarness({ store: opened.store });
+    h = await startHarnessOn(storeKind, 'patch');
   });
-  afterAll(async () => {
-    await h?.close();
-    await cleanup?.();
-    await backend?.stop();
-  });
+  afterAll(() => h?.close());
 
   it('answers an invalid sub-path or an invalid merged value with 400 and changes nothing', async () => {
     await h.call('PUT', `${BASE}/routes/p`, { uri: '/p', upstream, name: 'n' });

@@ -1,6 +1,6 @@
 import { ConfigStore, EtcdStore } from '@portico/core';
 import { EtcdProcess, startEtcd } from '@portico/testkit';
-import { openTestStore } from './admin-harness';
+import { openTestStore, startHarness, type Harness } from './admin-harness';
 
 export type StoreKind = 'embedded' | 'etcd';
 
@@ -35,5 +35,27 @@ export async function startBackend(kind: StoreKind, name = 'admin-test'): Promis
       return { store, cleanup: () => store.close() };
     },
     stop: () => etcd.stop(),
+  };
+}
+
+/**
+ * An admin harness on a fresh store of `kind` (one backend for it alone); its close() also
+ * closes the store and stops the backend. For suites run with `describe.each(STORE_KINDS)`.
+ */
+export async function startHarnessOn(
+  kind: StoreKind,
+  name: string,
+  opts: Omit<Parameters<typeof startHarness>[0] & object, 'store'> = {},
+): Promise<Harness> {
+  const backend = await startBackend(kind, name);
+  const opened = await backend.open();
+  const h = await startHarness({ ...opts, store: opened.store });
+  return {
+    ...h,
+    async close() {
+      await h.close();
+      await opened.cleanup();
+      await backend.stop();
+    },
   };
 }
