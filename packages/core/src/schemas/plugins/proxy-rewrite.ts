@@ -1,11 +1,5 @@
 /** proxy-rewrite (APISIX 3.x, priority 1008): rewrites what is sent upstream. */
-const headerValue = { oneOf: [{ type: 'string' }, { type: 'number' }] };
-const headerMap = {
-  type: 'object',
-  minProperties: 1,
-  propertyNames: { pattern: '^[^:]+$' },
-  additionalProperties: headerValue,
-};
+import { headerMap, headerOperations } from './header-operations';
 
 export const proxyRewritePlugin = {
   name: 'proxy-rewrite',
@@ -22,22 +16,7 @@ export const proxyRewritePlugin = {
       host: { type: 'string', pattern: '^[0-9a-zA-Z-.]+(:\\d{1,5})?$' },
       scheme: { type: 'string', enum: ['http', 'https'] },
       use_real_request_uri_unsafe: { type: 'boolean' },
-      headers: {
-        anyOf: [
-          {
-            type: 'object',
-            minProperties: 1,
-            additionalProperties: false,
-            properties: {
-              add: headerMap,
-              set: headerMap,
-              remove: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^[^:]+$' } },
-            },
-          },
-          // APISIX 2.x form: a plain map means `set` (an empty value removes the header)
-          headerMap,
-        ],
-      },
+      headers: headerOperations(headerMap),
       _meta: { type: 'object' },
     },
   },

@@ -1,6 +1,5 @@
 /** response-rewrite (APISIX 3.x, priority 899): rewrites the response sent to the client. */
-const headerValue = { oneOf: [{ type: 'string' }, { type: 'number' }] };
-const headerMap = { type: 'object', minProperties: 1, propertyNames: { pattern: '^[^:]+$' }, additionalProperties: headerValue };
+import { headerOperations } from './header-operations';
 
 export const responseRewritePlugin = {
   name: 'response-rewrite',
@@ -12,21 +11,7 @@ export const responseRewritePlugin = {
       status_code: { type: 'integer', minimum: 200, maximum: 598 },
       body: { type: 'string' },
       body_base64: { type: 'boolean' },
-      headers: {
-        anyOf: [
-          {
-            type: 'object',
-            minProperties: 1,
-            additionalProperties: false,
-            properties: {
-              add: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^[^:]+:[^:]*[^/]$' } },
-              set: headerMap,
-              remove: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^[^:]+$' } },
-            },
-          },
-          headerMap,
-        ],
-      },
+      headers: headerOperations({ type: 'array', minItems: 1, items: { type: 'string', pattern: '^[^:]+:[^:]*[^/]$' } }),
       vars: { type: 'array' },
       _meta: { type: 'object' },
     },
