@@ -23,20 +23,12 @@ export interface ControlSource {
  * applied, else 503), `GET /v1/config` (applied revision and sync state), `GET /v1/routes`,
  * `GET /v1/route/{id}`, `GET /v1/upstreams`.
  */
-export class ControlServer {
-  private readonly listener = new HttpListener((req, res) => this.handle(req, res));
-
-  constructor(private readonly source: ControlSource) {}
-
-  listen(ip: string, port: number): Promise<number> {
-    return this.listener.listen(ip, port);
+export class ControlServer extends HttpListener {
+  constructor(private readonly source: ControlSource) {
+    super();
   }
 
-  close(): Promise<void> {
-    return this.listener.close();
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error_msg: 'method not allowed' });
     const src = this.source;

@@ -1,14 +1,17 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** A plain HTTP listener that can be closed with its open connections (control API, metrics). */
-export class HttpListener {
+/**
+ * A plain HTTP server that can be closed with its open connections (control API, metrics):
+ * subclasses answer in handle().
+ */
+export abstract class HttpListener {
   private server?: http.Server;
 
-  constructor(private readonly handler: http.RequestListener) {}
+  protected abstract handle(req: http.IncomingMessage, res: http.ServerResponse): void;
 
   async listen(ip: string, port: number): Promise<number> {
-    const server = http.createServer(this.handler);
+    const server = http.createServer((req, res) => this.handle(req, res));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, ip, () => {

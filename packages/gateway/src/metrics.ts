@@ -161,21 +161,13 @@ function escapeLabel(v: string): string {
 }
 
 /** Serves `GET /metrics` (meant for loopback, SPEC §1 `metrics`). */
-export class MetricsServer {
-  private readonly listener = new HttpListener((req, res) => this.handle(req, res));
-
+export class MetricsServer extends HttpListener {
   /** `metrics`: a GatewayMetrics, or a node's merged view over its workers (async). */
-  constructor(private readonly metrics: { render(): string | Promise<string> }) {}
-
-  listen(ip: string, port: number): Promise<number> {
-    return this.listener.listen(ip, port);
+  constructor(private readonly metrics: { render(): string | Promise<string> }) {
+    super();
   }
 
-  close(): Promise<void> {
-    return this.listener.close();
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics' && path !== '/apisix/prometheus/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' });
