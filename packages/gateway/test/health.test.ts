@@ -1,7 +1,7 @@
 import './helpers/quiet-logs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startEchoUpstream, waitFor, type EchoUpstream } from '@portico/testkit';
+import { closeServer, startEchoUpstream, waitFor, type EchoUpstream } from '@portico/testkit';
 import { httpRequest, startHarness, type Harness } from './helpers/harness';
 import { resolveChecks } from '../src/health/config';
 import { healthRegistryFor } from '../src/health/registry';
@@ -31,7 +31,7 @@ async function startFlappy(name: string): Promise<Flappy> {
     async stop() {
       const s = server;
       server = undefined;
-      if (s) await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections(); });
+      if (s) await closeServer(s);
     },
     async restart() {
       server = http.createServer((req, res) => {

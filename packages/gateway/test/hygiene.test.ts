@@ -4,7 +4,6 @@ import net from 'node:net';
 import { Readable } from 'node:stream';
 import { DEFAULT_CONFIG } from '@portico/core';
 import { waitFor } from '@portico/testkit';
-import type { AddressInfo } from 'node:net';
 import { startHarness, startServer, type Harness } from './helpers/harness';
 
 /**
@@ -60,17 +59,7 @@ function raw(port: number, text: string): Promise<string> {
 }
 
 /** Like startServer, but accepting heads up to 64 KiB, so that a 431 can only come from the gateway. */
-async function startUpstream(handler: http.RequestListener) {
-  const server = http.createServer({ maxHeaderSize: 64 * 1024 }, handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
-  };
-}
+const startUpstream = (handler: http.RequestListener) => startServer(handler, { maxHeaderSize: 64 * 1024 });
 
 describe('proxy hygiene', () => {
   let h: Harness;

@@ -1,10 +1,9 @@
 import './helpers/quiet-logs';
 import fs from 'node:fs';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { makeTestCertificates } from '@portico/testkit';
+import { makeTestCertificates, serveOnLoopback } from '@portico/testkit';
 import { startHarness, type Harness } from './helpers/harness';
 
 /**
@@ -39,14 +38,7 @@ async function startTlsUpstream(opts: { requireClientCert?: boolean } = {}): Pro
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
-  };
+  return serveOnLoopback(server);
 }
 
 let upstream: TlsUpstream;

@@ -1,4 +1,4 @@
-import { listenOnLoopback } from './listen';
+import { closeServer, listenOnLoopback } from './listen';
 import { registerSecretValue } from './log-capture';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -209,10 +209,7 @@ export async function startAwsSecretsEmulator(opts: AwsSecretsEmulatorOptions): 
     close() {
       for (const t of timers) clearTimeout(t);
       timers.clear();
-      return new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      return closeServer(server);
     },
   };
 }

@@ -1,4 +1,4 @@
-import { listenOnLoopback } from './listen';
+import { closeServer, listenOnLoopback } from './listen';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 
 /**
@@ -139,10 +139,7 @@ export async function startEchoUpstream(opts: { name?: string } = {}): Promise<E
     close() {
       for (const t of timers) clearTimeout(t);
       timers.clear();
-      return new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      return closeServer(server);
     },
   };
 }

@@ -1,4 +1,4 @@
-import { listenOnLoopback } from './listen';
+import { closeServer, listenOnLoopback } from './listen';
 import crypto, { type KeyObject } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { registerSecretValue } from './log-capture';
@@ -266,14 +266,13 @@ export async function startGcpSecretEmulator(opts: GcpSecretEmulatorOptions): Pr
     injectError(kind) {
       injected = kind;
     },
-    close: () => new Promise<void>((resolve) => {
+    close: () => {
       for (const s of sleeping) {
         clearTimeout(s.timer);
         s.wake();
       }
       sleeping.clear();
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+      return closeServer(server);
+    },
   };
 }

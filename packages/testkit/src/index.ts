@@ -13,3 +13,4 @@ export * from './cluster';
 export * from './gcp-secret-emulator';
 export { registerSecretValue } from './log-capture';
 export * from './test-certificates';
+export * from './listen';

@@ -1,4 +1,4 @@
-import { listenOnLoopback } from './listen';
+import { closeServer, listenOnLoopback } from './listen';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { verifySigV4, type AwsCredential } from './aws-sigv4-verify';
@@ -148,9 +148,6 @@ export async function startStsEmulator(opts: StsEmulatorOptions): Promise<StsEmu
     port,
     issued,
     calls,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () => closeServer(server),
   };
 }

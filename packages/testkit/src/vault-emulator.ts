@@ -1,4 +1,4 @@
-import { listenOnLoopback } from './listen';
+import { closeServer, listenOnLoopback } from './listen';
 import { registerSecretValue } from './log-capture';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 
@@ -120,9 +120,6 @@ export async function startVaultEmulator(opts: VaultEmulatorOptions): Promise<Va
     injectError(kind) {
       injected = kind;
     },
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () => closeServer(server),
   };
 }

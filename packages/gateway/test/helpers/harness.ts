@@ -1,8 +1,7 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { DEFAULT_CONFIG, deepMerge, type Logger, type PorticoConfig } from '@portico/core';
 import type { SecretResolver } from '@portico/secrets';
-import { waitFor } from '@portico/testkit';
+import { serveOnLoopback, waitFor } from '@portico/testkit';
 import { createGateway, type Gateway } from '../../src';
 import { tempEmbeddedStore } from './stores';
 
@@ -97,15 +96,6 @@ export function httpRequest(port: number, path: string, o: RequestOptions = {}):
 }
 
 /** A throwaway upstream with a custom handler, for cases the echo upstream cannot provoke. */
-export async function startServer(handler: http.RequestListener): Promise<{ port: number; server: http.Server; close(): Promise<void> }> {
-  const server = http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return {
-    port: (server.address() as AddressInfo).port,
-    server,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
-  };
+export function startServer(handler: http.RequestListener, options: http.ServerOptions = {}): Promise<{ port: number; server: http.Server; close(): Promise<void> }> {
+  return serveOnLoopback(http.createServer(options, handler));
 }
