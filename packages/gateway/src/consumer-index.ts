@@ -1,5 +1,5 @@
 import { componentLogger, PLUGIN_DEFINITIONS, type Logger } from '@portico/core';
-import { isSecretRef, type SecretResolver } from '@portico/secrets';
+import { isSecretRef, type SecretCache } from '@portico/secrets';
 import { KeyTable, type KeyOwner } from './key-table';
 import type { PluginSecrets } from './plugin-secrets';
 import { PluginChain } from './plugins/pipeline';
@@ -8,8 +8,8 @@ import type { Plugin } from './plugins/types';
 export type { KeyOwner } from './key-table';
 
 /** What the consumer index needs from the secret cache. */
-export type SecretLookup = Pick<SecretResolver, 'peek' | 'resolve' | 'refreshIfStale' | 'onChange'>
-  & Partial<Pick<SecretResolver, 'clock'>>;
+export type SecretLookup = Pick<SecretCache, 'peek' | 'resolve' | 'refreshIfStale' | 'onChange'>
+  & Partial<Pick<SecretCache, 'clock'>>;
 
 export interface ConsumerConf {
   username: string;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { componentLogger, type ConfigStore, type FieldCipher, type Logger, type PorticoConfig } from '@portico/core';
-import { SecretResolver } from '@portico/secrets';
+import { SecretResolver, type SecretCache } from '@portico/secrets';
 import { ConfigSync } from './config-sync';
 import type { ConfigSource } from './config-source';
 import { ControlServer } from './control';
@@ -38,7 +38,7 @@ export interface GatewayOptions {
   /** Key prefix; default `config.deployment.etcd.prefix` (`/apisix`). */
   prefix?: string;
   /** Secret cache to use; by default the gateway builds one from `apisix.lru.secret` and owns it. */
-  resolver?: SecretResolver;
+  resolver?: SecretCache;
   logger?: Logger;
   /** Override listen addresses (tests use port 0). `control: false` disables the control API. */
   listen?: { proxy?: Array<number | ListenAddress>; control?: ListenAddress | false; metrics?: ListenAddress | false };
@@ -70,7 +70,7 @@ export interface GatewayPorts {
 export class Gateway {
   readonly sync: ConfigSource;
   readonly tables: GatewayTables;
-  readonly resolver: SecretResolver;
+  readonly resolver: SecretCache;
   readonly pools: PoolManager;
   private readonly opts: GatewayOptions;
   private readonly log: Logger;

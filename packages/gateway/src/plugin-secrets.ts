@@ -1,9 +1,9 @@
 import { componentLogger, type Logger } from '@portico/core';
-import { isSecretRef, type SecretResolver } from '@portico/secrets';
+import { isSecretRef, type SecretCache } from '@portico/secrets';
 import type { PluginResponse } from './plugins/types';
 
 /** What plugin confs need from the per-node secret cache (SPEC §9). */
-export type PluginSecretSource = Pick<SecretResolver, 'peek' | 'resolve' | 'refreshIfStale' | 'onChange'>;
+export type PluginSecretSource = Pick<SecretCache, 'peek' | 'resolve' | 'refreshIfStale' | 'onChange'>;
 
 /** Every `$secret://` / `$env://` string anywhere in a plugin conf (whole-string values, as APISIX). */
 export function findSecretRefs(conf: unknown, out: Set<string> = new Set()): Set<string> {

@@ -1,5 +1,5 @@
 import { componentLogger, type Logger } from '@portico/core';
-import type { SecretResolver } from '@portico/secrets';
+import type { SecretCache } from '@portico/secrets';
 import type { ResourceChange, ResourceItem } from './config-sync';
 import { ConsumerIndex, type ConsumerConf, type ConsumerGroupConf, type CredentialConf, type SecretLookup } from './consumer-index';
 import { PluginSecrets } from './plugin-secrets';
@@ -84,7 +84,7 @@ interface RouteSource {
 export interface GatewayTablesOptions {
   pools: PoolManager;
   plugins: ReadonlyMap<string, Plugin<any>>;
-  resolver?: SecretResolver;
+  resolver?: SecretCache;
   logger?: Logger;
 }
 
@@ -115,7 +115,7 @@ export class GatewayTables {
   private readonly routesByPluginConfig = new Map<string, Set<string>>();
   private readonly pools: PoolManager;
   private readonly plugins: ReadonlyMap<string, Plugin<any>>;
-  private readonly resolver?: SecretResolver;
+  private readonly resolver?: SecretCache;
   /** Resolves `$secret://` / `$env://` strings in route, service, global-rule, consumer and consumer_group plugin confs. */
   private readonly pluginSecrets?: PluginSecrets;
   private readonly log: Logger;

@@ -24,5 +24,6 @@ export {
   type PeekState,
   type ChangeListener,
   type EntryState,
+  type SecretCache,
 } from './resolver';
 export { RemoteSecretResolver, type SecretChannel } from './remote';

@@ -1,5 +1,5 @@
 import { parseSecretRef } from './reference';
-import { SecretResolver, peekState, type ChangeListener, type EntryState, type PeekResult } from './resolver';
+import { peekState, type ChangeListener, type EntryState, type PeekResult, type SecretCache } from './resolver';
 import type { ManagerStats } from './stats';
 
 /** How a worker reaches the process that owns the secret cache. */
@@ -18,49 +18,45 @@ export interface SecretChannel {
  * per reference per TTL however many workers it runs; the worker answers peek() from its
  * mirror (the hot path stays in-process), asks the primary over the channel when its mirror
  * is missing or stale, and hears changes the primary pushes (apply()).
- *
- * It extends SecretResolver only so that the data plane's tables accept it; every public
- * method is replaced, and the base class's own cache and providers stay unused.
  */
-export class RemoteSecretResolver extends SecretResolver {
+export class RemoteSecretResolver implements SecretCache {
   private readonly mirror = new Map<string, EntryState>();
   private readonly asking = new Map<string, Promise<string | undefined>>();
   private readonly changeListeners = new Set<ChangeListener>();
-  private readonly negTtlMsLocal: number;
+  private readonly negTtlMs: number;
   private readonly nowFn: () => number;
 
   constructor(private readonly channel: SecretChannel, opts: { negTtlSeconds: number; now?: () => number }) {
-    super({ ttlSeconds: 1, negTtlSeconds: opts.negTtlSeconds, maxEntries: 1, providers: {}, now: opts.now });
-    this.negTtlMsLocal = opts.negTtlSeconds * 1000;
+    this.negTtlMs = opts.negTtlSeconds * 1000;
     this.nowFn = opts.now ?? Date.now;
   }
 
   /** Provider confs are the primary's business: it applies the secrets resources. */
-  override setProvider(): void {}
+  setProvider(): void {}
 
-  override peek(raw: string): PeekResult {
+  peek(raw: string): PeekResult {
     const e = this.mirror.get(raw);
     if (!e) return { state: parseSecretRef(raw) ? 'missing' : 'failed' };
     return peekState(e, this.nowFn());
   }
 
-  override inspect(raw: string): EntryState | undefined {
+  inspect(raw: string): EntryState | undefined {
     return this.mirror.get(raw);
   }
 
-  override async whenSettled(raw: string): Promise<void> {
+  async whenSettled(raw: string): Promise<void> {
     await this.asking.get(raw);
   }
 
-  override clock(): number {
+  clock(): number {
     return this.nowFn();
   }
 
-  override get size(): number {
+  get size(): number {
     return this.mirror.size;
   }
 
-  override resolve(raw: string): Promise<string | undefined> {
+  resolve(raw: string): Promise<string | undefined> {
     const p = this.peek(raw);
     if (p.state === 'fresh') return Promise.resolve(p.value);
     if (p.state === 'stale') {
@@ -71,20 +67,20 @@ export class RemoteSecretResolver extends SecretResolver {
     return this.mayAsk(raw) ? this.ask(raw) : Promise.resolve(undefined);
   }
 
-  override refreshIfStale(raw: string): void {
+  refreshIfStale(raw: string): void {
     if (this.peek(raw).state !== 'fresh' && this.mayAsk(raw)) void this.ask(raw);
   }
-  override onChange(listener: ChangeListener): () => void {
+  onChange(listener: ChangeListener): () => void {
     this.changeListeners.add(listener);
     return () => this.changeListeners.delete(listener);
   }
 
   /** Provider call counters live in the primary, which reports them. */
-  override stats(): Record<string, ManagerStats> {
+  stats(): Record<string, ManagerStats> {
     return {};
   }
 
-  override close(): void {
+  close(): void {
     this.mirror.clear();
   }
 
@@ -113,14 +109,14 @@ export class RemoteSecretResolver extends SecretResolver {
     const p = this.channel.resolve(raw).then(
       (state) => {
         // Nothing held by the primary: remember the failure for neg_ttl rather than asking per request.
-        this.apply(raw, state ?? { previousUntil: 0, freshUntil: 0, staleUntil: 0, failedUntil: this.nowFn() + this.negTtlMsLocal });
+        this.apply(raw, state ?? { previousUntil: 0, freshUntil: 0, staleUntil: 0, failedUntil: this.nowFn() + this.negTtlMs });
         return this.peek(raw).value;
       },
       () => {
         // The channel is down (primary gone or restarting): keep whatever the mirror has and
         // do not ask again before neg_ttl, as the primary would after a failed fetch.
         const kept = this.mirror.get(raw);
-        const failedUntil = this.nowFn() + this.negTtlMsLocal;
+        const failedUntil = this.nowFn() + this.negTtlMs;
         this.mirror.set(raw, kept ? { ...kept, failedUntil } : { previousUntil: 0, freshUntil: 0, staleUntil: 0, failedUntil });
         return this.peek(raw).value;
       },

@@ -54,6 +54,23 @@ export interface PeekResult {
 export type ChangeListener = (ref: string) => void;
 
 /**
+ * What the data plane needs of a secret cache: the node's SecretResolver, or a proxy worker's
+ * mirror of its primary's (RemoteSecretResolver).
+ */
+export interface SecretCache {
+  /** (Re)configures the provider of `/secrets/<manager>/<confId>`; undefined removes it. */
+  setProvider(manager: string, confId: string, conf: unknown | undefined): void;
+  peek(raw: string): PeekResult;
+  whenSettled(raw: string): Promise<void>;
+  clock(): number;
+  resolve(raw: string): Promise<string | undefined>;
+  refreshIfStale(raw: string): void;
+  onChange(listener: ChangeListener): () => void;
+  stats(): Record<string, ManagerStats>;
+  close(): void;
+}
+
+/**
  * A reference's cached state with its deadlines (resolver clock, ms): what a process that
  * mirrors this cache (a proxy worker, see RemoteSecretResolver) needs to answer peek() itself.
  */
@@ -109,7 +126,7 @@ const MAX_INVALID_REMEMBERED = 1000;
  * remembers failures for neg_ttl, and serves the last value while a refresh fails
  * (stale-if-error). The hot path uses peek(), which never waits.
  */
-export class SecretResolver {
+export class SecretResolver implements SecretCache {
   private readonly entries: LruMap<string, Entry>;
   private readonly slots = new Map<string, ProviderSlot>();
   /**
