@@ -18,7 +18,7 @@ export interface SyncStatus {
 
 export type ToWorker =
   /** One store batch, exactly as ConfigSync delivered it (the first one replays every item). */
-  | { t: 'portico:config'; changes: ResourceChange[]; revision: number }
+  | { t: 'portico:config'; changes: readonly ResourceChange[]; revision: number }
   /** Sent after every applied batch (`applied` set) and when the connection state changes. */
   | { t: 'portico:status'; status: SyncStatus; applied?: { revision: number; configChanged: boolean } }
   /** A reference's new cached state (rotation, provider reconfigured, dropped: state absent). */

@@ -92,7 +92,7 @@ export class RemoteConfig implements ConfigSource {
     }
   }
 
-  private applyBatch(changes: ResourceChange[], revision: number): void {
+  private applyBatch(changes: readonly ResourceChange[], revision: number): void {
     for (const c of changes) {
       if (c.type === 'put') this.items.set(c.item.key, c.item);
       else this.items.delete(c.key);

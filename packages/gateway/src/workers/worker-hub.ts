@@ -1,6 +1,7 @@
 import { componentLogger, type Logger } from '@portico/core';
 import type { SecretResolver } from '@portico/secrets';
 import type { AppliedListener, ConfigSync } from '../config-sync';
+import { ListenerSet } from '../listener-set';
 import { LimitServer } from './limits';
 import type { Channel, SyncStatus, ToPrimary, ToWorker } from './protocol';
 
@@ -34,7 +35,7 @@ export class WorkerHub {
   private readonly workers = new Set<Attached>();
   private readonly stops: Array<() => void> = [];
   private readonly pendingMetrics = new Map<number, (text: string) => void>();
-  private readonly appliedListeners = new Set<AppliedListener>();
+  private readonly appliedListeners: ListenerSet<Parameters<AppliedListener>>;
   private readonly limits = new LimitServer();
   private lastServed = 0;
   private nextId = 1;
@@ -45,6 +46,7 @@ export class WorkerHub {
     this.sync = opts.sync;
     this.resolver = opts.resolver;
     this.log = opts.logger ?? componentLogger('workers');
+    this.appliedListeners = new ListenerSet((err) => this.log.error({ err: (err as Error)?.message ?? String(err) }, 'served-revision listener failed'));
   }
 
   /** Call before sync.start(): the primary applies the secrets resources to its resolver. */
@@ -79,10 +81,6 @@ export class WorkerHub {
     return () => this.detach(w);
   }
 
-  get workerCount(): number {
-    return this.workers.size;
-  }
-
   /**
    * The revision every attached worker serves (the lowest they report), what the node's
    * registry entry must advertise so `wait_revision` means "every process of this node". 0
@@ -96,8 +94,7 @@ export class WorkerHub {
 
   /** Told when servedRevision moves (configChanged as reported by the worker batch that moved it). */
   onServed(listener: AppliedListener): () => void {
-    this.appliedListeners.add(listener);
-    return () => this.appliedListeners.delete(listener);
+    return this.appliedListeners.add(listener);
   }
 
   /** Every attached worker's metrics text; a worker that does not answer in time is left out. */
@@ -130,7 +127,7 @@ export class WorkerHub {
         if (w.unsubscribe.length > 1) for (const u of w.unsubscribe.splice(1)) u();
         // subscribe() replays every held item synchronously, so the status after it covers them.
         w.unsubscribe.push(this.sync.subscribe((changes, revision) => {
-          safeSend(w.link, { t: 'portico:config', changes: [...changes], revision });
+          safeSend(w.link, { t: 'portico:config', changes, revision });
         }));
         w.unsubscribe.push(this.sync.onApplied((revision, configChanged) => {
           safeSend(w.link, { t: 'portico:status', status: this.status(), applied: { revision, configChanged } });
@@ -153,7 +150,7 @@ export class WorkerHub {
         const served = this.servedRevision;
         if (served > this.lastServed) {
           this.lastServed = served;
-          for (const l of this.appliedListeners) l(served, msg.configChanged);
+          this.appliedListeners.emit(served, msg.configChanged);
         }
         break;
       }
