@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { ConfigStore, Logger, PorticoConfig, fieldCipherFromConfig } from '@portico/core';
 import { checkAdminListenSafety, resolveAdminKeys, startAdminServer } from '@portico/admin';
-import { ConfigSync, createGateway } from '@portico/gateway';
+import { configSyncFor, createGateway } from '@portico/gateway';
 import { attachClusterNode } from './cluster-node';
 import { openStore } from './open-store';
 import { startWorkerPool, workerCount } from './workers';
@@ -55,7 +55,7 @@ export async function startPortico(config: PorticoConfig, log: Logger): Promise<
         const pool = await startWorkerPool({ config, store, cipher, dataDir, count: workers, log });
         stops.push(() => pool.stop());
       } else {
-        const sync = new ConfigSync({ store, prefix: config.deployment.etcd.prefix, cipher, logger: log.child({ component: 'config-sync' }) });
+        const sync = configSyncFor(config, store, log, { cipher });
         const gateway = createGateway({ source: sync, config });
         // Against etcd the data plane is one node of many: registry heartbeat and local snapshot.
         const node = config.deployment.config_provider === 'etcd' ? attachClusterNode(sync, store, config, dataDir, log) : undefined;

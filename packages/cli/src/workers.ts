@@ -2,19 +2,18 @@ import cluster, { type Worker } from 'node:cluster';
 import os from 'node:os';
 import { componentLogger, type ConfigStore, type FieldCipher, type Logger, type PorticoConfig } from '@portico/core';
 import {
-  ConfigSync,
+  configSyncFor,
+  secretResolverFor,
   GatewayMetrics,
   MetricsServer,
   WorkerHub,
   createWorkerGateway,
   isPorticoMessage,
   mergeExpositions,
+  type Channel,
   type PrimaryLink,
-  type ToPrimary,
-  type ToWorker,
   type WorkerLink,
 } from '@portico/gateway';
-import { SecretResolver } from '@portico/secrets';
 import { attachClusterNode } from './cluster-node';
 
 /** `apisix.workers`: "auto" is one worker per CPU this process may use. */
@@ -48,14 +47,8 @@ export async function startWorkerPool(opts: {
   log: Logger;
 }): Promise<WorkerPool> {
   const { config, store, cipher, dataDir, count, log } = opts;
-  const sync = new ConfigSync({ store, prefix: config.deployment.etcd.prefix, cipher, logger: log.child({ component: 'config-sync' }) });
-  const secretCfg = config.apisix.lru.secret;
-  const resolver = new SecretResolver({
-    ttlSeconds: secretCfg.ttl,
-    negTtlSeconds: secretCfg.neg_ttl,
-    maxEntries: secretCfg.count,
-    logger: log.child({ component: 'secrets' }),
-  });
+  const sync = configSyncFor(config, store, log, { cipher });
+  const resolver = secretResolverFor(config, log);
   const hub = new WorkerHub({ sync, resolver, logger: log.child({ component: 'workers' }) });
   // The registry entry advertises the revision every worker serves, not just the primary's.
   const served = { revision: () => hub.servedRevision, onApplied: (l: (r: number, c: boolean) => void) => hub.onServed(l) };
@@ -64,8 +57,8 @@ export async function startWorkerPool(opts: {
   sync.start();
 
   const own = new GatewayMetrics({ appliedRevision: () => sync.appliedRevision, watchResets: () => sync.resets, secretStats: () => resolver.stats() });
-  const metricsServer = config.metrics ? new MetricsServer({ render: async () => mergeExpositions([own.render(), ...(await hub.collectMetrics())]) }) : undefined;
-  const metricsPort = metricsServer ? await metricsServer.listen(config.metrics.ip ?? '127.0.0.1', config.metrics.port) : undefined;
+  const metricsServer = new MetricsServer({ render: async () => mergeExpositions([own.render(), ...(await hub.collectMetrics())]) });
+  const metricsPort = await metricsServer.listen(config.metrics.ip ?? '127.0.0.1', config.metrics.port);
 
   let stopping = false;
   let respawnDelay = RESPAWN_MS;
@@ -94,7 +87,7 @@ export async function startWorkerPool(opts: {
       // Workers drain their in-flight requests (SIGTERM), then the primary lets go of the watch.
       for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
       await Promise.all(exits.values());
-      await metricsServer?.close();
+      await metricsServer.close();
       await node?.stop();
       hub.stop();
       await sync.stop();
@@ -134,35 +127,27 @@ function waitListening(workers: Worker[]): Promise<void> {
   }))).then(() => undefined);
 }
 
-function workerLink(worker: Worker): WorkerLink {
+/**
+ * One end of a node:cluster IPC channel (the primary's `Worker`, or a worker's `process`),
+ * passing only Portico's messages.
+ */
+function ipcLink<Out, In>(ep: NodeJS.EventEmitter & { send?(msg: unknown): unknown }, connected: () => boolean): Channel<Out, In> {
   return {
-    send: (msg: ToWorker) => {
-      if (worker.isConnected()) worker.send(msg);
+    send: (msg: Out) => {
+      if (connected()) ep.send!(msg);
     },
     onMessage: (handler) => {
       const f = (m: unknown) => {
-        if (isPorticoMessage(m)) handler(m as ToPrimary);
+        if (isPorticoMessage(m)) handler(m as In);
       };
-      worker.on('message', f);
-      return () => worker.off('message', f);
+      ep.on('message', f);
+      return () => ep.off('message', f);
     },
   };
 }
 
-function primaryLink(): PrimaryLink {
-  return {
-    send: (msg: ToPrimary) => {
-      if (process.connected) process.send!(msg);
-    },
-    onMessage: (handler) => {
-      const f = (m: unknown) => {
-        if (isPorticoMessage(m)) handler(m as ToWorker);
-      };
-      process.on('message', f);
-      return () => process.off('message', f);
-    },
-  };
-}
+const workerLink = (worker: Worker): WorkerLink => ipcLink(worker, () => worker.isConnected());
+const primaryLink = (): PrimaryLink => ipcLink(process, () => process.connected === true);
 
 /**
  * A proxy worker (a process forked by startWorkerPool): the data plane fed by the primary.
@@ -171,9 +156,10 @@ function primaryLink(): PrimaryLink {
  */
 export async function runWorker(config: PorticoConfig): Promise<void> {
   const log = componentLogger('worker').child({ worker: cluster.worker?.id });
-  const gateway = createWorkerGateway({ config, link: primaryLink(), logger: log });
+  const link = primaryLink();
+  const gateway = createWorkerGateway({ config, link, logger: log });
   const ports = await gateway.start();
-  process.send?.({ t: 'portico:listening' });
+  link.send({ t: 'portico:listening' });
   log.debug(ports, 'proxy worker listening');
   await new Promise<void>((resolve) => {
     let stopping = false;

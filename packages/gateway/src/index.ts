@@ -86,14 +86,8 @@ export class Gateway {
     this.opts = opts;
     const cfg = opts.config;
     this.log = opts.logger ?? componentLogger('gateway');
-    const secretCfg = cfg.apisix.lru.secret;
     this.ownsResolver = !opts.resolver;
-    this.resolver = opts.resolver ?? new SecretResolver({
-      ttlSeconds: secretCfg.ttl,
-      negTtlSeconds: secretCfg.neg_ttl,
-      maxEntries: secretCfg.count,
-      logger: this.log.child({ component: 'secrets' }),
-    });
+    this.resolver = opts.resolver ?? secretResolverFor(cfg, this.log);
     // `apisix.ssl.ssl_trusted_certificate`: https upstreams are verified against this bundle
     // (only it: it replaces Node's roots); "system" keeps Node's default roots.
     const caPath = cfg.apisix.ssl?.ssl_trusted_certificate;
@@ -106,13 +100,7 @@ export class Gateway {
       logger: this.log.child({ component: 'tables' }),
     });
     if (!opts.source && !opts.store) throw new Error('createGateway needs a store or a source');
-    this.sync = opts.source ?? new ConfigSync({
-      store: opts.store!,
-      prefix: opts.prefix ?? cfg.deployment.etcd.prefix,
-      logger: this.log.child({ component: 'config-sync' }),
-      cipher: opts.cipher,
-      backoff: opts.syncBackoff,
-    });
+    this.sync = opts.source ?? configSyncFor(cfg, opts.store!, this.log, { prefix: opts.prefix, cipher: opts.cipher, backoff: opts.syncBackoff });
     const sync = this.sync;
     const tables = this.tables;
     const resolver = this.resolver;
@@ -217,6 +205,28 @@ export class Gateway {
     await this.pools.close(deadline);
     if (this.ownsResolver) this.resolver.close();
   }
+}
+
+/** The node's secret cache as config.yaml sets it up (`apisix.lru.secret`). */
+export function secretResolverFor(config: PorticoConfig, log: Logger): SecretResolver {
+  const c = config.apisix.lru.secret;
+  return new SecretResolver({ ttlSeconds: c.ttl, negTtlSeconds: c.neg_ttl, maxEntries: c.count, logger: log.child({ component: 'secrets' }) });
+}
+
+/** The node's ConfigSync on `store`, under `deployment.etcd.prefix` unless `prefix` says otherwise. */
+export function configSyncFor(
+  config: PorticoConfig,
+  store: ConfigStore,
+  log: Logger,
+  opts: { prefix?: string; cipher?: FieldCipher; backoff?: GatewayOptions['syncBackoff'] } = {},
+): ConfigSync {
+  return new ConfigSync({
+    store,
+    prefix: opts.prefix ?? config.deployment.etcd.prefix,
+    logger: log.child({ component: 'config-sync' }),
+    cipher: opts.cipher,
+    backoff: opts.backoff,
+  });
 }
 
 export function createGateway(opts: GatewayOptions): Gateway {

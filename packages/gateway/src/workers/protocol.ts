@@ -31,6 +31,8 @@ export type ToWorker =
 export type ToPrimary =
   /** The worker is listening for configuration: start its feed. */
   | { t: 'portico:hello' }
+  /** The worker's listeners are bound (the primary's start-up waits for every worker). */
+  | { t: 'portico:listening' }
   /** The worker's tables now hold `revision` (sent after each applied batch). */
   | { t: 'portico:applied'; revision: number; configChanged: boolean }
   | { t: 'portico:secret-request'; id: number; ref: string }
