@@ -57,3 +57,14 @@ export function limitId(plugin: string, scope: string, conf: Record<string, unkn
   if (group !== undefined) return `group:${group}`;
   return `${plugin}:${scope}:${createHash('sha1').update(JSON.stringify(conf)).digest('base64url')}`;
 }
+
+/**
+ * The answer of a limit plugin over its limit: `rejected_code` (default 503) with
+ * `{"error_msg": rejected_msg}` when a message is set, an empty body otherwise (APISIX).
+ */
+export function limitRejection(conf: Record<string, unknown>): { status: number; body?: unknown; raw?: string } {
+  return {
+    status: (conf.rejected_code as number | undefined) ?? 503,
+    ...(conf.rejected_msg !== undefined ? { body: { error_msg: conf.rejected_msg } } : { raw: '' }),
+  };
+}

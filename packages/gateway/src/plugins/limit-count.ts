@@ -1,6 +1,6 @@
 import { PLUGIN_DEFINITIONS } from '@portico/core';
 import type { RequestContext } from '../context';
-import { limitBackend, limitId, type CountLimiter, type CountResult } from './limit-backend';
+import { limitBackend, limitId, limitRejection, type CountLimiter, type CountResult } from './limit-backend';
 import type { PhaseResult, Plugin, PluginResponse } from './types';
 import { resolveVars } from './vars';
 
@@ -119,10 +119,7 @@ export const limitCountPlugin: Plugin<LimitCountConf> = {
       keyOf,
       windows: limitBackend().count(limitId('limit-count', scope, conf, group), limit, (conf.time_window as number) * 1000, group),
       showHeaders: conf.show_limit_quota_header !== false,
-      rejected: {
-        status: (conf.rejected_code as number | undefined) ?? 503,
-        ...(conf.rejected_msg !== undefined ? { body: { error_msg: conf.rejected_msg } } : { raw: '' }),
-      },
+      rejected: limitRejection(conf),
     };
   },
 

@@ -1,6 +1,6 @@
 import { PLUGIN_DEFINITIONS } from '@portico/core';
 import type { RequestContext } from '../context';
-import { limitBackend, limitId, type ReqLimiter } from './limit-backend';
+import { limitBackend, limitId, limitRejection, type ReqLimiter } from './limit-backend';
 import type { PhaseResult, Plugin, PluginResponse } from './types';
 import { resolveVars } from './vars';
 
@@ -77,10 +77,7 @@ export const limitReqPlugin: Plugin<LimitReqConf> = {
       keyOf,
       buckets: limitBackend().req(limitId('limit-req', scope, conf), conf.rate as number, conf.burst as number),
       nodelay: conf.nodelay === true,
-      rejected: {
-        status: (conf.rejected_code as number | undefined) ?? 503,
-        ...(conf.rejected_msg !== undefined ? { body: { error_msg: conf.rejected_msg } } : { raw: '' }),
-      },
+      rejected: limitRejection(conf),
     };
   },
 
