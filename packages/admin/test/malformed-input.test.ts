@@ -2,7 +2,8 @@ import './helpers/quiet-logs';
 import { ADMIN_KEY, Harness, rawRequest, startHarness } from './helpers/admin-harness';
 import { MAX_BODY_BYTES } from '../src';
 import { nestingBeyond } from '../src/body';
-import { recordingLogger, waitFor } from './helpers/recording-logger';
+import { waitFor } from '@portico/testkit';
+import { recordingLogger } from './helpers/recording-logger';
 
 const upstream = { nodes: { 'a:1': 1 } };
 
@@ -137,7 +138,7 @@ describe('malformed input never gets a 5xx (SPEC §3.6)', () => {
       });
       sock.on('error', reject);
     });
-    await waitFor(() => log.entries.some((e) => e.msg === 'admin client connection error'), 'the aborted request to be handled');
+    await waitFor(() => log.entries.some((e) => e.msg === 'admin client connection error'), { timeoutMs: 5000, what: 'the aborted request to be handled' });
     // The server is still healthy and wrote nothing.
     expect((await h.call('GET', '/apisix/admin/routes/abort')).status).toBe(404);
   });

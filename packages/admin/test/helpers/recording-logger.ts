@@ -25,12 +25,3 @@ export function recordingLogger(): { logger: Logger; entries: LogEntry[]; errors
     errors: () => entries.filter((e) => e.level === 'error' || e.level === 'fatal'),
   };
 }
-
-/** Polls `check` until it is truthy: tests synchronise on conditions, never on sleeps. */
-export async function waitFor(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setImmediate(r));
-  }
-}
