@@ -4,6 +4,8 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import cluster from 'node:cluster';
 import { ConfigError, DataDirLockedError, componentLogger, loadConfig } from '@portico/core';
 import { USAGE, parseArgs } from './args';
+import { IdleGc } from './idle-gc';
+import { applyV8Flags } from './v8-flags';
 import { startPortico } from './start';
 import { runWorker } from './workers';
 
@@ -15,6 +17,7 @@ function isOperatorError(err: unknown): boolean {
 }
 
 async function main(): Promise<number> {
+  applyV8Flags();
   const args = parseArgs(process.argv.slice(2));
   if (args.command === 'help') {
     process.stdout.write(USAGE + '\n');
@@ -25,6 +28,8 @@ async function main(): Promise<number> {
     process.stdout.write(`${args.configPath}: ok\n`);
     return 0;
   }
+  // Every process of the node (single, primary, worker) gives memory back when it goes quiet.
+  if (config.apisix.idle_gc) new IdleGc().start();
   // A proxy worker forked by the primary (apisix.workers > 1) runs the same command line.
   if (cluster.isWorker) {
     await runWorker(config);

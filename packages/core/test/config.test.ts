@@ -40,6 +40,12 @@ apisix:
     expect(() => substituteEnv('port: ${{NOPE_NOT_SET}}', {})).toThrow(/NOPE_NOT_SET is not set/);
   });
 
+  it('apisix.idle_gc: on by default, a boolean', () => {
+    expect(parseConfig('').apisix.idle_gc).toBe(true);
+    expect(parseConfig('apisix:\n  idle_gc: false\n').apisix.idle_gc).toBe(false);
+    expect(() => parseConfig('apisix:\n  idle_gc: sometimes\n')).toThrow('config.yaml: apisix.idle_gc must be boolean');
+  });
+
   it('apisix.workers: default 1, a number or auto (PORTICO_WORKERS in the repository config.yaml)', () => {
     expect(parseConfig('').apisix.workers).toBe(1);
     expect(parseConfig('apisix:\n  workers: 4\n').apisix.workers).toBe(4);

@@ -14,6 +14,9 @@ export const DEFAULT_CONFIG = {
     // the store watch and the secret cache and feeds the workers over IPC (nginx's
     // worker_processes; 1 keeps a laptop run to one process).
     workers: 1 as number | 'auto',
+    // Collect garbage once the node has been quiet for a few seconds, so memory grown under load
+    // goes back to the OS (see packages/cli/src/idle-gc.ts for why V8 does not do it itself).
+    idle_gc: true,
   },
   deployment: {
     role: 'traditional' as 'traditional' | 'control_plane' | 'data_plane',

@@ -14,6 +14,7 @@ export const configSchema = {
       properties: {
         node_listen: { type: 'array', minItems: 1, items: { anyOf: [port, listen] } },
         workers: { anyOf: [{ type: 'integer', minimum: 1, maximum: 256 }, { const: 'auto' }] },
+        idle_gc: { type: 'boolean' },
         ssl: { type: 'object', additionalProperties: false, properties: { ssl_trusted_certificate: str } },
         data_encryption: {
           type: 'object',
