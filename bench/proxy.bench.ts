@@ -242,7 +242,7 @@ export async function startUpstream(tmp: string): Promise<{ port: number; stop: 
   return { port, pids: ng.pids, stop: () => stopChild(ng.child, 'SIGQUIT') };
 }
 
-async function startNginxProxy(tmp: string, upstreamPort: number): Promise<Sut> {
+export async function startNginxProxy(tmp: string, upstreamPort: number): Promise<Sut> {
   const [port] = await freePorts(1);
   const dir = path.join(tmp, 'nginx-proxy');
   mkdirSync(dir, { recursive: true });
@@ -481,6 +481,8 @@ async function main(): Promise<void> {
   const skipped: string[] = [];
   let pacedKeyAuth: (WrkResult & { connections: number; delayMs: number }) | undefined;
   let pacedDirect: (WrkResult & { connections: number; delayMs: number }) | undefined;
+  let pacedNginx: (WrkResult & { connections: number; delayMs: number }) | undefined;
+  let pacedBare: (WrkResult & { connections: number; delayMs: number }) | undefined;
   let large: { routes: number; idleRssMB: number; idleSettleS: number; underLoadRssMB: number | null; afterRunRssMB: number; afterRunSettleS: number;
     peakMB: number | null } | undefined;
   try {
@@ -544,6 +546,14 @@ async function main(): Promise<void> {
 
     // p99 added latency at half of Portico key-auth's maximum: the direct upstream at the same pace.
     pacedDirect = pacedKeyAuth ? await paced(tmp, 'direct', direct, pacedKeyAuth.rps) : undefined;
+    // The same pace through nginx and through the bare node proxy: what any proxy on CPU 0 adds
+    // at this pace on this machine (hypervisor steal lands on CPU 0's SUT, never on the direct run).
+    if (pacedKeyAuth) {
+      const ngPaced = await startNginxProxy(tmp, upstream.port);
+      try { pacedNginx = await paced(tmp, 'nginx', ngPaced, pacedKeyAuth.rps); } finally { await ngPaced.stop(); }
+      const barePaced = await startPeer(tmp, 'bare-node', upstream.port);
+      try { pacedBare = await paced(tmp, 'bare-node', barePaced, pacedKeyAuth.rps); } finally { await barePaced.stop(); }
+    }
   } finally {
     await upstream.stop();
   }
@@ -570,7 +580,9 @@ async function main(): Promise<void> {
     { target: `key-auth ≥ ${TARGETS.keyAuthVsBestNode}× best Node peer${bestPeer ? ` (${bestPeer.label})` : ''}`, value: ka.vsBestNode, met: ka.vsBestNode !== undefined ? ka.vsBestNode >= TARGETS.keyAuthVsBestNode : undefined },
     { target: `p99 added latency ≤ ${TARGETS.addedP99Ms} ms at half of Portico key-auth's max`, value: addedP99Ms !== undefined ? round(addedP99Ms, 3) : undefined,
       met: addedP99Ms !== undefined ? addedP99Ms <= TARGETS.addedP99Ms : undefined,
-      note: pacedKeyAuth && pacedDirect ? `at ${fmt(pacedKeyAuth.rps, 0)} req/s (${pacedKeyAuth.connections} conns, ${pacedKeyAuth.delayMs} ms think time): Portico p99 ${ms(pacedKeyAuth.p99Us)}, direct p99 ${ms(pacedDirect.p99Us)} at ${fmt(pacedDirect.rps, 0)} req/s` : undefined },
+      note: pacedKeyAuth && pacedDirect ? `at ${fmt(pacedKeyAuth.rps, 0)} req/s (${pacedKeyAuth.connections} conns, ${pacedKeyAuth.delayMs} ms think time): Portico p99 ${ms(pacedKeyAuth.p99Us)}, direct p99 ${ms(pacedDirect.p99Us)} at ${fmt(pacedDirect.rps, 0)} req/s` +
+        (pacedNginx ? `; at the same pace nginx adds ${((pacedNginx.p99Us - pacedDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(pacedNginx.p99Us)})` : '') +
+        (pacedBare ? ` and the bare node proxy ${((pacedBare.p99Us - pacedDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(pacedBare.p99Us)})` : '') : undefined },
     { target: `RSS ≤ ${TARGETS.rss10kRoutesMB} MB with 10k routes (at rest)`, value: large ? Math.max(large.idleRssMB, large.afterRunRssMB) : undefined,
       met: large ? large.afterRunRssMB <= TARGETS.rss10kRoutesMB && large.idleRssMB <= TARGETS.rss10kRoutesMB : undefined,
       note: large ? `${large.routes} routes with key-auth and inline upstreams: ${large.idleRssMB} MB at rest after loading, ${large.afterRunRssMB} MB at rest after a ${DURATION_S} s load run; ` +
@@ -594,7 +606,7 @@ async function main(): Promise<void> {
   writeFileSync(path.join(outDir, `proxy-${date}.json`), JSON.stringify({
     date: new Date().toISOString(), env,
     setup: { sutCpu: SUT_CPU, loadCpu: LOAD_CPU, warmupS: WARMUP_S, durationS: DURATION_S, connections: CONNECTIONS, wrkThreads: 1, upstream: 'nginx return 200, 1 worker, CPU 1' },
-    results, paced: { keyAuth: pacedKeyAuth, direct: pacedDirect }, largeTable: large, loadAverage: { start: loadAtStart, end: os.loadavg()[0] }, targets, skipped,
+    results, paced: { keyAuth: pacedKeyAuth, direct: pacedDirect, nginx: pacedNginx, bareNode: pacedBare }, largeTable: large, loadAverage: { start: loadAtStart, end: os.loadavg()[0] }, targets, skipped,
   }, null, 2) + '\n');
   writeFileSync(path.join(outDir, svgName), svgChart(results, `Requests/s, SUT on 1 core (${date})`));
   const md = `# Proxy benchmark results
