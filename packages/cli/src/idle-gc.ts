@@ -9,14 +9,16 @@ import { componentLogger, type Logger } from '@portico/core';
  * Why: under load V8 grows the young generation to its maximum (two 16 MB semi-spaces) and the
  * old space to a multiple of the live heap, and it keeps both after the load stops: V8's own
  * memory reducer only starts after a mark-compact, which a node that fits in its old-space limit
- * may never run. Measured with 10k routes (bench/README.md): 130–156 MB RSS at rest after loading
- * or after a load run, 106–110 MB after idle collections. V8 shrinks the young generation only in
- * a GC that sees a low allocation rate over its last ~5 s, hence the wait before collecting and
- * the second collection when the first did not shrink it.
+ * may never run. Measured with 10k routes (bench/README.md): 128–151 MB RSS at rest after loading
+ * or after a load run, 99–109 MB after idle collections.
  *
- * The price is one full, non-incremental GC (tens of ms with 10k routes) at a moment when the
- * event loop has been almost idle for `idleTicks` intervals, so it can delay only the odd request
- * that arrives during it.
+ * Two collections, each only when it has something to give back:
+ * - a young-generation one (a scavenge, 1–3 ms) when the young generation is large: V8 shrinks it
+ *   in any GC that sees a low allocation rate over its last ~5 s, hence the wait before collecting;
+ * - a full one (non-incremental: 60–100 ms with 10k routes on our bench machine) when the old
+ *   space has grown since the last one, for the dead objects promoted under load.
+ * Both run only once the event loop has been almost idle for `idleTicks` samples, so they can
+ * delay only the odd request that arrives during them.
  */
 export interface IdleGcOptions {
   /** How often the loop's utilisation is sampled. */
@@ -25,18 +27,20 @@ export interface IdleGcOptions {
   idleTicks?: number;
   /** A sample is idle when the event loop was busy for less than this share of it. */
   maxUtilization?: number;
-  /** Collections per quiet period at most (the young generation shrinks on the first or second). */
+  /** Collection rounds per quiet period at most (in case V8 declines to shrink the young generation). */
   maxCollections?: number;
   /** The heap worth collecting: a young generation above this many bytes… */
   newSpaceBytes?: number;
   /** …or an old space whose used bytes grew by this much since the last idle collection. */
   oldGrowthBytes?: number;
   /** Test seams: the GC, the heap figures and the utilisation sampler. */
-  collect?: () => void;
+  collect?: (type: GcType) => void;
   heap?: () => HeapFigures;
   utilization?: () => number;
   logger?: Logger;
 }
+
+export type GcType = 'minor' | 'major';
 
 export interface HeapFigures {
   newSpaceBytes: number;
@@ -57,9 +61,12 @@ export function heapFigures(): HeapFigures {
  * V8's `gc()` without starting node with --expose-gc: the flag applies to contexts created after
  * it is set, so a fresh vm context carries the function; the main context gets no global `gc`.
  */
-export function exposedGc(): () => void {
+export function exposedGc(): (type: GcType) => void {
   v8.setFlagsFromString('--expose-gc');
-  return vm.runInNewContext('gc') as () => void;
+  const gc = vm.runInNewContext('gc') as (opts?: { type: 'minor' }) => void;
+  // Node 20's V8 takes `{ type: 'minor' }` for a scavenge; `{ type: 'major' }` did not free old-space
+  // garbage there (idle-gc.test.ts checks), while the plain call is a full, compacting GC.
+  return (type) => (type === 'minor' ? gc({ type: 'minor' }) : gc());
 }
 
 /** Event-loop utilisation since the previous call (0 = idle, 1 = busy throughout). */
@@ -80,7 +87,7 @@ export class IdleGc {
   private readonly maxCollections: number;
   private readonly newSpaceBytes: number;
   private readonly oldGrowthBytes: number;
-  private readonly collect: () => void;
+  private readonly collect: (type: GcType) => void;
   private readonly heap: () => HeapFigures;
   private readonly utilization: () => number;
   private readonly log: Logger;
@@ -88,8 +95,8 @@ export class IdleGc {
   private quietTicks = 0;
   private collectionsThisQuiet = 0;
   private oldUsedAfterLast: number;
-  /** Collections run so far (tests, debug log). */
-  collections = 0;
+  /** Collections run so far, by kind (tests, debug log). */
+  readonly collections = { minor: 0, major: 0 };
 
   constructor(opts: IdleGcOptions = {}) {
     this.intervalMs = opts.intervalMs ?? 3000;
@@ -130,17 +137,23 @@ export class IdleGc {
     this.quietTicks++;
     if (this.quietTicks < this.idleTicks || this.collectionsThisQuiet >= this.maxCollections) return;
     const before = this.heap();
-    const worthIt = before.newSpaceBytes > this.newSpaceBytes || before.oldUsedBytes > this.oldUsedAfterLast + this.oldGrowthBytes;
-    if (!worthIt) return;
+    const young = before.newSpaceBytes > this.newSpaceBytes;
+    const old = before.oldUsedBytes > this.oldUsedAfterLast + this.oldGrowthBytes;
+    if (!young && !old) return;
     const t0 = performance.now();
-    this.collect();
-    this.utilization(); // the collection's own time is not traffic: the next sample starts after it
+    if (young) this.collect('minor');
+    if (old) this.collect('major');
+    this.utilization(); // the collections' own time is not traffic: the next sample starts after them
     const after = this.heap();
-    this.collections++;
+    if (young) this.collections.minor++;
+    if (old) {
+      this.collections.major++;
+      this.oldUsedAfterLast = after.oldUsedBytes;
+    }
     this.collectionsThisQuiet++;
-    this.oldUsedAfterLast = after.oldUsedBytes;
     this.log.debug({
       ms: Math.round(performance.now() - t0),
+      kinds: [young && 'minor', old && 'major'].filter(Boolean),
       newSpaceMB: [mb(before.newSpaceBytes), mb(after.newSpaceBytes)],
       oldUsedMB: [mb(before.oldUsedBytes), mb(after.oldUsedBytes)],
     }, 'idle collection');
