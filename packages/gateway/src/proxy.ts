@@ -473,10 +473,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     res.on('close', this.onClientClose);
     if (this.fwd.metrics) this.sentAt = performance.now();
     this.target.pool.dispatch(this.opts, this);
-    // undici calls onConnect synchronously when a kept-alive connection is free, which is the
-    // steady state: the connect timer is only armed when the request had to wait (a new
-    // connection, a busy pool, a streamed body), saving a timer per request.
-    // (The closure is made here, in the slow path, not per request.)
+    // undici calls onConnect synchronously only when it writes the request at once. Since
+    // GHSA-35p6-xmwp-9g52 it first yields to the check phase (setImmediate) before reusing an idle
+    // kept-alive socket, so on a warm pool the timer is in fact armed for most requests (seen in
+    // an allocation profile, bench/README.md); it is cleared in onConnect.
     if (!this.abortFn && !this.finished) this.connectTimer = setTimeout(() => this.onConnectTimeout(), this.fwd.connectMs);
   }
 
