@@ -13,14 +13,14 @@
  *   key-auth+limit  key-auth + limit-count (limit high enough that nothing is rejected)
  *   100r/100c       the same on 100 routes and 100 consumers, wrk rotating over all of them
  *   routes10k       key-auth on each of 10k routes (inline upstreams), wrk over 1,000 of them;
- *                   RSS at idle after loading and after the run (target ≤ 120 MB)
+ *                   RSS at rest after loading and after the run, and under load (target ≤ 120 MB)
  *   fastify-proxy   fastify + @fastify/http-proxy
  *   fast-gateway    fast-gateway
  *
  * Portico runs as the built CLI process (testkit startPortico, role traditional, embedded
  * store), configured through the Admin API. Each case: 2 s warm-up, 10 s measured, 64
  * connections, wrk --latency; RSS (VmRSS at the end, VmHWM peak) and CPU time of the SUT's
- * processes from /proc. Then p99 at half of Portico key-auth's maximum throughput (paced wrk),
+ * processes from /proc. Then p99 at half of Portico key-auth's maximum throughput (paced wrk, median of 3 runs),
  * against the direct upstream at the same pace. Tools (wrk, nginx) are installed by
  * scripts/bench-tools.sh when missing.
  *
@@ -405,16 +405,28 @@ export async function measure(tmp: string, id: string, label: string, kind: Kind
   return res;
 }
 
-/** Paced closed-loop run: `connections` connections, each waiting `delayMs` between requests. */
-export async function paced(tmp: string, name: string, sut: Sut, targetRps: number): Promise<WrkResult & { connections: number; delayMs: number }> {
+export type PacedResult = WrkResult & { connections: number; delayMs: number; p99sUs: number[] };
+
+/** Paced runs per system in the latency target; the one with the median p99 is reported. */
+const PACED_REPEAT = Number(process.env.BENCH_PACED_REPEAT ?? 3);
+
+/**
+ * Paced closed-loop runs: `connections` connections, each waiting `delayMs` between requests.
+ * The p99 of a 10 s run is set by its worst ~100 ms, so one disturbance of the machine decides
+ * it: PACED_REPEAT runs, and the one with the median p99 is returned (all p99s in `p99sUs`).
+ */
+export async function paced(tmp: string, name: string, sut: Sut, targetRps: number, repeat = PACED_REPEAT): Promise<PacedResult> {
   const delayMs = 2;
   const connections = Math.max(1, Math.round(targetRps * (delayMs + 0.25) / 1000));
   const script = wrkScript(tmp, `${name}-paced`, { delayMs });
   await wrk(sut.url, { seconds: WARMUP_S, connections, headers: sut.headers, script });
-  const r = await wrk(sut.url, { seconds: DURATION_S, connections, headers: sut.headers, script });
-  return { ...r, connections, delayMs };
+  const runs: WrkResult[] = [];
+  for (let i = 0; i < Math.max(1, repeat); i++) runs.push(await wrk(sut.url, { seconds: DURATION_S, connections, headers: sut.headers, script }));
+  const byP99 = runs.slice().sort((a, b) => a.p99Us - b.p99Us);
+  return { ...byP99[Math.floor((byP99.length - 1) / 2)], connections, delayMs, p99sUs: runs.map((r) => r.p99Us) };
 }
 
+const p99s = (p: PacedResult) => p.p99sUs.map((us) => (us / 1000).toFixed(2)).join(' / ');
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
 const fmt = (x: number, d = 2) => x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
 const ms = (us: number) => `${(us / 1000).toFixed(2)} ms`;
@@ -479,10 +491,10 @@ async function main(): Promise<void> {
   const upstream = await startUpstream(tmp);
   const results: CaseResult[] = [];
   const skipped: string[] = [];
-  let pacedKeyAuth: (WrkResult & { connections: number; delayMs: number }) | undefined;
-  let pacedDirect: (WrkResult & { connections: number; delayMs: number }) | undefined;
-  let pacedNginx: (WrkResult & { connections: number; delayMs: number }) | undefined;
-  let pacedBare: (WrkResult & { connections: number; delayMs: number }) | undefined;
+  let pacedKeyAuth: PacedResult | undefined;
+  let pacedDirect: PacedResult | undefined;
+  let pacedNginx: PacedResult | undefined;
+  let pacedBare: PacedResult | undefined;
   let large: { routes: number; idleRssMB: number; idleSettleS: number; underLoadRssMB: number | null; afterRunRssMB: number; afterRunSettleS: number;
     peakMB: number | null } | undefined;
   try {
@@ -580,9 +592,10 @@ async function main(): Promise<void> {
     { target: `key-auth ≥ ${TARGETS.keyAuthVsBestNode}× best Node peer${bestPeer ? ` (${bestPeer.label})` : ''}`, value: ka.vsBestNode, met: ka.vsBestNode !== undefined ? ka.vsBestNode >= TARGETS.keyAuthVsBestNode : undefined },
     { target: `p99 added latency ≤ ${TARGETS.addedP99Ms} ms at half of Portico key-auth's max`, value: addedP99Ms !== undefined ? round(addedP99Ms, 3) : undefined,
       met: addedP99Ms !== undefined ? addedP99Ms <= TARGETS.addedP99Ms : undefined,
-      note: pacedKeyAuth && pacedDirect ? `at ${fmt(pacedKeyAuth.rps, 0)} req/s (${pacedKeyAuth.connections} conns, ${pacedKeyAuth.delayMs} ms think time): Portico p99 ${ms(pacedKeyAuth.p99Us)}, direct p99 ${ms(pacedDirect.p99Us)} at ${fmt(pacedDirect.rps, 0)} req/s` +
-        (pacedNginx ? `; at the same pace nginx adds ${((pacedNginx.p99Us - pacedDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(pacedNginx.p99Us)})` : '') +
-        (pacedBare ? ` and the bare node proxy ${((pacedBare.p99Us - pacedDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(pacedBare.p99Us)})` : '') : undefined },
+      note: pacedKeyAuth && pacedDirect ? `median of ${pacedKeyAuth.p99sUs.length} paced runs each; at ${fmt(pacedKeyAuth.rps, 0)} req/s (${pacedKeyAuth.connections} conns, ${pacedKeyAuth.delayMs} ms think time): ` +
+        `Portico p99 ${ms(pacedKeyAuth.p99Us)} (runs: ${p99s(pacedKeyAuth)}), direct p99 ${ms(pacedDirect.p99Us)} (${p99s(pacedDirect)}) at ${fmt(pacedDirect.rps, 0)} req/s` +
+        (pacedNginx ? `; at the same pace nginx adds ${((pacedNginx.p99Us - pacedDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(pacedNginx.p99Us)}; ${p99s(pacedNginx)})` : '') +
+        (pacedBare ? ` and the bare node proxy ${((pacedBare.p99Us - pacedDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(pacedBare.p99Us)}; ${p99s(pacedBare)})` : '') : undefined },
     { target: `RSS ≤ ${TARGETS.rss10kRoutesMB} MB with 10k routes (at rest)`, value: large ? Math.max(large.idleRssMB, large.afterRunRssMB) : undefined,
       met: large ? large.afterRunRssMB <= TARGETS.rss10kRoutesMB && large.idleRssMB <= TARGETS.rss10kRoutesMB : undefined,
       note: large ? `${large.routes} routes with key-auth and inline upstreams: ${large.idleRssMB} MB at rest after loading, ${large.afterRunRssMB} MB at rest after a ${DURATION_S} s load run; ` +
