@@ -20,7 +20,8 @@
  * Portico runs as the built CLI process (testkit startPortico, role traditional, embedded
  * store), configured through the Admin API. Each case: 2 s warm-up, 10 s measured, 64
  * connections, wrk --latency; RSS (VmRSS at the end, VmHWM peak) and CPU time of the SUT's
- * processes from /proc. Then p99 at half of Portico key-auth's maximum throughput (paced wrk, median of 3 runs),
+ * processes from /proc. The cases run in BENCH_ROUNDS rounds (default 3; routes10k once) and
+ * each is reported by its median round. Then p99 at half of Portico key-auth's maximum throughput (paced wrk, median of 3 runs),
  * against the direct upstream at the same pace. Tools (wrk, nginx) are installed by
  * scripts/bench-tools.sh when missing.
  *
@@ -56,7 +57,14 @@ export interface CaseResult extends WrkResult {
   /** CPU 0 as a whole during the measured run (other tasks on CPU 0 and hypervisor steal included). */
   cpu0BusyPct: number; cpu0StealPct: number;
   vsNginx?: number; vsBestNode?: number;
+  /** req/s of every round, when the case ran in rounds (the reported figures are the median round's). */
+  roundsRps?: number[];
 }
+
+interface ThroughputCase { id: string; label: string; kind: Kind; start: () => Promise<Sut> }
+
+/** Rounds of the throughput cases (BENCH_ROUNDS); each case is reported by its median round. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 // ---------- processes ----------
 
@@ -459,8 +467,8 @@ ${rows.join('\n')}
 }
 
 function table(results: CaseResult[]): string {
-  const head = '| case | req/s | p50 | p99 | RSS / peak (MB) | SUT CPU | CPU 0 busy / steal | × nginx | × best Node peer | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
-  const rows = results.map((r) => `| ${r.label} | ${fmt(r.rps, 0)} | ${ms(r.p50Us)} | ${ms(r.p99Us)} | ${r.rssMB ?? '–'} / ${r.hwmMB ?? '–'} | ${r.sutCpuPct ?? '–'} % | ${r.cpu0BusyPct} / ${r.cpu0StealPct} % | ` +
+  const head = '| case | req/s | rounds (req/s) | p50 | p99 | RSS / peak (MB) | SUT CPU | CPU 0 busy / steal | × nginx | × best Node peer | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+  const rows = results.map((r) => `| ${r.label} | ${fmt(r.rps, 0)} | ${r.roundsRps?.map((x) => fmt(x, 0)).join(' / ') ?? 'one run'} | ${ms(r.p50Us)} | ${ms(r.p99Us)} | ${r.rssMB ?? '–'} / ${r.hwmMB ?? '–'} | ${r.sutCpuPct ?? '–'} % | ${r.cpu0BusyPct} / ${r.cpu0StealPct} % | ` +
     `${r.vsNginx?.toFixed(2) ?? '–'} | ${r.vsBestNode?.toFixed(2) ?? '–'} | ${r.non2xx + r.socketErrors} |`);
   return [head, ...rows].join('\n');
 }
@@ -499,31 +507,48 @@ async function main(): Promise<void> {
     peakMB: number | null } | undefined;
   try {
     const direct: Sut = { url: `http://127.0.0.1:${upstream.port}/bench`, pids: upstream.pids, stop: async () => undefined };
-    results.push(await measure(tmp, 'direct', 'direct upstream (no proxy)', 'baseline', direct));
-
-    const ng = await startNginxProxy(tmp, upstream.port);
-    try { results.push(await measure(tmp, 'nginx', 'nginx proxy_pass (1 worker)', 'baseline', ng)); } finally { await ng.stop(); }
-
-    // The Node ceiling: node's http server + undici and nothing else, on the same core.
-    const bare = await startPeer(tmp, 'bare-node', upstream.port);
-    try { results.push(await measure(tmp, 'bare-node', 'bare node http → undici (ceiling)', 'baseline', bare)); } finally { await bare.stop(); }
-
-    const porticoCases: Array<[PorticoSetup, string, string]> = [
-      ['plain', 'portico', 'Portico, no plugins'],
-      ['key-auth', 'key-auth', 'Portico key-auth'],
-      ['key-auth-secret', 'key-auth-secret', 'Portico key-auth ($env:// key)'],
-      ['key-auth-limit', 'key-auth-limit', 'Portico key-auth + limit-count'],
-      ['many', 'many', 'Portico ka+lc, 100 routes/100 cons.'],
+    const cases: ThroughputCase[] = [
+      { id: 'direct', label: 'direct upstream (no proxy)', kind: 'baseline', start: async () => direct },
+      { id: 'nginx', label: 'nginx proxy_pass (1 worker)', kind: 'baseline', start: () => startNginxProxy(tmp, upstream.port) },
+      // The Node ceiling: node's http server + undici and nothing else, on the same core.
+      { id: 'bare-node', label: 'bare node http → undici (ceiling)', kind: 'baseline', start: () => startPeer(tmp, 'bare-node', upstream.port) },
+      ...([
+        ['plain', 'portico', 'Portico, no plugins'],
+        ['key-auth', 'key-auth', 'Portico key-auth'],
+        ['key-auth-secret', 'key-auth-secret', 'Portico key-auth ($env:// key)'],
+        ['key-auth-limit', 'key-auth-limit', 'Portico key-auth + limit-count'],
+        ['many', 'many', 'Portico ka+lc, 100 routes/100 cons.'],
+      ] as Array<[PorticoSetup, string, string]>).map(([setup, id, label]): ThroughputCase =>
+        ({ id, label, kind: 'portico', start: () => startPorticoCase(setup, upstream.port) })),
     ];
-    for (const [setup, id, label] of porticoCases) {
-      const sut = await startPorticoCase(setup, upstream.port);
-      try {
-        const r = await measure(tmp, id, label, 'portico', sut);
-        results.push(r);
-        if (setup === 'key-auth') {
-          pacedKeyAuth = await paced(tmp, 'key-auth', sut, r.rps / 2);
-        }
-      } finally { await sut.stop(); }
+    for (const [peer, label] of [['fastify-proxy', `@fastify/http-proxy ${pkgVersion('@fastify/http-proxy')}`], ['fast-gateway', `fast-gateway ${pkgVersion('fast-gateway')}`]]) {
+      if (!existsSync(path.join(ROOT, 'node_modules', peer === 'fastify-proxy' ? '@fastify/http-proxy' : 'fast-gateway'))) skipped.push(`${label}: not installed`);
+      else cases.push({ id: peer, label, kind: 'peer', start: () => startPeer(tmp, peer, upstream.port) });
+    }
+    // Rounds over all cases rather than repeats in a row, so a disturbed minute hits one round of
+    // every case rather than every run of one; each case is reported by its median round.
+    const rounds = new Map<string, CaseResult[]>();
+    for (let round = 1; round <= ROUNDS; round++) {
+      if (ROUNDS > 1) console.log(`  round ${round} of ${ROUNDS}`);
+      for (const c of cases) {
+        let sut: Sut | undefined;
+        try {
+          sut = await c.start();
+          const r = await measure(tmp, c.id, c.label, c.kind, sut);
+          rounds.set(c.id, [...(rounds.get(c.id) ?? []), r]);
+          // p99 at half of key-auth's maximum, on the process just measured (first round).
+          if (c.id === 'key-auth' && !pacedKeyAuth) pacedKeyAuth = await paced(tmp, 'key-auth', sut, r.rps / 2);
+        } catch (err) {
+          if (c.kind !== 'peer') throw err;
+          skipped.push(`${c.label}: ${(err as Error).message.split('\n')[0]}`);
+        } finally { await sut?.stop(); }
+      }
+    }
+    for (const c of cases) {
+      const runs = rounds.get(c.id);
+      if (!runs) continue;
+      const byRps = runs.slice().sort((a, b) => a.rps - b.rps);
+      results.push({ ...byRps[Math.floor((byRps.length - 1) / 2)], roundsRps: runs.map((r) => Math.round(r.rps)) });
     }
 
     // The large table: RSS at rest once 10k routes are applied, under load, and at rest after the load.
@@ -533,27 +558,15 @@ async function main(): Promise<void> {
         const rssNow = () => sut.pids().reduce((a, pid) => a + statusKB(pid, 'VmRSS'), 0) / 1024;
         const idle = await settledRss(rssNow);
         const r = await measure(tmp, 'routes10k', `Portico key-auth, ${MANY_ROUTES / 1000}k routes`, 'portico', sut);
-        results.push(r);
+        // One run (loading 10k routes and letting RSS settle twice takes a minute); listed before the peers.
+        const firstPeer = results.findIndex((x) => x.kind === 'peer');
+        results.splice(firstPeer < 0 ? results.length : firstPeer, 0, r);
         const rest = await settledRss(rssNow);
         large = { routes: MANY_ROUTES, idleRssMB: round(idle.mb, 1), idleSettleS: idle.seconds, underLoadRssMB: r.rssMB,
           afterRunRssMB: round(rest.mb, 1), afterRunSettleS: rest.seconds, peakMB: r.hwmMB };
         console.log(`    ${MANY_ROUTES} routes: RSS ${large.idleRssMB} MB at rest after loading (${idle.seconds} s), ${large.underLoadRssMB} MB at the end of the load run, ` +
           `${large.afterRunRssMB} MB at rest after it (${rest.seconds} s), peak ${large.peakMB} MB`);
       } finally { await sut.stop(); }
-    }
-
-    for (const [peer, label] of [['fastify-proxy', `@fastify/http-proxy ${pkgVersion('@fastify/http-proxy')}`], ['fast-gateway', `fast-gateway ${pkgVersion('fast-gateway')}`]]) {
-      if (!existsSync(path.join(ROOT, 'node_modules', peer === 'fastify-proxy' ? '@fastify/http-proxy' : 'fast-gateway'))) {
-        skipped.push(`${label}: not installed`);
-        continue;
-      }
-      let sut: Sut | undefined;
-      try {
-        sut = await startPeer(tmp, peer, upstream.port);
-        results.push(await measure(tmp, peer, label, 'peer', sut));
-      } catch (err) {
-        skipped.push(`${label}: ${(err as Error).message.split('\n')[0]}`);
-      } finally { await sut?.stop(); }
     }
 
     // p99 added latency at half of Portico key-auth's maximum: the direct upstream at the same pace.
@@ -618,7 +631,7 @@ async function main(): Promise<void> {
   const svgName = `proxy-${date}.svg`;
   writeFileSync(path.join(outDir, `proxy-${date}.json`), JSON.stringify({
     date: new Date().toISOString(), env,
-    setup: { sutCpu: SUT_CPU, loadCpu: LOAD_CPU, warmupS: WARMUP_S, durationS: DURATION_S, connections: CONNECTIONS, wrkThreads: 1, upstream: 'nginx return 200, 1 worker, CPU 1' },
+    setup: { sutCpu: SUT_CPU, loadCpu: LOAD_CPU, warmupS: WARMUP_S, durationS: DURATION_S, connections: CONNECTIONS, rounds: ROUNDS, wrkThreads: 1, upstream: 'nginx return 200, 1 worker, CPU 1' },
     results, paced: { keyAuth: pacedKeyAuth, direct: pacedDirect, nginx: pacedNginx, bareNode: pacedBare }, largeTable: large, loadAverage: { start: loadAtStart, end: os.loadavg()[0] }, targets, skipped,
   }, null, 2) + '\n');
   writeFileSync(path.join(outDir, svgName), svgChart(results, `Requests/s, SUT on 1 core (${date})`));
@@ -630,7 +643,8 @@ ${date}; raw figures in \`bench/results/proxy-${date}.json\`. ${env.nginx}; ${en
 
 Setup: the system under test (SUT) is pinned to CPU ${SUT_CPU} (\`taskset\`), wrk (1 thread) and the upstream (nginx
 \`return 200\`, 1 worker) share CPU ${LOAD_CPU}. Each case: ${WARMUP_S} s warm-up, ${DURATION_S} s measured, ${CONNECTIONS} keep-alive
-connections, \`GET\` with a 3-byte answer. Portico runs as the built CLI (role traditional, embedded store, log level
+connections, \`GET\` with a 3-byte answer, in ${ROUNDS} rounds over all cases (a fresh process each time); the table shows each
+case's median round (its req/s, latency, RSS and CPU) and every round's req/s, and the ratios use the medians. Portico runs as the built CLI (role traditional, embedded store, log level
 warn), configured through the Admin API; each Portico case is a fresh process. RSS = VmRSS at the end of the run /
 VmHWM (peak), summed over the SUT's processes (nginx: master + worker). SUT CPU = CPU time of the SUT during the
 measured run / wall time (a Node SUT's GC/helper threads count too); CPU 0 busy / steal = the whole core
