@@ -131,10 +131,17 @@ function waitListening(workers: Worker[]): Promise<void> {
  * One end of a node:cluster IPC channel (the primary's `Worker`, or a worker's `process`),
  * passing only Portico's messages.
  */
-function ipcLink<Out, In>(ep: NodeJS.EventEmitter & { send?(msg: unknown): unknown }, connected: () => boolean): Channel<Out, In> {
+export function ipcLink<Out, In>(
+  ep: NodeJS.EventEmitter & { send?(msg: unknown, handle: undefined, options: undefined, callback: (err: Error | null) => void): unknown },
+  connected: () => boolean,
+): Channel<Out, In> {
   return {
     send: (msg: Out) => {
-      if (connected()) ep.send!(msg);
+      // The channel can close between the check and the write (a worker stopping while a status
+      // push or a reply is on its way). Without a callback node reports that EPIPE as an 'error'
+      // event on the Worker, which would take the primary down; a message to a process that is
+      // going away is moot, so it is dropped.
+      if (connected()) ep.send!(msg, undefined, undefined, dropOnClosedChannel);
     },
     onMessage: (handler) => {
       const f = (m: unknown) => {
@@ -144,6 +151,10 @@ function ipcLink<Out, In>(ep: NodeJS.EventEmitter & { send?(msg: unknown): unkno
       return () => ep.off('message', f);
     },
   };
+}
+
+function dropOnClosedChannel(): void {
+  // nothing to do: see ipcLink
 }
 
 const workerLink = (worker: Worker): WorkerLink => ipcLink(worker, () => worker.isConnected());
