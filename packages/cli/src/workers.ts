@@ -68,6 +68,9 @@ export async function startWorkerPool(opts: {
     const worker = cluster.fork();
     const startedAt = Date.now();
     const detach = hub.attach(workerLink(worker));
+    // Sends carry a callback (ipcLink); anything else the channel reports is logged, never left
+    // as an unhandled 'error' event that would stop the primary and with it the node.
+    worker.on('error', (err) => log.warn({ worker: worker.id, err: err.message }, 'proxy worker channel error'));
     exits.set(worker, new Promise((resolve) => worker.once('exit', (code, signal) => {
       detach();
       exits.delete(worker);
