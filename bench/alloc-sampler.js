@@ -2,12 +2,12 @@
 // profiler with objects collected by GC kept, i.e. where the allocation churn comes from rather
 // than what stays live (node's --heap-prof keeps only the latter). SIGUSR2 starts sampling; the
 // second SIGUSR2 stops and writes the top allocation sites (self bytes, with 3 callers) to
-// $ALLOC_PROFILE_OUT.
+// $SAMPLER_OUT.
 'use strict';
 const inspector = require('node:inspector');
 const fs = require('node:fs');
 
-const out = process.env.ALLOC_PROFILE_OUT || 'alloc-profile.txt';
+const out = process.env.SAMPLER_OUT || 'alloc-profile.txt';
 const session = new inspector.Session();
 session.connect();
 let sampling = false;

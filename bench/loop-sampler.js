@@ -1,11 +1,11 @@
 // Preloaded into a system under test by bench/loop-profile.ts (`node -r`): what stalls the event
 // loop during a paced run. SIGUSR2 starts an event-loop delay histogram (1 ms resolution) and a
-// GC observer; the second SIGUSR2 writes both to $LOOP_PROFILE_OUT as JSON.
+// GC observer; the second SIGUSR2 writes both to $SAMPLER_OUT as JSON.
 'use strict';
 const { monitorEventLoopDelay, PerformanceObserver, constants } = require('node:perf_hooks');
 const fs = require('node:fs');
 
-const out = process.env.LOOP_PROFILE_OUT || 'loop-profile.json';
+const out = process.env.SAMPLER_OUT || 'loop-profile.json';
 const kinds = { [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major', [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor', [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental', [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb' };
 let histogram;
 let observer;
