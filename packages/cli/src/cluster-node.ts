@@ -50,11 +50,6 @@ export interface ClusterNode {
 }
 
 /**
- * Call before the node's ConfigSync starts: seeds it from the snapshot (if any), then writes
- * the snapshot and the heartbeat as revisions are applied. A node with several workers has
- * one ConfigSync (in its primary), hence one registry entry and one snapshot.
- */
-/**
  * What the registry entry reports: by default the sync's own applied revision; a node with
  * workers passes the revision all its workers serve (WorkerHub.servedRevision/onServed).
  */
@@ -63,6 +58,11 @@ export interface ServedProgress {
   onApplied(listener: (revision: number, configChanged: boolean) => void): () => void;
 }
 
+/**
+ * Call before the node's ConfigSync starts: seeds it from the snapshot (if any), then writes
+ * the snapshot and the heartbeat as revisions are applied. A node with several workers has
+ * one ConfigSync (in its primary), hence one registry entry and one snapshot.
+ */
 export function attachClusterNode(sync: ConfigSync, store: ConfigStore, config: PorticoConfig, dataDir: string, log: Logger, served?: ServedProgress): ClusterNode {
   const progress: ServedProgress = served ?? { revision: () => sync.appliedRevision, onApplied: (l) => sync.onApplied(l) };
   const prefix = normalizePrefix(config.deployment.etcd.prefix);
