@@ -17,7 +17,7 @@ runMain(async () => {
   let rate = Number(process.argv[3]);
   const { result: p, report } = await profiledCase<PacedResult>(which, 'loop-sampler.js', (sut, tmp) => paced(tmp, which, sut, rate, 1),
     async (sut, tmp) => {
-      if (!rate) rate = (await measure(tmp, which, which, 'portico', sut)).rps / 2;
+      if (!rate) rate = (await measure(tmp, which, which, which === 'bare-node' ? 'baseline' : 'portico', sut)).rps / 2;
     });
   console.log(`${which}: paced ${Math.round(p.rps)} req/s (${p.connections} conns), p50 ${(p.p50Us / 1000).toFixed(2)} ms, p99 ${(p.p99Us / 1000).toFixed(2)} ms`);
   console.log(`  SUT over the sampled window: ${report.trim()}`);

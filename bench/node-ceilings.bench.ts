@@ -21,7 +21,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { PEERS, measure, pin, startNginxProxy, startPeerWithArgs, startUpstream, type CaseResult, type Sut } from './proxy.bench';
+import { PEERS, measure, pin, startNginxProxy, startNodeScript, startUpstream, type CaseResult, type Sut } from './proxy.bench';
 
 const ROOT = path.resolve(__dirname, '..');
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 2);
@@ -146,7 +146,6 @@ const CASES: Array<[string, string]> = [
 async function main(): Promise<void> {
   execFileSync(path.join(ROOT, 'scripts/bench-tools.sh'), { stdio: 'inherit' });
   pin([process.pid], '1');
-  Object.assign(PEERS, SOURCES);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'portico-node-ceilings-'));
   const upstream = await startUpstream(tmp);
   const runs: Record<string, CaseResult[]> = {};
@@ -154,7 +153,7 @@ async function main(): Promise<void> {
     // Rounds rather than repeats in a row, so a noisy minute hits every case alike.
     for (let round = 0; round < REPEAT; round++) {
       for (const [id, label] of CASES) {
-        const sut: Sut = id === 'nginx' ? await startNginxProxy(tmp, upstream.port) : await startPeerWithArgs(tmp, id, upstream.port, []);
+        const sut: Sut = id === 'nginx' ? await startNginxProxy(tmp, upstream.port) : await startNodeScript(tmp, id, SOURCES[id] ?? PEERS[id], upstream.port);
         try {
           (runs[id] ??= []).push(await measure(tmp, id, label, 'baseline', sut));
         } finally { await sut.stop(); }

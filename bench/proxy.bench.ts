@@ -314,9 +314,17 @@ async function startPeer(tmp: string, name: string, upstreamPort: number): Promi
 }
 
 export async function startPeerWithArgs(tmp: string, name: string, upstreamPort: number, nodeArgs: string[]): Promise<Sut> {
+  return startNodeScript(tmp, name, PEERS[name], upstreamPort, nodeArgs);
+}
+
+/**
+ * Runs `source` (a Node proxy listening on argv[2], forwarding to 127.0.0.1:argv[3]) on the SUT
+ * core and waits until it answers: the peers above, and bench/node-ceilings.bench.ts's sketches.
+ */
+export async function startNodeScript(tmp: string, name: string, source: string, upstreamPort: number, nodeArgs: string[] = []): Promise<Sut> {
   const [port] = await freePorts(1);
   const file = path.join(tmp, `${name}.js`);
-  writeFileSync(file, PEERS[name]);
+  writeFileSync(file, source);
   const child = run('taskset', ['-c', SUT_CPU, process.execPath, ...nodeArgs, file, String(port), String(upstreamPort)],
     { env: { NODE_PATH: path.join(ROOT, 'node_modules'), NODE_ENV: 'production' } });
   // fast-gateway strips its route prefix and matches `/bench/*` only: it gets `/bench/` (forwarded as `/`).
