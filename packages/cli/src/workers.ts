@@ -112,20 +112,19 @@ export async function startWorkerPool(opts: {
 /** Resolves once every worker says it listens; rejects if one exits first. */
 function waitListening(workers: Worker[]): Promise<void> {
   return Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
-    const onMessage = (m: unknown) => {
-      if ((m as { t?: string } | null)?.t !== 'portico:listening') return;
+    const unsubscribe = workerLink(w).onMessage((m) => {
+      if (m.t !== 'portico:listening') return;
       cleanup();
       resolve();
-    };
+    });
     const onExit = (code: number | null, signal: string | null) => {
       cleanup();
       reject(new Error(`a proxy worker exited during start-up (code ${code}, signal ${signal}); see its log above`));
     };
     const cleanup = () => {
-      w.off('message', onMessage);
+      unsubscribe();
       w.off('exit', onExit);
     };
-    w.on('message', onMessage);
     w.on('exit', onExit);
   }))).then(() => undefined);
 }
