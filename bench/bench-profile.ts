@@ -8,7 +8,7 @@
  * `--cpu-prof --cpu-prof-dir=/tmp/prof` (written when the SUT exits) or
  * `--trace-gc` (GC lines land in the Portico log, whose path is printed) or
  * `--max-semi-space-size=16`. BENCH_DURATION_S / BENCH_CONNECTIONS as for the bench.
- * BENCH_REPEAT=n measures n times in a row on the same process. BENCH_PACED=1 adds a paced run at
+ * BENCH_REPEAT=n measures n times in a row on the same process. BENCH_PACED=1 adds an open-loop run at
  * half the measured throughput (p99 as in the bench's latency target); BENCH_PACED=<req/s> fixes
  * the pace. BENCH_HEAPSNAPSHOT=1 with `--heapsnapshot-signal=SIGUSR2` writes a heap snapshot into
  * the SUT's data dir before the run.
@@ -17,7 +17,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { waitFor } from '@portico/testkit';
-import { measure, paced, pin, startPeerWithArgs, statusKB, startPorticoCase, startUpstream, type PorticoSetup } from './proxy.bench';
+import { latencyAt, measure, pin, startPeerWithArgs, statusKB, startPorticoCase, startUpstream, type PorticoSetup } from './proxy.bench';
 
 /** The log of the newest Portico process started for `setup` (testkit puts it in a fresh temp dir). */
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_S ?? 2) * 1000;
@@ -78,8 +78,8 @@ async function main(): Promise<void> {
         if (process.env.BENCH_PACED) {
           // p99 at half of the throughput just measured (BENCH_PACED=<req/s> fixes the pace instead)
           const rate = Number(process.env.BENCH_PACED) > 1 ? Number(process.env.BENCH_PACED) : r.rps / 2;
-          const p = await paced(tmp, which, sut, rate);
-          console.log(`  paced ${which} ${nodeArgs.join(' ')}: ${Math.round(p.rps)} req/s, p50 ${(p.p50Us / 1000).toFixed(2)} ms, p99 ${(p.p99Us / 1000).toFixed(2)} ms, max ${(p.maxUs / 1000).toFixed(2)} ms`);
+          const p = await latencyAt(sut, rate);
+          console.log(`  open loop ${which} ${nodeArgs.join(' ')}: ${Math.round(p.rate)} req/s, p50 ${(p.p50Us / 1000).toFixed(2)} ms, p99 ${(p.p99Us / 1000).toFixed(2)} ms (runs ${p.p99sUs.map((u) => (u / 1000).toFixed(2)).join(' / ')}), max ${(p.maxUs / 1000).toFixed(2)} ms`);
         }
       }
       if (gcLog) {

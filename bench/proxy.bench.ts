@@ -21,9 +21,10 @@
  * store), configured through the Admin API. Each case: 2 s warm-up, 10 s measured, 64
  * connections, wrk --latency; RSS (VmRSS at the end, VmHWM peak) and CPU time of the SUT's
  * processes from /proc. The cases run in BENCH_ROUNDS rounds (default 3; routes10k once) and
- * each is reported by its median round. Then p99 at half of Portico key-auth's maximum throughput (paced wrk, median of 3 runs),
- * against the direct upstream at the same pace. Tools (wrk, nginx) are installed by
- * scripts/bench-tools.sh when missing.
+ * each is reported by its median round. Then p99 at half of Portico key-auth's maximum
+ * throughput (open-loop Poisson arrivals from bench/openloop.c, median of 3 runs), against the
+ * direct upstream, nginx and the bare node proxy at the same rate. Tools (wrk, nginx, gcc for
+ * openloop) are installed, and openloop built, by scripts/bench-tools.sh when missing.
  *
  * Run with `make bench` or `make bench BENCH=bench/proxy.bench.ts`.
  */
@@ -162,7 +163,7 @@ export function pin(pids: number[], cpu: string): void {
 
 // ---------- wrk ----------
 
-export function wrkScript(dir: string, name: string, opts: { paths?: Array<{ path: string; key?: string }>; delayMs?: number }): string {
+export function wrkScript(dir: string, name: string, opts: { paths?: Array<{ path: string; key?: string }> }): string {
   const lines: string[] = [];
   if (opts.paths) {
     lines.push('local reqs = {}', 'local n = 0', 'local i = 0', 'init = function(args)');
@@ -172,7 +173,6 @@ export function wrkScript(dir: string, name: string, opts: { paths?: Array<{ pat
     }
     lines.push('end', 'request = function() i = i % n + 1; return reqs[i] end');
   }
-  if (opts.delayMs) lines.push(`delay = function() return ${opts.delayMs} end`);
   lines.push(
     'done = function(summary, latency, requests)',
     '  local e = summary.errors',
@@ -201,6 +201,52 @@ export async function wrk(url: string, opts: { seconds: number; connections?: nu
     requests: j.requests, durationUs: j.duration, rps: j.requests / (j.duration / 1e6),
     p50Us: j.p50, p90Us: j.p90, p99Us: j.p99, maxUs: j.max,
     non2xx: j.status, socketErrors: j.connect + j.read + j.write + j.timeout,
+  };
+}
+
+// ---------- openloop (bench/openloop.c) ----------
+
+export interface OpenLoopResult {
+  requests: number; errors: number; non2xx: number; rate: number; connections: number;
+  /** Requests that found no free connection (they waited for the server, counted in their latency). */
+  queued: number;
+  p50Us: number; p90Us: number; p99Us: number; p999Us: number; maxUs: number;
+  /** p99 of how late the generator wrote a request after its scheduled time (its own noise). */
+  lateP99Us: number;
+  /** Hypervisor steal during the run, % of wall time: on the SUT's CPU, and on the generator's and upstream's. */
+  stealPct: number;
+  loadStealPct: number;
+}
+
+/** The built generator (scripts/bench-tools.sh compiles bench/openloop.c into it). */
+export const OPENLOOP_BIN = path.join(ROOT, 'bench/.bin/openloop');
+
+/**
+ * Open-loop Poisson arrivals at `rate` req/s against `sut` (bench/openloop.c, on CPU 1 at idle
+ * scheduling priority so it never delays the upstream): latency from each request's scheduled
+ * time, so neither a bursty generator nor coordinated omission shapes the tail.
+ */
+export async function openLoop(sut: Sut, rate: number, seconds = DURATION_S, warmupS = WARMUP_S): Promise<OpenLoopResult> {
+  const u = new URL(sut.url);
+  const args = ['-c', LOAD_CPU, OPENLOOP_BIN, '-b', '-a', u.hostname, '-p', u.port, '-P', u.pathname + u.search,
+    '-r', String(Math.round(rate)), '-d', String(seconds), '-w', String(warmupS)];
+  for (const [k, v] of Object.entries(sut.headers ?? {})) args.push('-H', `${k}: ${v}`);
+  const before = [cpuJiffies(SUT_CPU), cpuJiffies(LOAD_CPU)];
+  const child = run('taskset', args);
+  await new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const after = [cpuJiffies(SUT_CPU), cpuJiffies(LOAD_CPU)];
+  const out = (child as ChildProcess & { output: () => string }).output();
+  const m = /OPENLOOP (\{.*\})/.exec(out);
+  if (!m) throw new Error(`openloop printed no result:\n${out}`);
+  const j = JSON.parse(m[1]);
+  const stealPct = (k: number) => {
+    const total = (after[k].busy + after[k].idle + after[k].steal) - (before[k].busy + before[k].idle + before[k].steal);
+    return total > 0 ? round(((after[k].steal - before[k].steal) / total) * 100, 2) : 0;
+  };
+  return {
+    requests: j.requests, errors: j.errors, non2xx: j.non2xx, rate: j.rate, connections: j.connections, queued: j.queued,
+    p50Us: j.p50, p90Us: j.p90, p99Us: j.p99, p999Us: j.p999, maxUs: j.max, lateP99Us: j.late_p99,
+    stealPct: stealPct(0), loadStealPct: stealPct(1),
   };
 }
 
@@ -421,28 +467,27 @@ export async function measure(tmp: string, id: string, label: string, kind: Kind
   return res;
 }
 
-export type PacedResult = WrkResult & { connections: number; delayMs: number; p99sUs: number[] };
+/** Runs per system in the latency target; the one with the median p99 is reported. */
+const LATENCY_REPEAT = Number(process.env.BENCH_LATENCY_REPEAT ?? 3);
 
-/** Paced runs per system in the latency target; the one with the median p99 is reported. */
-const PACED_REPEAT = Number(process.env.BENCH_PACED_REPEAT ?? 3);
+export type LatencyResult = OpenLoopResult & { p99sUs: number[]; stealsPct: number[] };
 
 /**
- * Paced closed-loop runs: `connections` connections, each waiting `delayMs` between requests.
- * The p99 of a 10 s run is set by its worst ~100 ms, so one disturbance of the machine decides
- * it: PACED_REPEAT runs, and the one with the median p99 is returned (all p99s in `p99sUs`).
+ * Latency at a fixed rate: open-loop Poisson arrivals (`openLoop`), one warm-up run, then
+ * `repeat` measured runs. The p99 of a 10 s run is set by its worst ~100 ms, so one disturbance
+ * of the machine (hypervisor steal on CPU 0 above ~0.5 % decides a p99 by itself) settles it:
+ * the run with the median p99 is returned, all p99s and steal figures alongside.
  */
-export async function paced(tmp: string, name: string, sut: Sut, targetRps: number, repeat = PACED_REPEAT): Promise<PacedResult> {
-  const delayMs = 2;
-  const connections = Math.max(1, Math.round(targetRps * (delayMs + 0.25) / 1000));
-  const script = wrkScript(tmp, `${name}-paced`, { delayMs });
-  await wrk(sut.url, { seconds: WARMUP_S, connections, headers: sut.headers, script });
-  const runs: WrkResult[] = [];
-  for (let i = 0; i < Math.max(1, repeat); i++) runs.push(await wrk(sut.url, { seconds: DURATION_S, connections, headers: sut.headers, script }));
+export async function latencyAt(sut: Sut, rate: number, repeat = LATENCY_REPEAT): Promise<LatencyResult> {
+  await openLoop(sut, rate, WARMUP_S, 0);
+  const runs: OpenLoopResult[] = [];
+  for (let i = 0; i < Math.max(1, repeat); i++) runs.push(await openLoop(sut, rate, DURATION_S, 1));
   const byP99 = runs.slice().sort((a, b) => a.p99Us - b.p99Us);
-  return { ...byP99[Math.floor((byP99.length - 1) / 2)], connections, delayMs, p99sUs: runs.map((r) => r.p99Us) };
+  return { ...byP99[Math.floor((byP99.length - 1) / 2)], p99sUs: runs.map((r) => r.p99Us), stealsPct: runs.map((r) => r.stealPct) };
 }
 
-const p99s = (p: PacedResult) => p.p99sUs.map((us) => (us / 1000).toFixed(2)).join(' / ');
+const p99s = (p: LatencyResult) => p.p99sUs.map((us) => (us / 1000).toFixed(2)).join(' / ');
+const steals = (p: LatencyResult) => p.stealsPct.map((x) => x.toFixed(1)).join(' / ');
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
 const fmt = (x: number, d = 2) => x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
 const ms = (us: number) => `${(us / 1000).toFixed(2)} ms`;
@@ -507,10 +552,10 @@ async function main(): Promise<void> {
   const upstream = await startUpstream(tmp);
   const results: CaseResult[] = [];
   const skipped: string[] = [];
-  let pacedKeyAuth: PacedResult | undefined;
-  let pacedDirect: PacedResult | undefined;
-  let pacedNginx: PacedResult | undefined;
-  let pacedBare: PacedResult | undefined;
+  let latencyKeyAuth: LatencyResult | undefined;
+  let latencyDirect: LatencyResult | undefined;
+  let latencyNginx: LatencyResult | undefined;
+  let latencyBare: LatencyResult | undefined;
   let large: { routes: number; idleRssMB: number; idleSettleS: number; underLoadRssMB: number | null; afterRunRssMB: number; afterRunSettleS: number;
     peakMB: number | null } | undefined;
   try {
@@ -545,7 +590,7 @@ async function main(): Promise<void> {
           const r = await measure(tmp, c.id, c.label, c.kind, sut);
           rounds.set(c.id, [...(rounds.get(c.id) ?? []), r]);
           // p99 at half of key-auth's maximum, on the process just measured (first round).
-          if (c.id === 'key-auth' && !pacedKeyAuth) pacedKeyAuth = await paced(tmp, 'key-auth', sut, r.rps / 2);
+          if (c.id === 'key-auth' && !latencyKeyAuth) latencyKeyAuth = await latencyAt(sut, r.rps / 2);
         } catch (err) {
           if (c.kind !== 'peer') throw err;
           skipped.push(`${c.label}: ${(err as Error).message.split('\n')[0]}`);
@@ -578,14 +623,14 @@ async function main(): Promise<void> {
     }
 
     // p99 added latency at half of Portico key-auth's maximum: the direct upstream at the same pace.
-    pacedDirect = pacedKeyAuth ? await paced(tmp, 'direct', direct, pacedKeyAuth.rps) : undefined;
+    latencyDirect = latencyKeyAuth ? await latencyAt(direct, latencyKeyAuth.rate) : undefined;
     // The same pace through nginx and through the bare node proxy: what any proxy on CPU 0 adds
     // at this pace on this machine (hypervisor steal lands on CPU 0's SUT, never on the direct run).
-    if (pacedKeyAuth) {
-      const ngPaced = await startNginxProxy(tmp, upstream.port);
-      try { pacedNginx = await paced(tmp, 'nginx', ngPaced, pacedKeyAuth.rps); } finally { await ngPaced.stop(); }
-      const barePaced = await startPeer(tmp, 'bare-node', upstream.port);
-      try { pacedBare = await paced(tmp, 'bare-node', barePaced, pacedKeyAuth.rps); } finally { await barePaced.stop(); }
+    if (latencyKeyAuth) {
+      const ngLatency = await startNginxProxy(tmp, upstream.port);
+      try { latencyNginx = await latencyAt(ngLatency, latencyKeyAuth.rate); } finally { await ngLatency.stop(); }
+      const bareLatency = await startPeer(tmp, 'bare-node', upstream.port);
+      try { latencyBare = await latencyAt(bareLatency, latencyKeyAuth.rate); } finally { await bareLatency.stop(); }
     }
   } finally {
     await upstream.stop();
@@ -602,7 +647,7 @@ async function main(): Promise<void> {
   const ka = results.find((r) => r.id === 'key-auth')!;
   const bareNode = results.find((r) => r.id === 'bare-node');
   const direct = results.find((r) => r.id === 'direct')!;
-  const addedP99Ms = pacedKeyAuth && pacedDirect ? (pacedKeyAuth.p99Us - pacedDirect.p99Us) / 1000 : undefined;
+  const addedP99Ms = latencyKeyAuth && latencyDirect ? (latencyKeyAuth.p99Us - latencyDirect.p99Us) / 1000 : undefined;
   const nginxCpuBound = nginx && nginx.sutCpuPct !== null ? nginx.sutCpuPct >= 90 : false;
   const verdict = (ok: boolean | undefined) => (ok === undefined ? 'not measured' : ok ? 'MET' : 'NOT MET');
   const targets = [
@@ -613,10 +658,10 @@ async function main(): Promise<void> {
     { target: `key-auth ≥ ${TARGETS.keyAuthVsBestNode}× best Node peer${bestPeer ? ` (${bestPeer.label})` : ''}`, value: ka.vsBestNode, met: ka.vsBestNode !== undefined ? ka.vsBestNode >= TARGETS.keyAuthVsBestNode : undefined },
     { target: `p99 added latency ≤ ${TARGETS.addedP99Ms} ms at half of Portico key-auth's max`, value: addedP99Ms !== undefined ? round(addedP99Ms, 3) : undefined,
       met: addedP99Ms !== undefined ? addedP99Ms <= TARGETS.addedP99Ms : undefined,
-      note: pacedKeyAuth && pacedDirect ? `median of ${pacedKeyAuth.p99sUs.length} paced runs each; at ${fmt(pacedKeyAuth.rps, 0)} req/s (${pacedKeyAuth.connections} conns, ${pacedKeyAuth.delayMs} ms think time): ` +
-        `Portico p99 ${ms(pacedKeyAuth.p99Us)} (runs: ${p99s(pacedKeyAuth)}), direct p99 ${ms(pacedDirect.p99Us)} (${p99s(pacedDirect)}) at ${fmt(pacedDirect.rps, 0)} req/s` +
-        (pacedNginx ? `; at the same pace nginx adds ${((pacedNginx.p99Us - pacedDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(pacedNginx.p99Us)}; ${p99s(pacedNginx)})` : '') +
-        (pacedBare ? ` and the bare node proxy ${((pacedBare.p99Us - pacedDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(pacedBare.p99Us)}; ${p99s(pacedBare)})` : '') : undefined },
+      note: latencyKeyAuth && latencyDirect ? `open-loop Poisson arrivals (bench/openloop.c), median of ${latencyKeyAuth.p99sUs.length} runs each, at ${fmt(latencyKeyAuth.rate, 0)} req/s: ` +
+        `Portico p99 ${ms(latencyKeyAuth.p99Us)} (runs: ${p99s(latencyKeyAuth)}; CPU 0 steal ${steals(latencyKeyAuth)} %), direct p99 ${ms(latencyDirect.p99Us)} (${p99s(latencyDirect)})` +
+        (latencyNginx ? `; at the same rate nginx adds ${((latencyNginx.p99Us - latencyDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(latencyNginx.p99Us)}; ${p99s(latencyNginx)}; steal ${steals(latencyNginx)} %)` : '') +
+        (latencyBare ? ` and the bare node proxy ${((latencyBare.p99Us - latencyDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(latencyBare.p99Us)}; ${p99s(latencyBare)}; steal ${steals(latencyBare)} %)` : '') : undefined },
     { target: `RSS ≤ ${TARGETS.rss10kRoutesMB} MB with 10k routes (at rest)`, value: large ? Math.max(large.idleRssMB, large.afterRunRssMB) : undefined,
       met: large ? large.afterRunRssMB <= TARGETS.rss10kRoutesMB && large.idleRssMB <= TARGETS.rss10kRoutesMB : undefined,
       note: large ? `${large.routes} routes with key-auth and inline upstreams: ${large.idleRssMB} MB at rest after loading, ${large.afterRunRssMB} MB at rest after a ${DURATION_S} s load run; ` +
@@ -640,7 +685,7 @@ async function main(): Promise<void> {
   writeFileSync(path.join(outDir, `proxy-${date}.json`), JSON.stringify({
     date: new Date().toISOString(), env,
     setup: { sutCpu: SUT_CPU, loadCpu: LOAD_CPU, warmupS: WARMUP_S, durationS: DURATION_S, connections: CONNECTIONS, rounds: ROUNDS, wrkThreads: 1, upstream: 'nginx return 200, 1 worker, CPU 1' },
-    results, paced: { keyAuth: pacedKeyAuth, direct: pacedDirect, nginx: pacedNginx, bareNode: pacedBare }, largeTable: large, loadAverage: { start: loadAtStart, end: os.loadavg()[0] }, targets, skipped,
+    results, latency: { keyAuth: latencyKeyAuth, direct: latencyDirect, nginx: latencyNginx, bareNode: latencyBare }, largeTable: large, loadAverage: { start: loadAtStart, end: os.loadavg()[0] }, targets, skipped,
   }, null, 2) + '\n');
   writeFileSync(path.join(outDir, svgName), svgChart(results, `Requests/s, SUT on 1 core (${date})`));
   const md = `# Proxy benchmark results
