@@ -469,25 +469,43 @@ export async function measure(tmp: string, id: string, label: string, kind: Kind
 
 /** Runs per system in the latency target; the one with the median p99 is reported. */
 const LATENCY_REPEAT = Number(process.env.BENCH_LATENCY_REPEAT ?? 3);
+/** A latency run with more hypervisor steal than this (% of either CPU) is set aside and run again. */
+const LATENCY_MAX_STEAL_PCT = Number(process.env.BENCH_LATENCY_MAX_STEAL_PCT ?? 1);
 
-export type LatencyResult = OpenLoopResult & { p99sUs: number[]; stealsPct: number[] };
+export type LatencyResult = OpenLoopResult & {
+  p99sUs: number[]; stealsPct: number[];
+  /** Runs set aside for steal above LATENCY_MAX_STEAL_PCT: their p99 and CPU 0 / CPU 1 steal. */
+  setAside: Array<{ p99Us: number; stealPct: number; loadStealPct: number }>;
+};
 
 /**
  * Latency at a fixed rate: open-loop Poisson arrivals (`openLoop`), one warm-up run, then
  * `repeat` measured runs. The p99 of a 10 s run is set by its worst ~100 ms, so one disturbance
- * of the machine (hypervisor steal on CPU 0 above ~0.5 % decides a p99 by itself) settles it:
- * the run with the median p99 is returned, all p99s and steal figures alongside.
+ * of the machine decides it: hypervisor steal of ~1 % on either CPU is enough to make a p99 by
+ * itself (seen here: 16–20 % steal on CPU 0 turned nginx's 0.3 ms p99 into 10–17 ms). A run with
+ * steal above LATENCY_MAX_STEAL_PCT is set aside (and reported) and run again, up to 2 × `repeat`
+ * extra runs; the run with the median p99 of those kept is returned (of all, if none was clean).
  */
 export async function latencyAt(sut: Sut, rate: number, repeat = LATENCY_REPEAT): Promise<LatencyResult> {
   await openLoop(sut, rate, WARMUP_S, 0);
-  const runs: OpenLoopResult[] = [];
-  for (let i = 0; i < Math.max(1, repeat); i++) runs.push(await openLoop(sut, rate, DURATION_S, 1));
+  const kept: OpenLoopResult[] = [];
+  const setAside: OpenLoopResult[] = [];
+  for (let attempt = 0; kept.length < Math.max(1, repeat) && attempt < 3 * Math.max(1, repeat); attempt++) {
+    const r = await openLoop(sut, rate, DURATION_S, 1);
+    (r.stealPct > LATENCY_MAX_STEAL_PCT || r.loadStealPct > LATENCY_MAX_STEAL_PCT ? setAside : kept).push(r);
+  }
+  const runs = kept.length > 0 ? kept : setAside;
   const byP99 = runs.slice().sort((a, b) => a.p99Us - b.p99Us);
-  return { ...byP99[Math.floor((byP99.length - 1) / 2)], p99sUs: runs.map((r) => r.p99Us), stealsPct: runs.map((r) => r.stealPct) };
+  return {
+    ...byP99[Math.floor((byP99.length - 1) / 2)], p99sUs: runs.map((r) => r.p99Us), stealsPct: runs.map((r) => r.stealPct),
+    setAside: (kept.length > 0 ? setAside : []).map((r) => ({ p99Us: r.p99Us, stealPct: r.stealPct, loadStealPct: r.loadStealPct })),
+  };
 }
 
 const p99s = (p: LatencyResult) => p.p99sUs.map((us) => (us / 1000).toFixed(2)).join(' / ');
-const steals = (p: LatencyResult) => p.stealsPct.map((x) => x.toFixed(1)).join(' / ');
+/** "CPU 0 steal a / b / c %", and the runs set aside for steal, if any. */
+const steals = (p: LatencyResult) => `CPU 0 steal ${p.stealsPct.map((x) => x.toFixed(1)).join(' / ')} %` +
+  (p.setAside.length ? `; set aside for steal: ${p.setAside.map((r) => `p99 ${ms(r.p99Us)} at ${r.stealPct} / ${r.loadStealPct} %`).join(', ')}` : '');
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
 const fmt = (x: number, d = 2) => x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
 const ms = (us: number) => `${(us / 1000).toFixed(2)} ms`;
@@ -658,10 +676,10 @@ async function main(): Promise<void> {
     { target: `key-auth ≥ ${TARGETS.keyAuthVsBestNode}× best Node peer${bestPeer ? ` (${bestPeer.label})` : ''}`, value: ka.vsBestNode, met: ka.vsBestNode !== undefined ? ka.vsBestNode >= TARGETS.keyAuthVsBestNode : undefined },
     { target: `p99 added latency ≤ ${TARGETS.addedP99Ms} ms at half of Portico key-auth's max`, value: addedP99Ms !== undefined ? round(addedP99Ms, 3) : undefined,
       met: addedP99Ms !== undefined ? addedP99Ms <= TARGETS.addedP99Ms : undefined,
-      note: latencyKeyAuth && latencyDirect ? `open-loop Poisson arrivals (bench/openloop.c), median of ${latencyKeyAuth.p99sUs.length} runs each, at ${fmt(latencyKeyAuth.rate, 0)} req/s: ` +
-        `Portico p99 ${ms(latencyKeyAuth.p99Us)} (runs: ${p99s(latencyKeyAuth)}; CPU 0 steal ${steals(latencyKeyAuth)} %), direct p99 ${ms(latencyDirect.p99Us)} (${p99s(latencyDirect)})` +
-        (latencyNginx ? `; at the same rate nginx adds ${((latencyNginx.p99Us - latencyDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(latencyNginx.p99Us)}; ${p99s(latencyNginx)}; steal ${steals(latencyNginx)} %)` : '') +
-        (latencyBare ? ` and the bare node proxy ${((latencyBare.p99Us - latencyDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(latencyBare.p99Us)}; ${p99s(latencyBare)}; steal ${steals(latencyBare)} %)` : '') : undefined },
+      note: latencyKeyAuth && latencyDirect ? `open-loop Poisson arrivals (bench/openloop.c), median of ${LATENCY_REPEAT} runs each with ≤ ${LATENCY_MAX_STEAL_PCT} % steal on both CPUs, at ${fmt(latencyKeyAuth.rate, 0)} req/s: ` +
+        `Portico p99 ${ms(latencyKeyAuth.p99Us)} (runs: ${p99s(latencyKeyAuth)}; ${steals(latencyKeyAuth)}), direct p99 ${ms(latencyDirect.p99Us)} (${p99s(latencyDirect)})` +
+        (latencyNginx ? `; at the same rate nginx adds ${((latencyNginx.p99Us - latencyDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(latencyNginx.p99Us)}; ${p99s(latencyNginx)}; ${steals(latencyNginx)})` : '') +
+        (latencyBare ? ` and the bare node proxy ${((latencyBare.p99Us - latencyDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(latencyBare.p99Us)}; ${p99s(latencyBare)}; ${steals(latencyBare)})` : '') : undefined },
     { target: `RSS ≤ ${TARGETS.rss10kRoutesMB} MB with 10k routes (at rest)`, value: large ? Math.max(large.idleRssMB, large.afterRunRssMB) : undefined,
       met: large ? large.afterRunRssMB <= TARGETS.rss10kRoutesMB && large.idleRssMB <= TARGETS.rss10kRoutesMB : undefined,
       note: large ? `${large.routes} routes with key-auth and inline upstreams: ${large.idleRssMB} MB at rest after loading, ${large.afterRunRssMB} MB at rest after a ${DURATION_S} s load run; ` +
