@@ -479,7 +479,7 @@ export type LatencyResult = OpenLoopResult & {
 };
 
 /**
- * Latency at a fixed rate: open-loop Poisson arrivals (`openLoop`), one warm-up run, then
+ * Latency at a fixed rate: open-loop Poisson arrivals (`openLoop`), a 5 s warm-up run, then
  * `repeat` measured runs. The p99 of a 10 s run is set by its worst ~100 ms, so one disturbance
  * of the machine decides it: hypervisor steal of ~1 % on either CPU is enough to make a p99 by
  * itself (seen here: 16–20 % steal on CPU 0 turned nginx's 0.3 ms p99 into 10–17 ms). A run with
@@ -487,7 +487,8 @@ export type LatencyResult = OpenLoopResult & {
  * extra runs; the run with the median p99 of those kept is returned (of all, if none was clean).
  */
 export async function latencyAt(sut: Sut, rate: number, repeat = LATENCY_REPEAT): Promise<LatencyResult> {
-  await openLoop(sut, rate, WARMUP_S, 0);
+  // warm-up: at half load a fresh process needs a few seconds before its hot path is optimised
+  await openLoop(sut, rate, Math.max(WARMUP_S, 5), 0);
   const kept: OpenLoopResult[] = [];
   const setAside: OpenLoopResult[] = [];
   for (let attempt = 0; kept.length < Math.max(1, repeat) && attempt < 3 * Math.max(1, repeat); attempt++) {
@@ -607,8 +608,6 @@ async function main(): Promise<void> {
           sut = await c.start();
           const r = await measure(tmp, c.id, c.label, c.kind, sut);
           rounds.set(c.id, [...(rounds.get(c.id) ?? []), r]);
-          // p99 at half of key-auth's maximum, on the process just measured (first round).
-          if (c.id === 'key-auth' && !latencyKeyAuth) latencyKeyAuth = await latencyAt(sut, r.rps / 2);
         } catch (err) {
           if (c.kind !== 'peer') throw err;
           skipped.push(`${c.label}: ${(err as Error).message.split('\n')[0]}`);
@@ -640,15 +639,19 @@ async function main(): Promise<void> {
       } finally { await sut.stop(); }
     }
 
-    // p99 added latency at half of Portico key-auth's maximum: the direct upstream at the same pace.
-    latencyDirect = latencyKeyAuth ? await latencyAt(direct, latencyKeyAuth.rate) : undefined;
+    // p99 added latency at half of Portico key-auth's maximum (its median round), on a fresh
+    // process warmed by latencyAt's warm-up run; then the direct upstream at the same rate.
+    const latencyRate = results.find((r) => r.id === 'key-auth')!.rps / 2;
+    const kaSut = await startPorticoCase('key-auth', upstream.port);
+    try { latencyKeyAuth = await latencyAt(kaSut, latencyRate); } finally { await kaSut.stop(); }
+    latencyDirect = await latencyAt(direct, latencyRate);
     // The same pace through nginx and through the bare node proxy: what any proxy on CPU 0 adds
     // at this pace on this machine (hypervisor steal lands on CPU 0's SUT, never on the direct run).
-    if (latencyKeyAuth) {
+    {
       const ngLatency = await startNginxProxy(tmp, upstream.port);
-      try { latencyNginx = await latencyAt(ngLatency, latencyKeyAuth.rate); } finally { await ngLatency.stop(); }
+      try { latencyNginx = await latencyAt(ngLatency, latencyRate); } finally { await ngLatency.stop(); }
       const bareLatency = await startPeer(tmp, 'bare-node', upstream.port);
-      try { latencyBare = await latencyAt(bareLatency, latencyKeyAuth.rate); } finally { await bareLatency.stop(); }
+      try { latencyBare = await latencyAt(bareLatency, latencyRate); } finally { await bareLatency.stop(); }
     }
   } finally {
     await upstream.stop();
