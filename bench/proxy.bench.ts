@@ -723,7 +723,9 @@ warn), configured through the Admin API; each Portico case is a fresh process. R
 VmHWM (peak), summed over the SUT's processes (nginx: master + worker). SUT CPU = CPU time of the SUT during the
 measured run / wall time (a Node SUT's GC/helper threads count too); CPU 0 busy / steal = the whole core
 from /proc/stat, so idle time on CPU 0 shows the SUT was waiting, not computing. "100 routes/100 cons." rotates wrk over 100
-routes, each with key-auth + limit-count, each request with its own consumer's key.
+routes, each with key-auth + limit-count, each request with its own consumer's key. The latency target is measured
+with open-loop Poisson arrivals from \`bench/openloop.c\` on CPU ${LOAD_CPU} instead of wrk (bench/README.md, "p99 with an
+open-loop generator").
 
 ![requests per second](results/${svgName})
 
