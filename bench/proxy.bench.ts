@@ -486,14 +486,19 @@ export type LatencyResult = OpenLoopResult & {
  * steal above LATENCY_MAX_STEAL_PCT is set aside (and reported) and run again, up to 2 × `repeat`
  * extra runs; the run with the median p99 of those kept is returned (of all, if none was clean).
  */
-export async function latencyAt(sut: Sut, rate: number, repeat = LATENCY_REPEAT): Promise<LatencyResult> {
+export async function latencyAt(sut: Sut, rate: number, repeat = LATENCY_REPEAT, label?: string): Promise<LatencyResult> {
   // warm-up: at half load a fresh process needs a few seconds before its hot path is optimised
   await openLoop(sut, rate, Math.max(WARMUP_S, 5), 0);
   const kept: OpenLoopResult[] = [];
   const setAside: OpenLoopResult[] = [];
   for (let attempt = 0; kept.length < Math.max(1, repeat) && attempt < 3 * Math.max(1, repeat); attempt++) {
     const r = await openLoop(sut, rate, DURATION_S, 1);
-    (r.stealPct > LATENCY_MAX_STEAL_PCT || r.loadStealPct > LATENCY_MAX_STEAL_PCT ? setAside : kept).push(r);
+    const disturbed = r.stealPct > LATENCY_MAX_STEAL_PCT || r.loadStealPct > LATENCY_MAX_STEAL_PCT;
+    (disturbed ? setAside : kept).push(r);
+    if (label) {
+      console.log(`  ${`latency, ${label}`.padEnd(36)}${fmt(r.rate, 0).padStart(7)} req/s  p50 ${ms(r.p50Us)}  p99 ${ms(r.p99Us)}  p99.9 ${ms(r.p999Us)}` +
+        `  steal ${r.stealPct} / ${r.loadStealPct} %${disturbed ? '  (set aside)' : ''}${r.errors || r.non2xx ? `  !! errors ${r.errors}, non-2xx ${r.non2xx}` : ''}`);
+    }
   }
   const runs = kept.length > 0 ? kept : setAside;
   const byP99 = runs.slice().sort((a, b) => a.p99Us - b.p99Us);
@@ -506,6 +511,7 @@ export async function latencyAt(sut: Sut, rate: number, repeat = LATENCY_REPEAT)
 const p99s = (p: LatencyResult) => p.p99sUs.map((us) => (us / 1000).toFixed(2)).join(' / ');
 /** "CPU 0 steal a / b / c %", and the runs set aside for steal, if any. */
 const steals = (p: LatencyResult) => `CPU 0 steal ${p.stealsPct.map((x) => x.toFixed(1)).join(' / ')} %` +
+  (p.errors || p.non2xx ? `; !! errors ${p.errors}, non-2xx ${p.non2xx}` : '') +
   (p.setAside.length ? `; set aside for steal: ${p.setAside.map((r) => `p99 ${ms(r.p99Us)} at ${r.stealPct} / ${r.loadStealPct} %`).join(', ')}` : '');
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
 const fmt = (x: number, d = 2) => x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
@@ -643,15 +649,15 @@ async function main(): Promise<void> {
     // process warmed by latencyAt's warm-up run; then the direct upstream at the same rate.
     const latencyRate = results.find((r) => r.id === 'key-auth')!.rps / 2;
     const kaSut = await startPorticoCase('key-auth', upstream.port);
-    try { latencyKeyAuth = await latencyAt(kaSut, latencyRate); } finally { await kaSut.stop(); }
-    latencyDirect = await latencyAt(direct, latencyRate);
+    try { latencyKeyAuth = await latencyAt(kaSut, latencyRate, LATENCY_REPEAT, 'Portico key-auth'); } finally { await kaSut.stop(); }
+    latencyDirect = await latencyAt(direct, latencyRate, LATENCY_REPEAT, 'direct upstream');
     // The same pace through nginx and through the bare node proxy: what any proxy on CPU 0 adds
     // at this pace on this machine (hypervisor steal lands on CPU 0's SUT, never on the direct run).
     {
       const ngLatency = await startNginxProxy(tmp, upstream.port);
-      try { latencyNginx = await latencyAt(ngLatency, latencyRate); } finally { await ngLatency.stop(); }
+      try { latencyNginx = await latencyAt(ngLatency, latencyRate, LATENCY_REPEAT, 'nginx proxy_pass'); } finally { await ngLatency.stop(); }
       const bareLatency = await startPeer(tmp, 'bare-node', upstream.port);
-      try { latencyBare = await latencyAt(bareLatency, latencyRate); } finally { await bareLatency.stop(); }
+      try { latencyBare = await latencyAt(bareLatency, latencyRate, LATENCY_REPEAT, 'bare node http → undici'); } finally { await bareLatency.stop(); }
     }
   } finally {
     await upstream.stop();
