@@ -11,6 +11,9 @@
  *                  `Connection`, adds X-Forwarded-For, frames responses by Content-Length.
  *                  GET only, no bodies, no limits: a sketch of a custom HTTP layer, not a proxy
  *   http-rawup     node:http server, hand-written upstream client on node:net
+ *   http-llhttp    node:http server, upstream client on node:net framed by node's own native
+ *                  llhttp (`_http_common`'s HTTPParser, what node:http's client uses): the
+ *                  same sketch with a full parser (chunked, limits, keep-alive) in its place
  *   http-undici    node:http server → undici Pool.dispatch (proxy.bench's "bare node", the
  *                  stack Portico is built on)
  *   http-only      node:http answering by itself (no upstream): the server side's share
@@ -126,6 +129,57 @@ http.createServer((req, res) => {
   u.write(head + '\\r\\n', 'latin1');
 }).listen(Number(process.argv[2]), '127.0.0.1', () => console.log('ready'));
 `,
+  'http-llhttp': `
+const http = require('node:http'), net = require('node:net');
+const { HTTPParser } = require('_http_common');
+const { kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete } = HTTPParser;
+const port = Number(process.argv[3]);
+const idle = [];
+function connection() {
+  const kept = idle.pop();
+  if (kept) return kept;
+  const u = net.connect(port, '127.0.0.1');
+  u.setNoDelay(true);
+  const parser = new HTTPParser();
+  parser.initialize(HTTPParser.RESPONSE, {}, 16384, 0);
+  u.res = null; u.extra = [];
+  parser[kOnHeaders] = (headers) => { for (const h of headers) u.extra.push(h); };
+  parser[kOnHeadersComplete] = (major, minor, headers, method, url, status, message, upgrade, keepAlive) => {
+    const raw = headers || u.extra;
+    u.extra = [];
+    const h = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const k = raw[i];
+      if (k.length === 10 && k.toLowerCase() === 'connection') continue;
+      h.push(k, raw[i + 1]);
+    }
+    u.keepAlive = keepAlive;
+    u.res.writeHead(status, h);
+    return 0;
+  };
+  parser[kOnBody] = (b) => { u.res.write(b); };
+  parser[kOnMessageComplete] = () => {
+    const res = u.res;
+    u.res = null;
+    res.end();
+    if (u.keepAlive) idle.push(u); else u.destroy();
+  };
+  u.on('data', (d) => { const r = parser.execute(d); if (r instanceof Error) u.destroy(r); });
+  u.on('error', () => {});
+  return u;
+}
+http.createServer((req, res) => {
+  const u = connection();
+  u.res = res;
+  let head = req.method + ' ' + req.url + ' HTTP/1.1\\r\\n';
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') continue;
+    head += raw[i] + ': ' + raw[i + 1] + '\\r\\n';
+  }
+  u.write(head + '\\r\\n', 'latin1');
+}).listen(Number(process.argv[2]), '127.0.0.1', () => console.log('ready'));
+`,
   'http-only': `
 require('node:http').createServer((req, res) => {
   res.writeHead(200, ['Content-Type', 'text/plain']);
@@ -139,6 +193,7 @@ const CASES: Array<[string, string]> = [
   ['tcp-relay', 'node:net TCP relay (no HTTP)'],
   ['raw-l7', 'node:net + hand-written HTTP (GET only)'],
   ['http-rawup', 'node:http + hand-written upstream client'],
+  ['http-llhttp', 'node:http + client on node\'s own llhttp'],
   ['bare-node', 'node:http + undici (Portico\'s stack)'],
   ['http-only', 'node:http answering itself (no upstream)'],
 ];
