@@ -29,6 +29,38 @@ import { PEERS, measure, pin, startNginxProxy, startNodeScript, startUpstream, t
 const ROOT = path.resolve(__dirname, '..');
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 2);
 
+/**
+ * Shared by the two sketches with their own upstream client: the pool of kept-alive upstream
+ * connections (KEPT_CONNECTIONS; each sketch defines setUp(u), which reads responses into
+ * `u.res`), and the server half (SERVE_THROUGH_CONNECTION): node:http writing each request's
+ * head to a connection from that pool.
+ */
+const KEPT_CONNECTIONS = `const http = require('node:http'), net = require('node:net');
+const port = Number(process.argv[3]);
+const idle = [];
+/** A kept-alive upstream connection, or a new one prepared by the sketch's setUp(u). */
+function connection() {
+  const kept = idle.pop();
+  if (kept) return kept;
+  const u = net.connect(port, '127.0.0.1');
+  u.setNoDelay(true);
+  setUp(u);
+  return u;
+}`;
+
+const SERVE_THROUGH_CONNECTION = `http.createServer((req, res) => {
+  const u = connection();
+  u.res = res;
+  let head = req.method + ' ' + req.url + ' HTTP/1.1\\r\\n';
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') continue;
+    head += raw[i] + ': ' + raw[i + 1] + '\\r\\n';
+  }
+  u.write(head + '\\r\\n', 'latin1');
+}).listen(Number(process.argv[2]), '127.0.0.1', () => console.log('ready'));
+`;
+
 const SOURCES: Record<string, string> = {
   'tcp-relay': `
 const net = require('node:net');
@@ -85,14 +117,8 @@ net.createServer((c) => {
 }).listen(Number(process.argv[2]), '127.0.0.1', () => console.log('ready'));
 `,
   'http-rawup': `
-const http = require('node:http'), net = require('node:net');
-const port = Number(process.argv[3]);
-const idle = [];
-function connection() {
-  const kept = idle.pop();
-  if (kept) return kept;
-  const u = net.connect(port, '127.0.0.1');
-  u.setNoDelay(true);
+${KEPT_CONNECTIONS}
+function setUp(u) {
   u.pending = null; u.res = null;
   u.on('data', (d) => {
     let b = u.pending ? Buffer.concat([u.pending, d]) : d;
@@ -115,31 +141,13 @@ function connection() {
     idle.push(u);
   });
   u.on('error', () => {});
-  return u;
 }
-http.createServer((req, res) => {
-  const u = connection();
-  u.res = res;
-  let head = req.method + ' ' + req.url + ' HTTP/1.1\\r\\n';
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') continue;
-    head += raw[i] + ': ' + raw[i + 1] + '\\r\\n';
-  }
-  u.write(head + '\\r\\n', 'latin1');
-}).listen(Number(process.argv[2]), '127.0.0.1', () => console.log('ready'));
-`,
+${SERVE_THROUGH_CONNECTION}`,
   'http-llhttp': `
-const http = require('node:http'), net = require('node:net');
+${KEPT_CONNECTIONS}
 const { HTTPParser } = require('_http_common');
 const { kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete } = HTTPParser;
-const port = Number(process.argv[3]);
-const idle = [];
-function connection() {
-  const kept = idle.pop();
-  if (kept) return kept;
-  const u = net.connect(port, '127.0.0.1');
-  u.setNoDelay(true);
+function setUp(u) {
   const parser = new HTTPParser();
   parser.initialize(HTTPParser.RESPONSE, {}, 16384, 0);
   u.res = null; u.extra = [];
@@ -166,20 +174,8 @@ function connection() {
   };
   u.on('data', (d) => { const r = parser.execute(d); if (r instanceof Error) u.destroy(r); });
   u.on('error', () => {});
-  return u;
 }
-http.createServer((req, res) => {
-  const u = connection();
-  u.res = res;
-  let head = req.method + ' ' + req.url + ' HTTP/1.1\\r\\n';
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') continue;
-    head += raw[i] + ': ' + raw[i + 1] + '\\r\\n';
-  }
-  u.write(head + '\\r\\n', 'latin1');
-}).listen(Number(process.argv[2]), '127.0.0.1', () => console.log('ready'));
-`,
+${SERVE_THROUGH_CONNECTION}`,
   'http-only': `
 require('node:http').createServer((req, res) => {
   res.writeHead(200, ['Content-Type', 'text/plain']);
