@@ -491,7 +491,8 @@ export async function latencyAt(sut: Sut, rate: number, repeat = LATENCY_REPEAT,
   await openLoop(sut, rate, Math.max(WARMUP_S, 5), 0);
   const kept: OpenLoopResult[] = [];
   const setAside: OpenLoopResult[] = [];
-  for (let attempt = 0; kept.length < Math.max(1, repeat) && attempt < 3 * Math.max(1, repeat); attempt++) {
+  const wanted = Math.max(1, repeat);
+  for (let attempt = 0; kept.length < wanted && attempt < 3 * wanted; attempt++) {
     const r = await openLoop(sut, rate, DURATION_S, 1);
     const disturbed = r.stealPct > LATENCY_MAX_STEAL_PCT || r.loadStealPct > LATENCY_MAX_STEAL_PCT;
     (disturbed ? setAside : kept).push(r);
@@ -646,19 +647,19 @@ async function main(): Promise<void> {
     }
 
     // p99 added latency at half of Portico key-auth's maximum (its median round), on a fresh
-    // process warmed by latencyAt's warm-up run; then the direct upstream at the same rate.
+    // process of each case warmed by latencyAt's warm-up run: Portico, the direct upstream, and
+    // nginx and the bare node proxy, for what any proxy on CPU 0 adds at this rate on this machine
+    // (hypervisor steal lands on CPU 0's SUT, never on the direct run).
     const latencyRate = results.find((r) => r.id === 'key-auth')!.rps / 2;
-    const kaSut = await startPorticoCase('key-auth', upstream.port);
-    try { latencyKeyAuth = await latencyAt(kaSut, latencyRate, LATENCY_REPEAT, 'Portico key-auth'); } finally { await kaSut.stop(); }
-    latencyDirect = await latencyAt(direct, latencyRate, LATENCY_REPEAT, 'direct upstream');
-    // The same pace through nginx and through the bare node proxy: what any proxy on CPU 0 adds
-    // at this pace on this machine (hypervisor steal lands on CPU 0's SUT, never on the direct run).
-    {
-      const ngLatency = await startNginxProxy(tmp, upstream.port);
-      try { latencyNginx = await latencyAt(ngLatency, latencyRate, LATENCY_REPEAT, 'nginx proxy_pass'); } finally { await ngLatency.stop(); }
-      const bareLatency = await startPeer(tmp, 'bare-node', upstream.port);
-      try { latencyBare = await latencyAt(bareLatency, latencyRate, LATENCY_REPEAT, 'bare node http → undici'); } finally { await bareLatency.stop(); }
-    }
+    const latencyOf = async (id: string): Promise<LatencyResult> => {
+      const c = cases.find((x) => x.id === id)!;
+      const sut = await c.start();
+      try { return await latencyAt(sut, latencyRate, LATENCY_REPEAT, c.label); } finally { await sut.stop(); }
+    };
+    latencyKeyAuth = await latencyOf('key-auth');
+    latencyDirect = await latencyOf('direct');
+    latencyNginx = await latencyOf('nginx');
+    latencyBare = await latencyOf('bare-node');
   } finally {
     await upstream.stop();
   }
