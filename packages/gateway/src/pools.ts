@@ -2,6 +2,22 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { buildConnector, Pool } from 'undici';
 import type { Logger } from '@portico/core';
+import { H1Pool, nativeParserAvailable, type UpstreamHandler, type UpstreamRequest } from './h1';
+
+/**
+ * Keep-alive connections to one upstream node, as the proxy uses them. `http` nodes get
+ * Portico's own client (h1/, on node's llhttp); `https` nodes, and every node when node's
+ * parser is unavailable or `PORTICO_UPSTREAM_CLIENT=undici` is set, get an undici Pool, whose
+ * `dispatch` takes the same request fields and the same (legacy) handler callbacks.
+ */
+export interface UpstreamPool {
+  dispatch(opts: UpstreamRequest, handler: UpstreamHandler): boolean;
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+/** Whether `http` nodes use Portico's own client (see UpstreamPool). */
+export const ownHttpClient = nativeParserAvailable && process.env.PORTICO_UPSTREAM_CLIENT !== 'undici';
 
 /** Connection settings that make two upstream nodes need different pools. */
 export interface PoolSettings {
@@ -23,13 +39,13 @@ export interface PoolLease {
   readonly key: string;
   /** The pool's origin (one string shared by every lease of the pool). */
   readonly origin: string;
-  readonly pool: Pool;
+  readonly pool: UpstreamPool;
 }
 
 interface Slot {
   /** The lease every acquirer shares: one object and one key string per pool, not per upstream. */
   lease: PoolLease;
-  pool: Pool;
+  pool: UpstreamPool;
   refs: number;
   closeTimer?: NodeJS.Timeout;
 }
@@ -113,8 +129,9 @@ export class PoolManager {
     }));
   }
 
-  private create(origin: string, s: PoolSettings): Pool {
+  private create(origin: string, s: PoolSettings): UpstreamPool {
     const idleMs = Math.max(1, Math.round((s.idleTimeout ?? 60) * 1000));
+    if (ownHttpClient && origin.startsWith('http:')) return new H1Pool(origin, { idleMs, maxRequests: s.requests ?? 1000 });
     return new Pool(origin, {
       // Concurrency is not capped per node (nginx does not cap active upstream connections).
       connections: null,
@@ -129,7 +146,7 @@ export class PoolManager {
       headersTimeout: 0,
       bodyTimeout: 0,
       connect: origin.startsWith('https:') ? this.tlsConnector(s) : undefined,
-    });
+    }) as unknown as UpstreamPool;
   }
 
   /**

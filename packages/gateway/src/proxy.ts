@@ -1,7 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { util as undiciUtil, type Dispatcher } from 'undici';
+import { util as undiciUtil } from 'undici';
 import { componentLogger, type Logger } from '@portico/core';
 import { RequestContext } from './context';
 import {
@@ -20,6 +20,7 @@ import type { PluginResponse, ResponseHead } from './plugins';
 import type { PluginChain } from './plugins/pipeline';
 import type { GatewayTables, RouteRuntime } from './tables';
 import type { Target, UpstreamRuntime } from './upstream';
+import type { UpstreamHandler, UpstreamRequest } from './h1';
 
 export interface ListenAddress {
   ip?: string;
@@ -45,7 +46,10 @@ const DEFAULT_MAX_HEADER_SIZE = 32 * 1024;
 
 const DEFAULT_TIMEOUT_S = 60;
 
-/** Lower-case header name from undici's raw list; interned strings for the common names. */
+/**
+ * Lower-case header name from a raw header list (undici's Buffers or the own client's strings);
+ * interned strings for the common names.
+ */
 const headerNameToString = undiciUtil.headerNameToString as (value: Buffer | string) => string;
 
 /** Headers the gateway sets itself; a client's copies are dropped. */
@@ -353,18 +357,19 @@ export class Forwarding {
     if (this.tried) this.tried.add(t);
     else this.first = t;
     this.attempts++;
-    // undici validates the request (headers, path) inside dispatch and reports a problem
-    // through onResponseError as UND_ERR_INVALID_ARG.
-    const opts: Dispatcher.DispatchOptions = {
+    // Both clients validate the request (headers, path) inside dispatch and report a problem
+    // through onError as UND_ERR_INVALID_ARG.
+    const opts: UpstreamRequest = {
       path: this.ctx.upstreamPath,
-      method: (this.ctx.upstreamMethod ?? this.ctx.method) as Dispatcher.HttpMethod,
+      method: this.ctx.upstreamMethod ?? this.ctx.method,
       headers: this.buildHeaders(t),
       body: this.hasBody ? this.ctx.req : null,
+      connectTimeout: this.connectMs,
       headersTimeout: this.readMs,
       bodyTimeout: this.readMs,
     };
-    // not in the DispatchOptions type, but undici reads it (SNI of https pools)
-    if (t.servername !== undefined) (opts as { servername?: string }).servername = t.servername;
+    // SNI of https pools
+    if (t.servername !== undefined) opts.servername = t.servername;
     new Exchange(this, t, opts).start();
   }
 
@@ -440,8 +445,8 @@ export class Forwarding {
 }
 
 /**
- * One attempt against one node: an undici dispatch handler that streams the response to the
- * client with backpressure.
+ * One attempt against one node: the upstream client's handler (h1/ for http nodes, undici for
+ * https), streaming the response to the client with backpressure.
  *
  * It implements undici's callback interface (onConnect/onHeaders/onData/onComplete/onError)
  * rather than the controller one (onRequestStart/onResponseStart/...): for the latter undici
@@ -450,8 +455,10 @@ export class Forwarding {
  * list goes to writeHead as a flat array in one pass (profile: parseHeaders + the copy + node's
  * object iteration were ~3 % of the key-auth CPU profile; see bench/README.md).
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements UpstreamHandler {
   private abortFn?: (err?: Error) => void;
+  /** The own client's withdrawal of a request still waiting for its connection. */
+  private cancelFn?: (err?: Error) => void;
   private aborted = false;
   private resumeFn?: () => void;
   private responded = false;
@@ -466,18 +473,20 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.abandon(new Error('client closed the connection'));
   };
 
-  constructor(private readonly fwd: Forwarding, private readonly target: Target, private readonly opts: Dispatcher.DispatchOptions) {}
+  constructor(private readonly fwd: Forwarding, private readonly target: Target, private readonly opts: UpstreamRequest) {}
 
   start(): void {
     const res = this.fwd.ctx.res;
     res.on('close', this.onClientClose);
     if (this.fwd.metrics) this.sentAt = performance.now();
     this.target.pool.dispatch(this.opts, this);
-    // undici calls onConnect synchronously only when it writes the request at once. Since
-    // GHSA-35p6-xmwp-9g52 it first yields to the check phase (setImmediate) before reusing an idle
-    // kept-alive socket, so on a warm pool the timer is in fact armed for most requests (seen in
-    // an allocation profile, bench/README.md); it is cleared in onConnect.
-    if (!this.abortFn && !this.finished) this.connectTimer = setTimeout(() => this.onConnectTimeout(), this.fwd.connectMs);
+    // The clients call onConnect synchronously only when they write the request at once: the
+    // own client whenever an idle connection is free; undici, since GHSA-35p6-xmwp-9g52, only
+    // after yielding to the check phase (setImmediate) even then, so with undici the timer is
+    // armed for most requests (bench/README.md). It is cleared in onConnect.
+    // The own client times its connection attempts itself (connectTimeout), and reports
+    // onPending instead.
+    if (!this.abortFn && !this.finished && !this.cancelFn) this.connectTimer = setTimeout(() => this.onConnectTimeout(), this.fwd.connectMs);
   }
 
   private onConnectTimeout(): void {
@@ -485,7 +494,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.abortFn || this.finished) return;
     const err = Object.assign(new Error('connect timeout'), { code: 'CONNECT_TIMEOUT' });
     this.abandon(err);
-    // The queued attempt cannot be withdrawn from the pool; it still holds the body.
+    // undici cannot withdraw the queued attempt; it still holds the body.
     this.fwd.failed(this.target, err, false, true);
   }
 
@@ -497,9 +506,14 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   private abort(reason: Error): void {
-    if (!this.abortFn || this.aborted) return;
-    this.aborted = true;
-    this.abortFn(reason);
+    if (this.aborted) return;
+    if (this.abortFn) {
+      this.aborted = true;
+      this.abortFn(reason);
+    } else if (this.cancelFn) {
+      this.aborted = true;
+      this.cancelFn(reason);
+    }
   }
 
   private finish(): void {
@@ -512,6 +526,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.fwd.ctx.res.removeListener('close', this.onClientClose);
   }
 
+  onPending(cancel: (err?: Error) => void): void {
+    this.cancelFn = cancel;
+  }
+
   onConnect(abort: (err?: Error) => void): void {
     this.abortFn = abort;
     if (this.connectTimer) {
@@ -521,7 +539,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.abandoned) this.abort(this.abandoned);
   }
 
-  onHeaders(statusCode: number, raw: Buffer[], resume: () => void, statusMessage?: string): boolean {
+  onHeaders(statusCode: number, raw: Array<Buffer | string>, resume: () => void, statusMessage?: string): boolean {
     if (this.abandoned) return true;
     this.resumeFn = resume;
     const ctx = this.fwd.ctx;
@@ -600,17 +618,17 @@ class Exchange implements Dispatcher.DispatchHandler {
  * those named in Connection dropped, and `extra` (headers plugins set on the response)
  * replacing the upstream's headers of the same name.
  */
-function responseHeaderList(raw: Buffer[], extra: Map<string, string> | undefined): string[] {
+function responseHeaderList(raw: Array<Buffer | string>, extra: Map<string, string> | undefined): string[] {
   const out: string[] = [];
   let conn: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = headerNameToString(raw[i]);
     if (HOP_BY_HOP.has(name)) {
-      if (name === 'connection') conn = extraConnectionTokens(raw[i + 1].toString('latin1'));
+      if (name === 'connection') conn = extraConnectionTokens(latin1(raw[i + 1]));
       continue;
     }
     if (extra?.has(name)) continue;
-    out.push(name, raw[i + 1].toString('latin1'));
+    out.push(name, latin1(raw[i + 1]));
   }
   // Headers named in Connection (other than the hop-by-hop ones) are rare: filtered afterwards.
   const list = conn ? out.filter((_, i, a) => !conn!.has(a[i - (i % 2)])) : out;
@@ -619,12 +637,12 @@ function responseHeaderList(raw: Buffer[], extra: Map<string, string> | undefine
 }
 
 /** The upstream's response headers as the name → value(s) object header filters work on. */
-function responseHeaderObject(raw: Buffer[]): Record<string, string | string[]> {
+function responseHeaderObject(raw: Array<Buffer | string>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   let conn: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = headerNameToString(raw[i]);
-    const value = raw[i + 1].toString('latin1');
+    const value = latin1(raw[i + 1]);
     if (HOP_BY_HOP.has(name)) {
       if (name === 'connection') conn = extraConnectionTokens(value);
       continue;
@@ -637,4 +655,9 @@ function responseHeaderObject(raw: Buffer[]): Record<string, string | string[]> 
   }
   if (conn) for (const name of conn) delete out[name];
   return out;
+}
+
+/** A raw header value as a string: undici gives Buffers, the own client latin-1 strings. */
+function latin1(v: Buffer | string): string {
+  return typeof v === 'string' ? v : v.toString('latin1');
 }

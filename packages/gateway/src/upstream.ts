@@ -1,11 +1,10 @@
-import type { Pool } from 'undici';
 import { ConsistentHashBalancer, type HashOn } from './balancers/chash';
 import { EwmaBalancer } from './balancers/ewma';
 import { LeastConnBalancer } from './balancers/least-conn';
 import { RoundRobinBalancer } from './balancers/roundrobin';
 import type { Balancer } from './balancers/types';
 import type { RequestContext } from './context';
-import type { PoolLease, PoolManager } from './pools';
+import type { PoolLease, PoolManager, UpstreamPool } from './pools';
 import { HealthChecker } from './health/checker';
 import { resolveChecks, type ChecksConf } from './health/config';
 import { healthRegistryFor } from './health/registry';
@@ -50,7 +49,7 @@ export interface Target {
   readonly origin: string;
   /** Host header for `pass_host: node`: the host, plus the port when it is not the scheme's default. */
   readonly hostHeader: string;
-  readonly pool: Pool;
+  readonly pool: UpstreamPool;
   /**
    * TLS server name for https nodes: `upstream_host` with `pass_host: rewrite`, else the node
    * host (the pool drops it for IP nodes). Passed on every request so the name is stable.

@@ -222,6 +222,38 @@ describe('proxy', () => {
     }
   });
 
+  it('a node closing a kept-alive connection just as it is reused costs a GET no 502', async () => {
+    // Each connection answers its first request and is closed unanswered on the second: the
+    // keep-alive race, made certain. One node and no retries, so only the client can save it.
+    const sockets: net.Socket[] = [];
+    const closer = net.createServer((sock) => {
+      sockets.push(sock);
+      let n = 0;
+      sock.on('error', () => undefined);
+      sock.on('data', (d) => {
+        if (!d.toString('latin1').includes('\r\n\r\n')) return;
+        if (++n === 1) sock.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+        else sock.destroy();
+      });
+    });
+    await new Promise<void>((r) => closer.listen(0, '127.0.0.1', r));
+    try {
+      const port = (closer.address() as net.AddressInfo).port;
+      await h.put('routes/race', { uri: '/race', upstream: { ...upstreamOf({ port }), retries: 0 } });
+      for (let i = 0; i < 3; i++) {
+        const r = await h.request('/race');
+        expect(r.status).toBe(200);
+        expect(r.text).toBe('ok');
+      }
+      expect(sockets.length).toBe(3);
+      // a POST is not sent twice: the client sees the node's failure
+      expect((await h.request('/race', { method: 'POST' })).status).toBe(502);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => closer.close(() => r()));
+    }
+  });
+
   it('keeps a pool across config changes while its node stays, closes it when the node goes', async () => {
     const up = await startEchoUpstream();
     const origin = `http://127.0.0.1:${up.port}`;

@@ -1,0 +1,403 @@
+import net from 'node:net';
+import { ClientError } from './errors';
+import type { UpstreamHandler } from './handler';
+import { createResponseParser, type NativeParser } from './native-parser';
+import { HEAD_END_CLOSE, HEAD_END_KEEP_ALIVE, type RequestHead, type UpstreamRequest } from './request-head';
+
+/** Methods a node may see twice without harm (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE']);
+/** Errors that say the node closed a kept-alive connection, as opposed to answering badly. */
+const CLOSED_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+/** Subtracted from a node's `Keep-Alive: timeout=N` hint, so we stop using a connection before it does. */
+const KEEP_ALIVE_MARGIN_MS = 2000;
+
+/** What a connection needs from its pool. */
+export interface ConnectionOwner {
+  readonly host: string;
+  readonly port: number;
+  readonly maxHeaderSize: number;
+  /** `keepalive_pool.idle_timeout` in ms. */
+  readonly idleMs: number;
+  /** `keepalive_pool.requests`: requests per connection. */
+  readonly maxRequests: number;
+  /** The connection finished a request cleanly and can take another. */
+  onIdle(conn: H1Connection): void;
+  /** The connection is closed for good. */
+  onGone(conn: H1Connection): void;
+  /** A request whose reused connection turned out to be closed: send it again on a new one. */
+  retry(req: H1Request): void;
+}
+
+/** One request's state while a connection carries it. */
+export class H1Request {
+  conn?: H1Connection;
+  done = false;
+  /** The final (non-1xx) response head arrived. */
+  gotHead = false;
+  /** Any response byte arrived. */
+  gotBytes = false;
+  /** The request body was written completely (true at once when there is none). */
+  bodyEnded = false;
+  /** Sent a second time after a stale kept-alive connection; never a third. */
+  retried = false;
+  /** Stops feeding the request body (set while it is streamed). */
+  unpipe?: () => void;
+  readonly abort = (err?: Error): void => {
+    if (this.conn) this.conn.abort(this, err ?? new ClientError('request aborted', 'UND_ERR_ABORTED'));
+  };
+  /** The handler's resume; a stale one (after the request ended) does nothing. */
+  readonly resume = (): void => {
+    if (!this.done && this.conn?.current === this) this.conn.socket.resume();
+  };
+
+  constructor(readonly opts: UpstreamRequest, readonly handler: UpstreamHandler, readonly head: RequestHead) {}
+
+  /** Safe to send again: nothing came back, it has no body, and sending it twice does no harm. */
+  get replayable(): boolean {
+    return !this.retried && !this.gotBytes && this.opts.body === null && IDEMPOTENT.has(this.opts.method);
+  }
+}
+
+/**
+ * One HTTP/1.1 connection to an upstream node, carrying one request at a time (no pipelining,
+ * as with undici's `pipelining: 1`). Responses are framed by node's llhttp (native-parser.ts).
+ *
+ * A connection is created for a request and starts it once connected; after a response that
+ * allows reuse it goes back to its pool. Any error, timeout or abort destroys it: a connection
+ * is only ever reused after a complete, well-formed exchange.
+ */
+export class H1Connection {
+  readonly socket: net.Socket;
+  private readonly parser: NativeParser;
+  /** The request on this connection, until it completes or fails. */
+  current?: H1Request;
+  private state: 'connecting' | 'busy' | 'idle' | 'closed' = 'connecting';
+  /** Requests started on this connection. */
+  private started = 0;
+  /** This request is the connection's last (Connection: close sent, or the node asked to close). */
+  private lastRequest = false;
+  /** The last response allows another request. */
+  private keepAlive = false;
+  private keepAliveMs: number;
+  /** Response headers flushed by the parser before the head was complete. */
+  private early: string[] = [];
+  /** The response being parsed is a 1xx: skipped, the final one follows. */
+  private informational = false;
+  /**
+   * One timer per connection for the request timeouts, refreshed rather than re-created:
+   * `timerArmed` says whether it counts; a firing while unarmed is ignored.
+   */
+  private timer?: NodeJS.Timeout;
+  private timerMs = 0;
+  private timerArmed = false;
+  private idleTimer?: NodeJS.Timeout;
+  private idleTimerMs = 0;
+
+  constructor(private readonly owner: ConnectionOwner, req: H1Request) {
+    this.keepAliveMs = owner.idleMs;
+    this.current = req;
+    req.conn = this;
+    this.parser = createResponseParser({
+      onHeaders: this.onParserHeaders,
+      onHeadersComplete: this.onHeadersComplete,
+      onBody: this.onBody,
+      onMessageComplete: this.onMessageComplete,
+    }, owner.maxHeaderSize);
+    const socket = net.connect({ host: owner.host, port: owner.port });
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    socket.on('connect', this.onConnected);
+    socket.on('data', this.onSocketData);
+    socket.on('end', this.onSocketEnd);
+    socket.on('error', this.onSocketError);
+    socket.on('close', this.onSocketClose);
+    this.arm(req.opts.connectTimeout ?? 0);
+  }
+
+  /** Writes `req` on this connection (connected and free). */
+  start(req: H1Request): void {
+    this.state = 'busy';
+    this.current = req;
+    req.conn = this;
+    this.started++;
+    req.handler.onConnect(req.abort);
+    if (req.done) return; // aborted from onConnect
+    this.lastRequest = this.started >= this.owner.maxRequests;
+    this.socket.write(req.head.text + (this.lastRequest ? HEAD_END_CLOSE : HEAD_END_KEEP_ALIVE), 'latin1');
+    this.arm(req.opts.headersTimeout);
+    if (req.opts.body) this.pipeBody(req, req.opts.body);
+    else req.bodyEnded = true;
+  }
+
+  /** The handler's abort: the request fails with `err` and the connection is closed. */
+  abort(req: H1Request, err: Error): void {
+    this.fail(req, err, false);
+  }
+
+  /** Closes the connection; a request on it fails with `err`. */
+  destroy(err: Error): void {
+    if (this.current) this.fail(this.current, err, false);
+    else this.close();
+  }
+
+  private readonly onConnected = (): void => {
+    const req = this.current;
+    if (this.state !== 'connecting' || !req || req.done) return;
+    this.start(req);
+  };
+
+  /**
+   * Streams the client's body with backpressure: the body pauses while the socket is full.
+   * The header timer is refreshed by every chunk, so `headersTimeout` also bounds a stalled
+   * upload (as undici does).
+   */
+  private pipeBody(req: H1Request, body: NodeJS.ReadableStream): void {
+    const socket = this.socket;
+    const chunked = req.head.chunked;
+    const active = (): boolean => !req.done && this.current === req;
+    const onData = (chunk: Buffer | string): void => {
+      if (!active()) return;
+      this.refresh();
+      const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+      if (n === 0) return; // an empty chunk would read as the chunked terminator
+      let ok: boolean;
+      if (chunked) {
+        socket.cork();
+        socket.write(`${n.toString(16)}\r\n`, 'latin1');
+        socket.write(chunk);
+        ok = socket.write('\r\n', 'latin1');
+        socket.uncork();
+      } else ok = socket.write(chunk);
+      if (!ok) {
+        body.pause();
+        socket.once('drain', onDrain);
+      }
+    };
+    const onDrain = (): void => {
+      if (!active()) return;
+      this.refresh();
+      body.resume();
+    };
+    const onEnd = (): void => {
+      if (!active()) return;
+      if (chunked) socket.write('0\r\n\r\n', 'latin1');
+      req.bodyEnded = true;
+      req.unpipe?.();
+      this.refresh();
+    };
+    // The client went away or its body failed: the node must not take a truncated body as whole.
+    const onGone = (): void => {
+      if (active() && !req.bodyEnded) this.fail(req, new ClientError('request body aborted', 'UND_ERR_ABORTED'), false);
+    };
+    req.unpipe = (): void => {
+      req.unpipe = undefined;
+      body.removeListener('data', onData);
+      body.removeListener('end', onEnd);
+      body.removeListener('error', onGone);
+      body.removeListener('close', onGone);
+      socket.removeListener('drain', onDrain);
+    };
+    if ((body as { readableEnded?: boolean }).readableEnded) {
+      req.unpipe();
+      return void this.fail(req, new ClientError('request body was already read', 'UND_ERR_INVALID_ARG'), false);
+    }
+    body.on('data', onData);
+    body.on('end', onEnd);
+    body.on('error', onGone);
+    body.on('close', onGone);
+    body.resume();
+  }
+
+  private readonly onSocketData = (data: Buffer): void => {
+    const req = this.current;
+    if (req) req.gotBytes = true;
+    const r = this.parser.execute(data);
+    if (typeof r !== 'number') {
+      if (this.current) this.fail(this.current, r, false);
+      else this.close();
+    }
+  };
+
+  private readonly onParserHeaders = (headers: string[]): void => {
+    // Bounded by the parser's header size limit.
+    for (const h of headers) this.early.push(h);
+  };
+
+  private readonly onHeadersComplete = (
+    _major: number, _minor: number, headers: string[] | undefined, _method: number | undefined, _url: string | undefined,
+    status: number, statusMessage: string, upgrade: boolean, shouldKeepAlive: boolean,
+  ): number => {
+    if (headers === undefined) {
+      headers = this.early;
+      this.early = [];
+    }
+    const req = this.current;
+    if (!req || req.done || this.state !== 'busy') {
+      // An answer nobody asked for (e.g. bytes on an idle connection): it cannot be trusted.
+      this.close();
+      return 1;
+    }
+    if (status < 200) {
+      if (status === 101 || upgrade) {
+        this.fail(req, new ClientError('unexpected protocol switch', 'BAD_RESPONSE'), false);
+        return 1;
+      }
+      this.informational = true; // 100 Continue, 103 Early Hints: not relayed; the answer follows
+      return 1;
+    }
+    req.gotHead = true;
+    this.keepAlive = shouldKeepAlive && !upgrade;
+    if (this.keepAlive) this.readKeepAliveHint(headers);
+    this.arm(req.opts.bodyTimeout);
+    const go = req.handler.onHeaders(status, headers, req.resume, statusMessage);
+    if (req.done) return 1;
+    if (go === false) this.socket.pause();
+    return req.opts.method === 'HEAD' ? 1 : 0;
+  };
+
+  /** `Keep-Alive: timeout=N`: reuse the connection only while the node still keeps it. */
+  private readKeepAliveHint(headers: string[]): void {
+    this.keepAliveMs = this.owner.idleMs;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i];
+      if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
+      const m = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(headers[i + 1]);
+      if (!m) continue;
+      const ms = Number(m[1]) * 1000 - KEEP_ALIVE_MARGIN_MS;
+      if (ms <= 0) this.keepAlive = false;
+      else this.keepAliveMs = Math.min(this.keepAliveMs, ms);
+    }
+  }
+
+  private readonly onBody = (chunk: Buffer): void => {
+    const req = this.current;
+    if (!req || req.done) return;
+    if (this.timerArmed) this.timer!.refresh();
+    if (req.handler.onData(chunk) === false) this.socket.pause();
+  };
+
+  private readonly onMessageComplete = (): void => {
+    const req = this.current;
+    if (!req || req.done) return;
+    if (this.informational) {
+      this.informational = false;
+      return;
+    }
+    if (!req.gotHead) return;
+    req.done = true;
+    this.current = undefined;
+    this.timerArmed = false;
+    // A node that answered before taking the whole body: the connection is mid-request.
+    const reusable = this.keepAlive && req.bodyEnded && !this.lastRequest;
+    req.unpipe?.();
+    req.handler.onComplete(null);
+    if (this.state !== 'busy') return; // closed from onComplete
+    if (!reusable) return this.close();
+    this.state = 'idle';
+    if (this.socket.isPaused()) this.socket.resume();
+    this.armIdle();
+    this.owner.onIdle(this);
+  };
+
+  private readonly onSocketEnd = (): void => {
+    if (this.state === 'closed') return;
+    // End of input completes a close-delimited body, or tells a cut response apart.
+    const r = this.parser.finish();
+    const req = this.current;
+    if (req && !req.done) this.fail(req, r instanceof Error ? r : closedError(), true);
+    else this.close();
+  };
+
+  private readonly onSocketError = (err: Error): void => {
+    if (this.current && !this.current.done) this.fail(this.current, err, true);
+    else this.close();
+  };
+
+  private readonly onSocketClose = (): void => {
+    if (this.current && !this.current.done) this.fail(this.current, closedError(), true);
+    else this.close();
+    // After close the socket emits nothing more, and the parser's stack has unwound.
+    this.parser.close();
+  };
+
+  private readonly onTimer = (): void => {
+    const req = this.current;
+    if (!this.timerArmed || !req || req.done) return;
+    this.fail(req, this.state === 'connecting' ? new ClientError('connect timeout', 'UND_ERR_CONNECT_TIMEOUT')
+      : req.gotHead ? new ClientError('upstream body timeout', 'UND_ERR_BODY_TIMEOUT')
+      : new ClientError('upstream headers timeout', 'UND_ERR_HEADERS_TIMEOUT'), false);
+  };
+
+  private readonly onIdleTimer = (): void => {
+    if (this.state === 'idle') this.close();
+  };
+
+  /**
+   * The request fails and the connection closes. `byNode`: the node closed or reset it; a
+   * request sent on a reused connection that got no answer is then sent once more on a new
+   * connection when that is safe (the node may have closed it just as we wrote: the
+   * keep-alive race nginx also retries).
+   */
+  private fail(req: H1Request, err: Error, byNode: boolean): void {
+    if (req.done) return;
+    req.done = true;
+    if (this.current === req) this.current = undefined;
+    this.timerArmed = false;
+    req.unpipe?.();
+    const reused = this.started > 1;
+    this.close();
+    if (byNode && reused && req.replayable && CLOSED_CODES.has((err as { code?: string }).code ?? '')) {
+      req.done = false;
+      req.retried = true;
+      req.gotBytes = false;
+      req.conn = undefined;
+      this.owner.retry(req);
+      return;
+    }
+    req.handler.onError(err);
+  }
+
+  private close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.timerArmed = false;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.socket.destroy();
+    this.owner.onGone(this);
+  }
+
+  private arm(ms: number): void {
+    if (!(ms > 0)) {
+      this.timerArmed = false;
+      return;
+    }
+    if (this.timer && this.timerMs === ms) this.timer.refresh();
+    else {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = setTimeout(this.onTimer, ms);
+      this.timer.unref();
+      this.timerMs = ms;
+    }
+    this.timerArmed = true;
+  }
+
+  private refresh(): void {
+    if (this.timerArmed) this.timer!.refresh();
+  }
+
+  private armIdle(): void {
+    if (this.idleTimer && this.idleTimerMs === this.keepAliveMs) this.idleTimer.refresh();
+    else {
+      if (this.idleTimer) clearTimeout(this.idleTimer);
+      this.idleTimer = setTimeout(this.onIdleTimer, this.keepAliveMs);
+      this.idleTimer.unref();
+      this.idleTimerMs = this.keepAliveMs;
+    }
+  }
+}
+
+function closedError(): ClientError {
+  return new ClientError('other side closed', 'UND_ERR_SOCKET');
+}

@@ -1,0 +1,82 @@
+/**
+ * Node's own llhttp binding, the HTTP/1.1 parser behind node:http (`_http_common`'s
+ * `HTTPParser`). The upstream client frames responses with it, so chunked bodies, header size
+ * limits, CL/TE conflicts and the other strictness rules are node's, not hand-written.
+ *
+ * `_http_common` is a public but undocumented module, and node has discussed making it
+ * internal (nodejs/node#58534). It is looked up once here; when it is missing or its shape has
+ * changed, `nativeParser` is undefined and the pool manager uses undici for every origin, so a
+ * future node degrades to the slower client instead of failing.
+ */
+
+/** The parser callbacks, at the indexes node's binding reads them from. */
+export interface NativeParserCallbacks {
+  /** Headers flushed early (many headers, or a head split over several reads). */
+  onHeaders(headers: string[], url: string): void;
+  /** Return 1 to tell the parser the message has no body (a response to HEAD, or a 1xx). */
+  onHeadersComplete(
+    versionMajor: number, versionMinor: number, headers: string[] | undefined, method: number | undefined,
+    url: string | undefined, statusCode: number, statusMessage: string, upgrade: boolean, shouldKeepAlive: boolean,
+  ): number | void;
+  onBody(chunk: Buffer): void;
+  onMessageComplete(): void;
+}
+
+export interface NativeParser {
+  /** Bytes consumed, or the parse error (its `code` is `HPE_*`). */
+  execute(data: Buffer): number | Error;
+  /** End of input: completes a close-delimited body, or returns the error for a cut message. */
+  finish(): undefined | Error;
+  close(): void;
+}
+
+interface ParserModule {
+  HTTPParser: {
+    new (): Record<number | string, unknown> & NativeParser & { initialize(...args: unknown[]): void };
+    RESPONSE: number;
+    /** Indexes the binding reads the callbacks from. */
+    kOnHeaders: number;
+    kOnHeadersComplete: number;
+    kOnBody: number;
+    kOnMessageComplete: number;
+    kLenientNone?: number;
+  };
+}
+
+function load(): ParserModule['HTTPParser'] | undefined {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require('_http_common') as Partial<ParserModule>;
+    const P = mod.HTTPParser;
+    if (typeof P !== 'function' || typeof P.RESPONSE !== 'number') return undefined;
+    for (const k of ['kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete'] as const) {
+      if (typeof P[k] !== 'number') return undefined;
+    }
+    const probe = new P();
+    for (const m of ['initialize', 'execute', 'finish', 'close'] as const) if (typeof probe[m] !== 'function') return undefined;
+    probe.close();
+    return P;
+  } catch {
+    return undefined;
+  }
+}
+
+const HTTPParser = load();
+
+/** Whether node's parser could be loaded (else the pool manager uses undici for http origins). */
+export const nativeParserAvailable = HTTPParser !== undefined;
+
+/**
+ * A response parser for one connection. `maxHeaderSize` bounds the whole response head (node
+ * reports HPE_HEADER_OVERFLOW beyond it); no lenient flags: a malformed response is an error.
+ */
+export function createResponseParser(cb: NativeParserCallbacks, maxHeaderSize: number): NativeParser {
+  if (!HTTPParser) throw new Error('node\'s HTTP parser is not available');
+  const p = new HTTPParser();
+  p.initialize(HTTPParser.RESPONSE, {}, maxHeaderSize, HTTPParser.kLenientNone ?? 0);
+  p[HTTPParser.kOnHeaders] = cb.onHeaders;
+  p[HTTPParser.kOnHeadersComplete] = cb.onHeadersComplete;
+  p[HTTPParser.kOnBody] = cb.onBody;
+  p[HTTPParser.kOnMessageComplete] = cb.onMessageComplete;
+  return p;
+}

@@ -1,0 +1,404 @@
+import http from 'node:http';
+import net from 'node:net';
+import { PassThrough } from 'node:stream';
+import { waitFor } from '@portico/testkit';
+import { H1Pool, nativeParserAvailable, type UpstreamHandler, type UpstreamRequest } from '../src/h1';
+import { PoolManager } from '../src/pools';
+
+/** What a handler saw for one request. */
+interface Outcome {
+  status?: number;
+  statusMessage?: string;
+  headers: string[];
+  body: string;
+  error?: Error & { code?: string };
+  connects: number;
+  pending: boolean;
+}
+
+/** Dispatches `opts` and resolves when the request completes or fails. */
+function call(pool: H1Pool, opts: Partial<UpstreamRequest> = {}, hooks: Partial<UpstreamHandler> = {}): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const out: Outcome = { headers: [], body: '', connects: 0, pending: false };
+    pool.dispatch({
+      path: '/', method: 'GET', headers: ['host', 'node.test'], body: null, headersTimeout: 5000, bodyTimeout: 5000, ...opts,
+    }, {
+      onPending: (cancel) => {
+        out.pending = true;
+        hooks.onPending?.(cancel);
+      },
+      onConnect: (abort) => {
+        out.connects++;
+        hooks.onConnect?.(abort);
+      },
+      onHeaders: (status, raw, resume, message) => {
+        out.status = status;
+        out.statusMessage = message;
+        out.headers = raw.map(String);
+        return hooks.onHeaders?.(status, raw, resume, message) ?? true;
+      },
+      onData: (chunk) => {
+        out.body += chunk.toString('latin1');
+        return true;
+      },
+      onComplete: () => resolve(out),
+      onError: (err) => {
+        out.error = err;
+        resolve(out);
+      },
+    });
+  });
+}
+
+/**
+ * A TCP server that hands each request head (GET-style: no body is read) to `answer`, with the
+ * connection and the number of the request on that connection (1-based).
+ */
+async function rawServer(answer: (sock: net.Socket, head: string, n: number) => void): Promise<{
+  port: number; heads: string[]; connections: net.Socket[]; close: () => Promise<void>;
+}> {
+  const heads: string[] = [];
+  const connections: net.Socket[] = [];
+  const server = net.createServer((sock) => {
+    connections.push(sock);
+    let buf = '';
+    let n = 0;
+    sock.on('error', () => undefined);
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      let end;
+      while ((end = buf.indexOf('\r\n\r\n')) >= 0) {
+        const head = buf.slice(0, end);
+        buf = buf.slice(end + 4);
+        heads.push(head);
+        answer(sock, head, ++n);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    heads,
+    connections,
+    close: async () => {
+      for (const s of connections) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+const OK = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+
+describe('H1Pool (the upstream client for http nodes)', () => {
+  const pools: H1Pool[] = [];
+  const poolFor = (port: number, opts: { idleMs?: number; maxRequests?: number; maxHeaderSize?: number } = {}): H1Pool => {
+    const p = new H1Pool(`http://127.0.0.1:${port}`, { idleMs: 60_000, maxRequests: 1000, ...opts });
+    pools.push(p);
+    return p;
+  };
+  afterEach(async () => {
+    for (const p of pools.splice(0)) await p.destroy();
+  });
+
+  it('is available on this node, and the pool manager uses it for http nodes only', async () => {
+    expect(nativeParserAvailable).toBe(true);
+    const pm = new PoolManager({ lingerMs: 0 });
+    try {
+      expect(pm.acquire('http://127.0.0.1:1').pool).toBeInstanceOf(H1Pool);
+      expect(pm.acquire('https://127.0.0.1:1').pool).not.toBeInstanceOf(H1Pool);
+    } finally {
+      await pm.close(100);
+    }
+  });
+
+  it('reuses a connection, writes a well-formed head and relays status, message and headers', async () => {
+    const s = await rawServer((sock) => sock.write('HTTP/1.1 201 Made Here\r\nX-One: 1\r\ncontent-length: 2\r\n\r\nok'));
+    try {
+      const pool = poolFor(s.port);
+      const first = await call(pool, { path: '/a?b=c', headers: ['X-Custom', 'v'] });
+      expect(first).toMatchObject({ status: 201, statusMessage: 'Made Here', body: 'ok', connects: 1, pending: true });
+      expect(first.headers).toEqual(['X-One', '1', 'content-length', '2']);
+      const second = await call(pool);
+      expect(second).toMatchObject({ status: 201, body: 'ok', pending: false });
+      expect(s.connections.length).toBe(1);
+      // no Host given: the node's authority is sent
+      expect(s.heads[0]).toBe(`GET /a?b=c HTTP/1.1\r\nX-Custom: v\r\nhost: 127.0.0.1:${s.port}\r\nconnection: keep-alive`);
+      expect(s.heads[1]).toBe('GET / HTTP/1.1\r\nhost: node.test\r\nconnection: keep-alive');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('sends a GET again on a new connection when the node closed the kept-alive one as it was reused, but not a POST', async () => {
+    // Every connection answers its first request and is closed, unanswered, on its second.
+    const s = await rawServer((sock, _head, n) => (n === 1 ? sock.write(OK) : sock.destroy()));
+    try {
+      const pool = poolFor(s.port);
+      expect((await call(pool)).status).toBe(200);
+      const retried = await call(pool);
+      expect(retried).toMatchObject({ status: 200, body: 'ok' });
+      expect(s.connections.length).toBe(2);
+      const post = await call(pool, { method: 'POST' });
+      expect(post.error?.code).toBe('UND_ERR_SOCKET');
+      expect(s.connections.length).toBe(2);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('does not resend a request that got part of an answer, or that failed on a fresh connection', async () => {
+    const s = await rawServer((sock, _head, n) => {
+      if (n === 1) sock.write(OK);
+      else sock.end('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc');
+    });
+    try {
+      const pool = poolFor(s.port);
+      await call(pool);
+      const cut = await call(pool);
+      expect(cut.error?.code).toMatch(/^HPE_|UND_ERR_SOCKET/);
+      expect(s.connections.length).toBe(1);
+    } finally {
+      await s.close();
+    }
+    const refused = await call(poolFor(s.port));
+    expect(refused.error?.code).toBe('ECONNREFUSED');
+    expect(refused.connects).toBe(0);
+  });
+
+  it('follows the node\'s Keep-Alive hint and its own idle timeout', async () => {
+    const s = await rawServer((sock, head) => sock.write(head.includes('/short')
+      ? 'HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1\r\ncontent-length: 2\r\n\r\nok'
+      : OK));
+    try {
+      // a hint at or below the safety margin: not reused at all
+      const hinted = poolFor(s.port);
+      await call(hinted, { path: '/short' });
+      await call(hinted, { path: '/short' });
+      expect(s.connections.length).toBe(2);
+      // idle_timeout: the client closes an idle connection itself
+      const idle = poolFor(s.port, { idleMs: 100 });
+      await call(idle);
+      const conn = s.connections[2];
+      await waitFor(() => conn.destroyed || conn.readableEnded, { timeoutMs: 5000, what: 'the idle connection closed' });
+      expect(idle.size).toBe(0);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('asks the node to close after keepalive_pool.requests requests, and opens a new connection', async () => {
+    const s = await rawServer((sock) => sock.write(OK));
+    try {
+      const pool = poolFor(s.port, { maxRequests: 2 });
+      for (let i = 0; i < 3; i++) expect((await call(pool)).status).toBe(200);
+      expect(s.heads.map((h) => h.split('\r\n').pop())).toEqual(['connection: keep-alive', 'connection: close', 'connection: keep-alive']);
+      expect(s.connections.length).toBe(2);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('reads no body after HEAD, skips 1xx answers, and refuses a protocol switch', async () => {
+    const s = await rawServer((sock, head) => {
+      if (head.startsWith('HEAD')) sock.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n');
+      else if (head.includes('/hints')) sock.write('HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+      else sock.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n');
+    });
+    try {
+      const pool = poolFor(s.port);
+      const head = await call(pool, { method: 'HEAD' });
+      expect(head).toMatchObject({ status: 200, body: '' });
+      const hints = await call(pool, { path: '/hints' });
+      expect(hints).toMatchObject({ status: 200, body: 'ok' });
+      expect(s.connections.length).toBe(1); // both left the connection reusable
+      const sw = await call(pool, { path: '/switch' });
+      expect(sw.error?.code).toBe('BAD_RESPONSE');
+      expect(sw.status).toBeUndefined();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('reads chunked and close-delimited bodies, and rejects malformed or oversized answers', async () => {
+    const s = await rawServer((sock, head) => {
+      const path = head.split(' ')[1];
+      if (path === '/chunked') sock.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n');
+      else if (path === '/eof') sock.end('HTTP/1.0 200 OK\r\n\r\nuntil the end');
+      else if (path === '/both') sock.write('HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+      else if (path === '/big') sock.write(`HTTP/1.1 200 OK\r\nx-big: ${'a'.repeat(4096)}\r\ncontent-length: 2\r\n\r\nok`);
+      else sock.write('HTTP/1.1 2xx Nope\r\n\r\n');
+    });
+    try {
+      const pool = poolFor(s.port, { maxHeaderSize: 1024 });
+      expect(await call(pool, { path: '/chunked' })).toMatchObject({ status: 200, body: 'abcde' });
+      expect(await call(pool, { path: '/eof' })).toMatchObject({ status: 200, body: 'until the end' });
+      for (const path of ['/both', '/big', '/garbage']) {
+        const r = await call(pool, { path });
+        expect(r.error?.code).toMatch(/^HPE_/);
+        expect(r.status).toBeUndefined();
+      }
+      expect((await call(pool, { path: '/big' })).error?.code).toBe('HPE_HEADER_OVERFLOW');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('refuses invalid requests before sending anything', async () => {
+    const s = await rawServer((sock) => sock.write(OK));
+    try {
+      const pool = poolFor(s.port);
+      const bad: Array<Partial<UpstreamRequest>> = [
+        { headers: ['x-evil', 'a\r\nx-injected: 1'] },
+        { headers: ['bad name', 'v'] },
+        { headers: ['Transfer-Encoding', 'chunked'] },
+        { headers: ['connection', 'upgrade'] },
+        { headers: ['content-length', '5'] }, // no body to send
+        { headers: ['content-length', '1', 'content-length', '2'], body: new PassThrough() },
+        { path: '/a b' },
+        { path: 'no-slash' },
+        { method: 'GE T' },
+      ];
+      for (const opts of bad) {
+        const r = await call(pool, opts);
+        expect(r.error?.code).toBe('UND_ERR_INVALID_ARG');
+        expect(r.connects).toBe(0);
+      }
+      expect(s.connections.length).toBe(0);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('times out a silent node (head and body separately)', async () => {
+    const s = await rawServer((sock, head) => {
+      if (head.includes('/slow-body')) sock.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nab');
+    });
+    try {
+      const pool = poolFor(s.port);
+      expect((await call(pool, { path: '/silent', headersTimeout: 150 })).error?.code).toBe('UND_ERR_HEADERS_TIMEOUT');
+      const body = await call(pool, { path: '/slow-body', bodyTimeout: 150 });
+      expect(body.error?.code).toBe('UND_ERR_BODY_TIMEOUT');
+      expect(body.status).toBe(200);
+      await waitFor(() => s.connections.every((c) => c.destroyed || c.readableEnded), { timeoutMs: 5000, what: 'timed-out connections closed' });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('streams request bodies with content-length or chunked, and cuts the connection when the body is aborted', async () => {
+    const got: Array<{ body: string; te?: string; cl?: string }> = [];
+    let aborted = 0;
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        got.push({ body, te: req.headers['transfer-encoding'], cl: req.headers['content-length'] });
+        res.end('done');
+      });
+      req.on('aborted', () => aborted++);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const pool = poolFor(port);
+      const withLength = new PassThrough();
+      const a = call(pool, { method: 'POST', headers: ['content-length', '6'], body: withLength });
+      withLength.write('abc');
+      withLength.end('def');
+      expect(await a).toMatchObject({ status: 200, body: 'done' });
+      const chunkedBody = new PassThrough();
+      const b = call(pool, { method: 'POST', body: chunkedBody });
+      chunkedBody.write('12');
+      chunkedBody.write('');
+      chunkedBody.end('345');
+      expect(await b).toMatchObject({ status: 200, body: 'done' });
+      expect(got).toEqual([{ body: 'abcdef', cl: '6' }, { body: '12345', te: 'chunked' }]);
+
+      const cut = new PassThrough();
+      const c = call(pool, { method: 'POST', headers: ['content-length', '100'], body: cut });
+      cut.write('partial');
+      await waitFor(() => pool.size > 0, { timeoutMs: 5000, what: 'the request started' });
+      cut.destroy();
+      expect((await c).error?.code).toBe('UND_ERR_ABORTED');
+      await waitFor(() => aborted === 1, { timeoutMs: 5000, what: 'the node saw the body cut' });
+      expect(got.length).toBe(2);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('does not reuse a connection whose node answered before the request body was sent', async () => {
+    const s = await rawServer((sock) => sock.write('HTTP/1.1 413 Too Large\r\ncontent-length: 0\r\n\r\n'));
+    try {
+      const pool = poolFor(s.port);
+      const body = new PassThrough();
+      const r = call(pool, { method: 'POST', headers: ['content-length', '10'], body });
+      body.write('12345'); // the rest never comes
+      expect((await r).status).toBe(413);
+      expect(pool.size).toBe(0);
+      body.destroy();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('withdraws a request still waiting for its connection, and aborts a running one', async () => {
+    const s = await rawServer(() => undefined); // never answers
+    try {
+      const pool = poolFor(s.port);
+      const cancelled = await call(pool, {}, { onPending: (cancel) => cancel(new Error('gave up')) });
+      expect(cancelled.error?.message).toBe('gave up');
+      expect(cancelled.connects).toBe(0);
+      let abort: ((err?: Error) => void) | undefined;
+      const running = call(pool, {}, { onConnect: (a) => (abort = a) });
+      await waitFor(() => s.heads.length === 1, { timeoutMs: 5000, what: 'the request reached the node' });
+      abort!(new Error('client left'));
+      expect((await running).error?.message).toBe('client left');
+      await waitFor(() => pool.size === 0, { timeoutMs: 5000, what: 'the aborted connection closed' });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('close() lets running requests finish and refuses new ones; destroy() fails them', async () => {
+    let hold: net.Socket | undefined;
+    const s = await rawServer((sock) => {
+      hold = sock;
+    });
+    try {
+      const pool = poolFor(s.port);
+      const running = call(pool);
+      await waitFor(() => hold !== undefined, { timeoutMs: 5000, what: 'the request reached the node' });
+      let closed = false;
+      const closing = pool.close().then(() => (closed = true));
+      expect((await call(pool)).error?.code).toBe('UND_ERR_CLOSED');
+      expect(closed).toBe(false);
+      hold!.write(OK);
+      expect((await running).status).toBe(200);
+      await closing;
+      expect(pool.size).toBe(0);
+
+      const other = poolFor(s.port);
+      hold = undefined;
+      const doomed = call(other);
+      await waitFor(() => hold !== undefined, { timeoutMs: 5000, what: 'the request reached the node' });
+      await other.destroy();
+      expect((await doomed).error?.code).toBe('UND_ERR_DESTROYED');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('drops a connection that receives bytes nobody asked for', async () => {
+    const s = await rawServer((sock) => sock.write(`${OK}HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n`));
+    try {
+      const pool = poolFor(s.port);
+      expect((await call(pool)).status).toBe(200);
+      await waitFor(() => pool.size === 0, { timeoutMs: 5000, what: 'the connection dropped' });
+      expect((await call(pool)).status).toBe(200);
+      expect(s.connections.length).toBe(2);
+    } finally {
+      await s.close();
+    }
+  });
+});
