@@ -39,7 +39,7 @@ function call(pool: H1Pool, opts: Partial<UpstreamRequest> = {}, hooks: Partial<
       },
       onData: (chunk) => {
         out.body += chunk.toString('latin1');
-        return true;
+        return hooks.onData?.(chunk) ?? true;
       },
       onComplete: () => resolve(out),
       onError: (err) => {
@@ -238,6 +238,36 @@ describe('H1Pool (the upstream client for http nodes)', () => {
         expect(r.status).toBeUndefined();
       }
       expect((await call(pool, { path: '/big' })).error?.code).toBe('HPE_HEADER_OVERFLOW');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('stops reading while the handler is full, and a paused body does not time out', async () => {
+    const s = await rawServer((sock) => {
+      sock.write('HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nab');
+      setTimeout(() => sock.write('cd'), 50);
+    });
+    try {
+      const pool = poolFor(s.port);
+      let resume: (() => void) | undefined;
+      let chunks = 0;
+      const r = call(pool, { bodyTimeout: 200 }, {
+        onHeaders: (_s, _h, res) => {
+          resume = res;
+          return true;
+        },
+        onData: () => {
+          if (++chunks > 1) return true;
+          // a slow client: nothing more is read for longer than the body timeout
+          setTimeout(() => resume!(), 400);
+          return false;
+        },
+      });
+      const out = await r;
+      expect(out.error).toBeUndefined();
+      expect(out.body).toBe('abcd');
+      expect(chunks).toBe(2);
     } finally {
       await s.close();
     }

@@ -47,7 +47,7 @@ export class H1Request {
   };
   /** The handler's resume; a stale one (after the request ended) does nothing. */
   readonly resume = (): void => {
-    if (!this.done && this.conn?.current === this) this.conn.socket.resume();
+    if (!this.done && this.conn?.current === this) this.conn.resumeReading(this);
   };
 
   constructor(readonly opts: UpstreamRequest, readonly handler: UpstreamHandler, readonly head: RequestHead) {}
@@ -252,7 +252,7 @@ export class H1Connection {
     this.arm(req.opts.bodyTimeout);
     const go = req.handler.onHeaders(status, headers, req.resume, statusMessage);
     if (req.done) return 1;
-    if (go === false) this.socket.pause();
+    if (go === false) this.pauseReading();
     return req.opts.method === 'HEAD' ? 1 : 0;
   };
 
@@ -274,8 +274,24 @@ export class H1Connection {
     const req = this.current;
     if (!req || req.done) return;
     if (this.timerArmed) this.timer!.refresh();
-    if (req.handler.onData(chunk) === false) this.socket.pause();
+    if (req.handler.onData(chunk) === false) this.pauseReading();
   };
+
+  /**
+   * The client cannot take more: stop reading the node. The body timer stops too, as it bounds
+   * the node's silence, not a slow client's (nginx's proxy_read_timeout also only runs while
+   * it waits to read).
+   */
+  private pauseReading(): void {
+    this.socket.pause();
+    this.timerArmed = false;
+  }
+
+  /** The handler's resume for `req` (the current request). */
+  resumeReading(req: H1Request): void {
+    this.socket.resume();
+    if (req.gotHead) this.arm(req.opts.bodyTimeout);
+  }
 
   private readonly onMessageComplete = (): void => {
     const req = this.current;
