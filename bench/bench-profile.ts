@@ -4,7 +4,7 @@
  *
  *   node -r ts-node/register/transpile-only bench/bench-profile.ts <case> [node flags...]
  *
- * <case>: plain | key-auth | key-auth-limit | many | bare-node. Node flags go to the SUT, e.g.
+ * <case>: plain | key-auth | key-auth-limit | many | bare-node | bare-h1 (bare node http → undici / → the own client). Node flags go to the SUT, e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof` (written when the SUT exits) or
  * `--trace-gc` (GC lines land in the Portico log, whose path is printed) or
  * `--max-semi-space-size=16`. BENCH_DURATION_S / BENCH_CONNECTIONS as for the bench.
@@ -43,8 +43,8 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'portico-profile-'));
   const upstream = await startUpstream(tmp);
   try {
-    const sut = which === 'bare-node'
-      ? await startPeerWithArgs(tmp, 'bare-node', upstream.port, nodeArgs)
+    const sut = which.startsWith('bare-')
+      ? await startPeerWithArgs(tmp, which, upstream.port, nodeArgs)
       : await startPorticoCase(which as PorticoSetup, upstream.port, nodeArgs);
     try {
       const rss = () => sut.pids().reduce((a, pid) => a + statusKB(pid, 'VmRSS'), 0) / 1024;
@@ -69,7 +69,7 @@ async function main(): Promise<void> {
       // the Scavenge lines (before minus the previous after). Unlike req/s it does not depend on
       // what else runs on the machine, so it A/Bs allocation changes on a busy box. V8 buffers
       // these lines until exit, so the window is kept as the SUT's own uptime (ms, as V8 prints).
-      const gcLog = nodeArgs.includes('--trace-gc') && which !== 'bare-node' ? newestLog(which) : undefined;
+      const gcLog = nodeArgs.includes('--trace-gc') && !which.startsWith('bare-') ? newestLog(which) : undefined;
       const windows: Array<{ from: number; to: number; requests: number; seconds: number }> = [];
       for (let i = 0; i < n; i++) {
         const from = sutUptimeMs(sut.pids()[0]);

@@ -190,7 +190,7 @@ const CASES: Array<[string, string]> = [
   ['raw-l7', 'node:net + hand-written HTTP (GET only)'],
   ['http-rawup', 'node:http + hand-written upstream client'],
   ['http-llhttp', 'node:http + client on node\'s own llhttp'],
-  ['bare-node', 'node:http + undici (Portico\'s stack)'],
+  ['bare-node', 'node:http + undici (Portico\'s stack until the own client)'],
   ['http-only', 'node:http answering itself (no upstream)'],
 ];
 

@@ -10,7 +10,7 @@ import { waitFor } from '@portico/testkit';
 import { pin, startPeerWithArgs, startPorticoCase, startUpstream, type PorticoSetup, type Sut } from './proxy.bench';
 
 /**
- * Starts `which` (a Portico setup or bare-node) with `sampler` preloaded, runs `before` (not
+ * Starts `which` (a Portico setup, bare-node or bare-h1) with `sampler` preloaded, runs `before` (not
  * sampled), then `work` between the two signals, and returns the sampler's report.
  */
 export async function profiledCase<T>(which: string, sampler: string, work: (sut: Sut, tmp: string) => Promise<T>,
@@ -23,7 +23,7 @@ export async function profiledCase<T>(which: string, sampler: string, work: (sut
   const upstream = await startUpstream(tmp);
   let sut: Sut | undefined;
   try {
-    sut = which === 'bare-node' ? await startPeerWithArgs(tmp, 'bare-node', upstream.port, nodeArgs)
+    sut = which.startsWith('bare-') ? await startPeerWithArgs(tmp, which, upstream.port, nodeArgs)
       : await startPorticoCase(which as PorticoSetup, upstream.port, nodeArgs);
     await before?.(sut, tmp);
     const pid = sut.pids()[0];

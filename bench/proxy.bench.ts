@@ -5,8 +5,10 @@
  *
  *   direct          wrk → upstream (no proxy; the ceiling CPU 1 can feed, upstream on CPU 1)
  *   nginx           nginx proxy_pass, upstream keepalive pool, 1 worker
- *   bare-node       node http server → undici Pool.dispatch → response, nothing else: the
- *                   most a Node proxy on this stack gets from one core (Portico's ceiling)
+ *   bare-h1         node http server → Portico's own upstream client (packages/gateway/src/h1)
+ *                   → response, nothing else: the most a Node proxy on Portico's stack gets
+ *                   from one core (Portico's ceiling)
+ *   bare-node       the same with undici as the client (Portico's stack before the own client)
  *   portico         Portico, one route, no plugins
  *   key-auth        + key-auth, plain key
  *   key-auth-secret + key-auth, key stored as `$env://BENCH_KEY` (resolved via the secret cache)
@@ -317,7 +319,40 @@ export async function startNginxProxy(tmp: string, upstreamPort: number): Promis
 }
 
 export const PEERS: Record<string, string> = {
-  // The ceiling for a Node proxy on this stack: node's http server → undici Pool.dispatch →
+  // The ceiling for a Node proxy on Portico's stack: node's http server → the built own client
+  // (H1Pool) → response written back, with nothing else. Header values arrive as strings.
+  'bare-h1': `
+const http = require('node:http');
+const { H1Pool } = require(${JSON.stringify(path.join(ROOT, 'packages/gateway/dist/h1'))});
+const pool = new H1Pool('http://127.0.0.1:' + process.argv[3], { idleMs: 60000, maxRequests: 1000 });
+http.createServer((req, res) => {
+  // the client frames the connection itself and refuses a caller's Connection header
+  const headers = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const k = req.rawHeaders[i];
+    if (k.length === 10 && k.toLowerCase() === 'connection') continue;
+    headers.push(k, req.rawHeaders[i + 1]);
+  }
+  pool.dispatch({ path: req.url, method: req.method, headers, body: null, headersTimeout: 60000, bodyTimeout: 60000 }, {
+    onConnect() {},
+    onHeaders(status, raw, resume) {
+      res.on('drain', resume);
+      const h = [];
+      for (let i = 0; i < raw.length; i += 2) {
+        const k = raw[i];
+        if (k.length === 10 && k.toLowerCase() === 'connection') continue;
+        h.push(k, raw[i + 1]);
+      }
+      res.writeHead(status, h);
+      return true;
+    },
+    onData(chunk) { return res.write(chunk); },
+    onComplete() { res.end(); },
+    onError(err) { if (!res.headersSent) { res.statusCode = 502; res.end(); } else res.destroy(); },
+  });
+}).listen(Number(process.argv[2]), '127.0.0.1', () => console.log('ready'));
+`,
+  // The same with undici, the client Portico used before (and still uses for https nodes): node's http server → undici Pool.dispatch →
   // response written back, with nothing else (no routing, no plugins, no header rules).
   'bare-node': `
 const http = require('node:http');
@@ -589,8 +624,10 @@ async function main(): Promise<void> {
     const cases: ThroughputCase[] = [
       { id: 'direct', label: 'direct upstream (no proxy)', kind: 'baseline', start: async () => direct },
       { id: 'nginx', label: 'nginx proxy_pass (1 worker)', kind: 'baseline', start: () => startNginxProxy(tmp, upstream.port) },
-      // The Node ceiling: node's http server + undici and nothing else, on the same core.
-      { id: 'bare-node', label: 'bare node http → undici (ceiling)', kind: 'baseline', start: () => startPeer(tmp, 'bare-node', upstream.port) },
+      // The Node ceiling: node's http server + Portico's own client and nothing else, on the
+      // same core; and the same with undici, for comparison with earlier runs.
+      { id: 'bare-h1', label: 'bare node http → own client (ceiling)', kind: 'baseline', start: () => startPeer(tmp, 'bare-h1', upstream.port) },
+      { id: 'bare-node', label: 'bare node http → undici', kind: 'baseline', start: () => startPeer(tmp, 'bare-node', upstream.port) },
       ...([
         ['plain', 'portico', 'Portico, no plugins'],
         ['key-auth', 'key-auth', 'Portico key-auth'],
@@ -659,7 +696,7 @@ async function main(): Promise<void> {
     latencyKeyAuth = await latencyOf('key-auth');
     latencyDirect = await latencyOf('direct');
     latencyNginx = await latencyOf('nginx');
-    latencyBare = await latencyOf('bare-node');
+    latencyBare = await latencyOf('bare-h1');
   } finally {
     await upstream.stop();
   }
@@ -673,7 +710,8 @@ async function main(): Promise<void> {
     if (bestPeer) r.vsBestNode = round(r.rps / bestPeer.rps, 2);
   }
   const ka = results.find((r) => r.id === 'key-auth')!;
-  const bareNode = results.find((r) => r.id === 'bare-node');
+  const bareNode = results.find((r) => r.id === 'bare-h1');
+  const bareUndici = results.find((r) => r.id === 'bare-node');
   const direct = results.find((r) => r.id === 'direct')!;
   const addedP99Ms = latencyKeyAuth && latencyDirect ? (latencyKeyAuth.p99Us - latencyDirect.p99Us) / 1000 : undefined;
   const nginxCpuBound = nginx && nginx.sutCpuPct !== null ? nginx.sutCpuPct >= 90 : false;
@@ -681,7 +719,8 @@ async function main(): Promise<void> {
   const targets = [
     { target: `key-auth ≥ ${TARGETS.keyAuthVsNginx}× nginx proxy_pass`, value: ka.vsNginx, met: ka.vsNginx !== undefined ? ka.vsNginx >= TARGETS.keyAuthVsNginx : undefined,
       note: [nginx && !nginxCpuBound ? `nginx used only ${nginx.sutCpuPct}% of CPU 0 (capped by wrk+upstream on CPU 1, direct = ${fmt(direct.rps, 0)} req/s), so the ratio flatters Portico` : '',
-        bareNode ? `the Node ceiling (bare node http → undici, nothing else) is ${bareNode.vsNginx?.toFixed(2)}× nginx; Portico key-auth reaches ${(ka.rps / bareNode.rps).toFixed(2)}× that ceiling` : '']
+        bareNode ? `the Node ceiling (bare node http → Portico's own upstream client, nothing else) is ${bareNode.vsNginx?.toFixed(2)}× nginx; Portico key-auth reaches ${(ka.rps / bareNode.rps).toFixed(2)}× that ceiling` : '',
+        bareUndici ? `with undici as the client the bare proxy does ${bareUndici.vsNginx?.toFixed(2)}× nginx` : '']
         .filter(Boolean).join('; ') || undefined },
     { target: `key-auth ≥ ${TARGETS.keyAuthVsBestNode}× best Node peer${bestPeer ? ` (${bestPeer.label})` : ''}`, value: ka.vsBestNode, met: ka.vsBestNode !== undefined ? ka.vsBestNode >= TARGETS.keyAuthVsBestNode : undefined },
     { target: `p99 added latency ≤ ${TARGETS.addedP99Ms} ms at half of Portico key-auth's max`, value: addedP99Ms !== undefined ? round(addedP99Ms, 3) : undefined,
