@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { ClientError } from './errors';
 import type { UpstreamHandler } from './handler';
-import { createResponseParser, type NativeParser } from './native-parser';
+import { consumeReads, createResponseParser, type ConsumedReads, type NativeParser } from './native-parser';
 import { HEAD_END_CLOSE, HEAD_END_KEEP_ALIVE, type RequestHead, type UpstreamRequest } from './request-head';
 
 /** Methods a node may see twice without harm (RFC 9110 §9.2.2). */
@@ -69,6 +69,9 @@ export class H1Request {
 export class H1Connection {
   readonly socket: net.Socket;
   private readonly parser: NativeParser;
+  /** Set when the parser reads the socket itself (consumeReads); else 'data' feeds it. */
+  private reads?: ConsumedReads;
+  private paused = false;
   /** The request on this connection, until it completes or fails. */
   current?: H1Request;
   private state: 'connecting' | 'busy' | 'idle' | 'closed' = 'connecting';
@@ -102,6 +105,7 @@ export class H1Connection {
       onHeadersComplete: this.onHeadersComplete,
       onBody: this.onBody,
       onMessageComplete: this.onMessageComplete,
+      onExecute: this.onParserExecute,
     }, owner.maxHeaderSize);
     const socket = net.connect({ host: owner.host, port: owner.port });
     this.socket = socket;
@@ -144,6 +148,7 @@ export class H1Connection {
   private readonly onConnected = (): void => {
     const req = this.current;
     if (this.state !== 'connecting' || !req || req.done) return;
+    this.reads = consumeReads(this.parser, this.socket);
     this.start(req);
   };
 
@@ -208,6 +213,16 @@ export class H1Connection {
     body.on('close', onGone);
     body.resume();
   }
+
+  /** After each read the parser took itself (consumeReads). */
+  private readonly onParserExecute = (ret: number | Error): void => {
+    const req = this.current;
+    if (req) req.gotBytes = true;
+    if (typeof ret !== 'number') {
+      if (this.current) this.fail(this.current, ret, false);
+      else this.close();
+    }
+  };
 
   private readonly onSocketData = (data: Buffer): void => {
     const req = this.current;
@@ -283,14 +298,23 @@ export class H1Connection {
    * it waits to read).
    */
   private pauseReading(): void {
-    this.socket.pause();
+    this.paused = true;
+    if (this.reads) this.reads.pause();
+    else this.socket.pause();
     this.timerArmed = false;
   }
 
   /** The handler's resume for `req` (the current request). */
   resumeReading(req: H1Request): void {
-    this.socket.resume();
+    this.unpause();
     if (req.gotHead) this.arm(req.opts.bodyTimeout);
+  }
+
+  private unpause(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (this.reads) this.reads.resume();
+    else this.socket.resume();
   }
 
   private readonly onMessageComplete = (): void => {
@@ -311,7 +335,7 @@ export class H1Connection {
     if (this.state !== 'busy') return; // closed from onComplete
     if (!reusable) return this.close();
     this.state = 'idle';
-    if (this.socket.isPaused()) this.socket.resume();
+    this.unpause(); // the next response must be read whatever the last client did
     this.armIdle();
     this.owner.onIdle(this);
   };
@@ -334,6 +358,7 @@ export class H1Connection {
     if (this.current && !this.current.done) this.fail(this.current, closedError(), true);
     else this.close();
     // After close the socket emits nothing more, and the parser's stack has unwound.
+    this.reads?.release();
     this.parser.close();
   };
 

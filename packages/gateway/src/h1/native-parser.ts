@@ -20,6 +20,8 @@ export interface NativeParserCallbacks {
   ): number | void;
   onBody(chunk: Buffer): void;
   onMessageComplete(): void;
+  /** After each read the parser took from the socket itself (`consumeReads`): bytes parsed, or the error. */
+  onExecute(ret: number | Error): void;
 }
 
 export interface NativeParser {
@@ -28,6 +30,21 @@ export interface NativeParser {
   /** End of input: completes a close-delimited body, or returns the error for a cut message. */
   finish(): undefined | Error;
   close(): void;
+}
+
+/** The native parser's own methods for reading a socket (node:http's server uses them). */
+interface ConsumingParser extends NativeParser {
+  consume(handle: unknown): void;
+  unconsume(): void;
+}
+
+/** The libuv stream handle behind a net.Socket (`socket._handle`). */
+interface StreamHandle {
+  isStreamBase?: boolean;
+  _consumed?: boolean;
+  reading?: boolean;
+  readStart(): number;
+  readStop(): number;
 }
 
 interface ParserModule {
@@ -39,6 +56,7 @@ interface ParserModule {
     kOnHeadersComplete: number;
     kOnBody: number;
     kOnMessageComplete: number;
+    kOnExecute?: number;
     kLenientNone?: number;
   };
 }
@@ -78,5 +96,59 @@ export function createResponseParser(cb: NativeParserCallbacks, maxHeaderSize: n
   p[HTTPParser.kOnHeadersComplete] = cb.onHeadersComplete;
   p[HTTPParser.kOnBody] = cb.onBody;
   p[HTTPParser.kOnMessageComplete] = cb.onMessageComplete;
+  if (HTTPParser.kOnExecute !== undefined) p[HTTPParser.kOnExecute] = cb.onExecute;
   return p;
+}
+
+/** Control over a socket whose reads go straight into the parser. */
+export interface ConsumedReads {
+  /** Stops reading the socket (backpressure). */
+  pause(): void;
+  resume(): void;
+  /** Gives the socket's reads back (before the parser is closed). */
+  release(): void;
+}
+
+/**
+ * Lets the parser read `socket` inside node, as node:http's server does with every connection
+ * it accepts: no JS Buffer and no stream machinery per read (the parser reads into one static
+ * buffer), and onExecute is called after each read instead of 'data'. EOF and errors still
+ * reach the socket ('end', 'error', 'close'). Returns undefined, leaving 'data' in charge, when
+ * node does not offer this for the socket (the caller then feeds `execute` itself).
+ */
+export function consumeReads(parser: NativeParser, socket: unknown): ConsumedReads | undefined {
+  const p = parser as ConsumingParser;
+  const handle = (socket as { _handle?: StreamHandle | null })._handle;
+  if (!HTTPParser || HTTPParser.kOnExecute === undefined || typeof p.consume !== 'function' || typeof p.unconsume !== 'function') return undefined;
+  if (!handle || handle.isStreamBase !== true || handle._consumed || typeof handle.readStop !== 'function' || typeof handle.readStart !== 'function') return undefined;
+  try {
+    p.consume(handle);
+  } catch {
+    return undefined;
+  }
+  handle._consumed = true;
+  const destroyed = (): boolean => (socket as { destroyed: boolean }).destroyed;
+  return {
+    // `reading` is net.Socket's own record of whether the handle reads; kept in step with it
+    // as node:http's server does (onSocketPause / onSocketResume).
+    pause() {
+      if (!destroyed() && handle.reading) {
+        handle.reading = false;
+        handle.readStop();
+      }
+    },
+    resume() {
+      if (!destroyed() && !handle.reading) {
+        handle.reading = true;
+        handle.readStart();
+      }
+    },
+    release() {
+      try {
+        p.unconsume();
+      } catch {
+        // the stream is gone already
+      }
+    },
+  };
 }
