@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { buildConnector, Pool } from 'undici';
-import type { Logger } from '@portico/core';
+import { componentLogger, type Logger } from '@portico/core';
 import { H1Pool, nativeParserAvailable, type UpstreamHandler, type UpstreamRequest } from './h1';
 
 /**
@@ -64,11 +64,13 @@ export class PoolManager {
   private readonly slots = new Map<string, Slot>();
   private readonly lingerMs: number;
   private readonly ca?: string | Buffer;
+  private readonly log: Logger;
   private closed = false;
 
   constructor(opts: { lingerMs?: number; ca?: string | Buffer; logger?: Logger } = {}) {
     this.lingerMs = opts.lingerMs ?? 5000;
     this.ca = opts.ca;
+    this.log = opts.logger ?? componentLogger('upstream');
   }
 
   /** Number of open pools (for tests and the control API). */
@@ -131,7 +133,13 @@ export class PoolManager {
 
   private create(origin: string, s: PoolSettings): UpstreamPool {
     const idleMs = Math.max(1, Math.round((s.idleTimeout ?? 60) * 1000));
-    if (ownHttpClient && origin.startsWith('http:')) return new H1Pool(origin, { idleMs, maxRequests: s.requests ?? 1000 });
+    if (ownHttpClient && origin.startsWith('http:')) {
+      return new H1Pool(origin, {
+        idleMs,
+        maxRequests: s.requests ?? 1000,
+        onHandlerError: (err) => this.log.error({ err: (err as Error)?.stack ?? String(err) }, 'upstream response handling failed'),
+      });
+    }
     return new Pool(origin, {
       // Concurrency is not capped per node (nginx does not cap active upstream connections).
       connections: null,

@@ -541,6 +541,22 @@ class Exchange implements UpstreamHandler {
 
   onHeaders(statusCode: number, raw: Array<Buffer | string>, resume: () => void, statusMessage?: string): boolean {
     if (this.abandoned) return true;
+    try {
+      return this.relayHead(statusCode, raw, resume, statusMessage);
+    } catch (err) {
+      // A plugin's header filter threw: this request gets a 500, the upstream request is cut,
+      // and nothing reaches the client's stack (as in ProxyServer.internalError).
+      this.fwd.log.error({ route: this.fwd.ctx.route.id, err: (err as Error)?.stack ?? String(err) }, 'request handling failed');
+      this.abandon(err instanceof Error ? err : new Error(String(err)));
+      const res = this.fwd.ctx.res;
+      if (!res.headersSent) sendError(res, 500, 'internal server error');
+      else res.destroy();
+      return true;
+    }
+  }
+
+  /** The upstream's status and headers, through the header filters, to the client. */
+  private relayHead(statusCode: number, raw: Array<Buffer | string>, resume: () => void, statusMessage?: string): boolean {
     this.resumeFn = resume;
     const ctx = this.fwd.ctx;
     const res = ctx.res;

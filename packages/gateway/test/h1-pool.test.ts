@@ -419,6 +419,28 @@ describe('H1Pool (the upstream client for http nodes)', () => {
     }
   });
 
+  it('a handler that throws fails its own request, not the process', async () => {
+    const s = await rawServer((sock) => sock.write(OK));
+    const reported: unknown[] = [];
+    try {
+      const pool = new H1Pool(`http://127.0.0.1:${s.port}`, { idleMs: 60_000, maxRequests: 1000, onHandlerError: (e) => reported.push(e) });
+      pools.push(pool);
+      const boom = new Error('filter failed');
+      const r = await call(pool, {}, { onHeaders: () => { throw boom; } });
+      expect(r.error).toBe(boom);
+      // onComplete has no request left to fail: reported, and the connection is not reused
+      await new Promise<void>((resolve) => pool.dispatch(
+        { path: '/', method: 'GET', headers: [], body: null, headersTimeout: 5000, bodyTimeout: 5000 },
+        { onConnect: () => undefined, onHeaders: () => true, onData: () => true, onError: () => undefined,
+          onComplete: () => { setImmediate(resolve); throw new Error('late failure'); } }));
+      expect(reported.map(String)).toEqual(['Error: late failure']);
+      expect((await call(pool)).status).toBe(200);
+      expect(s.connections.length).toBe(3);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('drops a connection that receives bytes nobody asked for', async () => {
     const s = await rawServer((sock) => sock.write(`${OK}HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n`));
     try {

@@ -22,6 +22,8 @@ export interface ConnectionOwner {
   readonly maxRequests: number;
   /** The connection finished a request cleanly and can take another. */
   onIdle(conn: H1Connection): void;
+  /** A handler threw from onComplete or onError, where the request cannot fail any more. */
+  onHandlerError(err: unknown): void;
   /** The connection is closed for good. */
   onGone(conn: H1Connection): void;
   /** A request whose reused connection turned out to be closed: send it again on a new one. */
@@ -125,7 +127,11 @@ export class H1Connection {
     this.current = req;
     req.conn = this;
     this.started++;
-    req.handler.onConnect(req.abort);
+    try {
+      req.handler.onConnect(req.abort);
+    } catch (err) {
+      return this.fail(req, asError(err), false);
+    }
     if (req.done) return; // aborted from onConnect
     this.lastRequest = this.started >= this.owner.maxRequests;
     this.socket.write(req.head.text + (this.lastRequest ? HEAD_END_CLOSE : HEAD_END_KEEP_ALIVE), 'latin1');
@@ -265,7 +271,14 @@ export class H1Connection {
     this.keepAlive = shouldKeepAlive && !upgrade;
     if (this.keepAlive) this.readKeepAliveHint(headers);
     this.arm(req.opts.bodyTimeout);
-    const go = req.handler.onHeaders(status, headers, req.resume, statusMessage);
+    let go: boolean;
+    try {
+      go = req.handler.onHeaders(status, headers, req.resume, statusMessage);
+    } catch (err) {
+      // as undici does: a handler that throws fails its own request, not the process
+      this.fail(req, asError(err), false);
+      return 1;
+    }
     if (req.done) return 1;
     if (go === false) this.pauseReading();
     return req.opts.method === 'HEAD' ? 1 : 0;
@@ -289,7 +302,13 @@ export class H1Connection {
     const req = this.current;
     if (!req || req.done) return;
     if (this.timerArmed) this.timer!.refresh();
-    if (req.handler.onData(chunk) === false) this.pauseReading();
+    let go: boolean;
+    try {
+      go = req.handler.onData(chunk);
+    } catch (err) {
+      return this.fail(req, asError(err), false);
+    }
+    if (go === false) this.pauseReading();
   };
 
   /**
@@ -331,7 +350,13 @@ export class H1Connection {
     // A node that answered before taking the whole body: the connection is mid-request.
     const reusable = this.keepAlive && req.bodyEnded && !this.lastRequest;
     req.unpipe?.();
-    req.handler.onComplete(null);
+    try {
+      req.handler.onComplete(null);
+    } catch (err) {
+      this.close();
+      this.owner.onHandlerError(err);
+      return;
+    }
     if (this.state !== 'busy') return; // closed from onComplete
     if (!reusable) return this.close();
     this.state = 'idle';
@@ -396,7 +421,7 @@ export class H1Connection {
       this.owner.retry(req);
       return;
     }
-    req.handler.onError(err);
+    notifyError(req, err, this.owner);
   }
 
   private close(): void {
@@ -437,6 +462,19 @@ export class H1Connection {
       this.idleTimerMs = this.keepAliveMs;
     }
   }
+}
+
+/** Tells the handler its request failed; a handler that throws from there is reported, not raised. */
+export function notifyError(req: H1Request, err: Error, owner: Pick<ConnectionOwner, 'onHandlerError'>): void {
+  try {
+    req.handler.onError(err);
+  } catch (thrown) {
+    owner.onHandlerError(thrown);
+  }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }
 
 function closedError(): ClientError {

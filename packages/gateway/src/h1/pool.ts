@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { H1Connection, H1Request, type ConnectionOwner } from './connection';
+import { H1Connection, H1Request, notifyError, type ConnectionOwner } from './connection';
 import { ClientError } from './errors';
 import type { UpstreamHandler } from './handler';
 import { buildRequestHead, type UpstreamRequest } from './request-head';
@@ -11,6 +11,11 @@ export interface H1PoolOptions {
   maxRequests: number;
   /** Response head size limit (bytes); default node's `http.maxHeaderSize`. */
   maxHeaderSize?: number;
+  /**
+   * A handler threw where its request could not fail any more (onComplete, onError). The
+   * connection is closed either way; default: a process warning.
+   */
+  onHandlerError?: (err: unknown) => void;
 }
 
 /**
@@ -30,6 +35,7 @@ export class H1Pool implements ConnectionOwner {
   readonly idleMs: number;
   readonly maxRequests: number;
   readonly maxHeaderSize: number;
+  readonly onHandlerError: (err: unknown) => void;
   /** Host header when the caller gives none. */
   private readonly defaultHost: string;
   /** Most recently used last. */
@@ -48,6 +54,7 @@ export class H1Pool implements ConnectionOwner {
     this.idleMs = opts.idleMs;
     this.maxRequests = Math.max(1, opts.maxRequests);
     this.maxHeaderSize = opts.maxHeaderSize ?? http.maxHeaderSize;
+    this.onHandlerError = opts.onHandlerError ?? ((err) => process.emitWarning(`upstream client handler failed: ${String(err)}`));
   }
 
   /** Open connections (busy or idle). */
@@ -60,6 +67,7 @@ export class H1Pool implements ConnectionOwner {
    * on a new one (onPending runs instead). An invalid request fails through onError at once.
    */
   dispatch(opts: UpstreamRequest, handler: UpstreamHandler): boolean {
+    // Refusals are reported synchronously, as undici does; the caller's stack is its own.
     if (this.closing) {
       handler.onError(new ClientError('the upstream pool is closed', 'UND_ERR_CLOSED'));
       return false;
@@ -115,7 +123,7 @@ export class H1Pool implements ConnectionOwner {
 
   retry(req: H1Request): void {
     // A new connection, not another idle one: that could be just as stale.
-    if (this.closing) req.handler.onError(new ClientError('the upstream pool is closed', 'UND_ERR_CLOSED'));
+    if (this.closing) notifyError(req, new ClientError('the upstream pool is closed', 'UND_ERR_CLOSED'), this);
     else this.open(req);
   }
 
