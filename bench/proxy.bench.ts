@@ -318,48 +318,17 @@ export async function startNginxProxy(tmp: string, upstreamPort: number): Promis
   return { url: `http://127.0.0.1:${port}/bench`, pids: ng.pids, stop: () => stopChild(ng.child, 'SIGQUIT') };
 }
 
-export const PEERS: Record<string, string> = {
-  // The ceiling for a Node proxy on Portico's stack: node's http server → the built own client
-  // (H1Pool) → response written back, with nothing else. Header values arrive as strings.
-  'bare-h1': `
-const http = require('node:http');
-const { H1Pool } = require(${JSON.stringify(path.join(ROOT, 'packages/gateway/dist/h1'))});
-const pool = new H1Pool('http://127.0.0.1:' + process.argv[3], { idleMs: 60000, maxRequests: 1000 });
-http.createServer((req, res) => {
-  // the client frames the connection itself and refuses a caller's Connection header
-  const headers = [];
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    const k = req.rawHeaders[i];
-    if (k.length === 10 && k.toLowerCase() === 'connection') continue;
-    headers.push(k, req.rawHeaders[i + 1]);
-  }
-  pool.dispatch({ path: req.url, method: req.method, headers, body: null, headersTimeout: 60000, bodyTimeout: 60000 }, {
-    onConnect() {},
-    onHeaders(status, raw, resume) {
-      res.on('drain', resume);
-      const h = [];
-      for (let i = 0; i < raw.length; i += 2) {
-        const k = raw[i];
-        if (k.length === 10 && k.toLowerCase() === 'connection') continue;
-        h.push(k, raw[i + 1]);
-      }
-      res.writeHead(status, h);
-      return true;
-    },
-    onData(chunk) { return res.write(chunk); },
-    onComplete() { res.end(); },
-    onError(err) { if (!res.headersSent) { res.statusCode = 502; res.end(); } else res.destroy(); },
-  });
-}).listen(Number(process.argv[2]), '127.0.0.1', () => console.log('ready'));
-`,
-  // The same with undici, the client Portico used before (and still uses for https nodes): node's http server → undici Pool.dispatch →
-  // response written back, with nothing else (no routing, no plugins, no header rules).
-  'bare-node': `
-const http = require('node:http');
-const { Pool } = require('undici');
-const pool = new Pool('http://127.0.0.1:' + process.argv[3], { connections: null, pipelining: 1, keepAliveTimeout: 60000 });
-http.createServer((req, res) => {
-  pool.dispatch({ path: req.url, method: req.method, headers: req.rawHeaders, body: null }, {
+/**
+ * A bare node proxy: node's http server, `client` (source defining `pool`), and `dispatch`
+ * (source of a `pool.dispatch(opts` call for `req`) with a handler that writes the answer back:
+ * status and headers (less Connection) to writeHead, the body with backpressure. Raw header
+ * names and values are Buffers from undici and strings from the own client; `toString('latin1')`
+ * takes both.
+ */
+function bareProxy(client: string, dispatch: string): string {
+  return `
+const http = require('node:http');${client}
+http.createServer((req, res) => {${dispatch}, {
     onConnect() {},
     onHeaders(status, raw, resume) {
       res.on('drain', resume);
@@ -377,7 +346,28 @@ http.createServer((req, res) => {
     onError(err) { if (!res.headersSent) { res.statusCode = 502; res.end(); } else res.destroy(); },
   });
 }).listen(Number(process.argv[2]), '127.0.0.1', () => console.log('ready'));
-`,
+`;
+}
+
+export const PEERS: Record<string, string> = {
+  // The ceiling for a Node proxy on Portico's stack: node's http server → the built own client
+  // (H1Pool) → response written back, with nothing else (no routing, plugins or header rules).
+  'bare-h1': bareProxy(`
+const { H1Pool } = require(${JSON.stringify(path.join(ROOT, 'packages/gateway/dist/h1'))});
+const pool = new H1Pool('http://127.0.0.1:' + process.argv[3], { idleMs: 60000, maxRequests: 1000 });`, `
+  // the client frames the connection itself and refuses a caller's Connection header
+  const headers = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const k = req.rawHeaders[i];
+    if (k.length === 10 && k.toLowerCase() === 'connection') continue;
+    headers.push(k, req.rawHeaders[i + 1]);
+  }
+  pool.dispatch({ path: req.url, method: req.method, headers, body: null, headersTimeout: 60000, bodyTimeout: 60000 }`),
+  // The same with undici, the client Portico used before (and still uses for https nodes).
+  'bare-node': bareProxy(`
+const { Pool } = require('undici');
+const pool = new Pool('http://127.0.0.1:' + process.argv[3], { connections: null, pipelining: 1, keepAliveTimeout: 60000 });`, `
+  pool.dispatch({ path: req.url, method: req.method, headers: req.rawHeaders, body: null }`),
   'fastify-proxy': `
 const fastify = require('fastify')({ logger: false });
 fastify.register(require('@fastify/http-proxy'), { upstream: 'http://127.0.0.1:' + process.argv[3] });
