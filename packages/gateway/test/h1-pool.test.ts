@@ -273,6 +273,25 @@ describe('H1Pool (the upstream client for http nodes)', () => {
     }
   });
 
+  it('keeps a long head whole and a chunked body\'s trailers out of the next answer', async () => {
+    const many = Array.from({ length: 40 }, (_, i) => `x-h${i}: ${i}\r\n`).join('');
+    const s = await rawServer((sock, head) => sock.write(head.includes('/trailer')
+      ? 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nx-trailer: t\r\n\r\n'
+      : `HTTP/1.1 200 OK\r\n${many}content-length: 2\r\n\r\nok`));
+    try {
+      const pool = poolFor(s.port);
+      expect(await call(pool, { path: '/trailer' })).toMatchObject({ status: 200, body: 'ok' });
+      const long = await call(pool, { path: '/long' });
+      expect(long.status).toBe(200);
+      expect(long.headers.length).toBe(82);
+      expect(long.headers).not.toContain('x-trailer');
+      expect(long.headers.slice(0, 4)).toEqual(['x-h0', '0', 'x-h1', '1']);
+      expect(s.connections.length).toBe(1);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('refuses invalid requests before sending anything', async () => {
     const s = await rawServer((sock) => sock.write(OK));
     try {

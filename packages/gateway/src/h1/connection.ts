@@ -230,18 +230,17 @@ export class H1Connection {
     }
   };
 
+  /** Reads fed by 'data' events (when consumeReads is not available). */
   private readonly onSocketData = (data: Buffer): void => {
-    const req = this.current;
-    if (req) req.gotBytes = true;
-    const r = this.parser.execute(data);
-    if (typeof r !== 'number') {
-      if (this.current) this.fail(this.current, r, false);
-      else this.close();
-    }
+    this.onParserExecute(this.parser.execute(data));
   };
 
+  /**
+   * Header lines the parser flushed before the head was complete (more than 32, or a head
+   * split over reads), or a chunked body's trailers, which are dropped at message end.
+   * Bounded by the parser's header size limit.
+   */
   private readonly onParserHeaders = (headers: string[]): void => {
-    // Bounded by the parser's header size limit.
     for (const h of headers) this.early.push(h);
   };
 
@@ -337,6 +336,8 @@ export class H1Connection {
   }
 
   private readonly onMessageComplete = (): void => {
+    // Trailers are not relayed (undici hands them to onComplete, which the proxy ignores too).
+    if (this.early.length > 0) this.early = [];
     const req = this.current;
     if (!req || req.done) return;
     if (this.informational) {
