@@ -16,6 +16,9 @@ export interface UpstreamPool {
   destroy(): Promise<void>;
 }
 
+/** The fallback to undici is logged once per process, not once per pool manager. */
+let fallbackReported = false;
+
 /** Whether `http` nodes use Portico's own client (see UpstreamPool). */
 export const ownHttpClient = nativeParserAvailable && process.env.PORTICO_UPSTREAM_CLIENT !== 'undici';
 
@@ -71,6 +74,10 @@ export class PoolManager {
     this.lingerMs = opts.lingerMs ?? 5000;
     this.ca = opts.ca;
     this.log = opts.logger ?? componentLogger('upstream');
+    if (!nativeParserAvailable && !fallbackReported) {
+      fallbackReported = true;
+      this.log.warn('node\'s HTTP parser (_http_common) is not available in this Node.js: http upstreams use undici, which costs more CPU per request');
+    }
   }
 
   /** Number of open pools (for tests and the control API). */
