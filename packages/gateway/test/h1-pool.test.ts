@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { waitFor } from '@portico/testkit';
 import { H1Pool, nativeParserAvailable, type UpstreamHandler, type UpstreamRequest } from '../src/h1';
@@ -109,6 +111,18 @@ describe('H1Pool (the upstream client for http nodes)', () => {
     } finally {
       await pm.close(100);
     }
+  });
+
+  it('PORTICO_UPSTREAM_CLIENT=undici puts http nodes on undici as well (the built package, in a fresh process)', () => {
+    const dist = path.resolve(__dirname, '../dist');
+    const probe = `const { PoolManager } = require(${JSON.stringify(`${dist}/pools`)});
+      const { H1Pool } = require(${JSON.stringify(`${dist}/h1`)});
+      const pm = new PoolManager({ lingerMs: 0 });
+      console.log(pm.acquire('http://127.0.0.1:1').pool instanceof H1Pool);
+      pm.close(100).then(() => process.exit(0));`;
+    const run = (env: NodeJS.ProcessEnv) => execFileSync(process.execPath, ['-e', probe], { env: { ...process.env, ...env }, encoding: 'utf8' }).trim();
+    expect(run({ PORTICO_UPSTREAM_CLIENT: 'undici' })).toBe('false');
+    expect(run({ PORTICO_UPSTREAM_CLIENT: '' })).toBe('true');
   });
 
   it('reuses a connection, writes a well-formed head and relays status, message and headers', async () => {
