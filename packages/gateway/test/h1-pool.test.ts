@@ -6,6 +6,7 @@ import { PassThrough } from 'node:stream';
 import { waitFor } from '@portico/testkit';
 import { H1Pool, nativeParserAvailable, type UpstreamHandler, type UpstreamRequest } from '../src/h1';
 import { PoolManager } from '../src/pools';
+import { startHangingPort } from './helpers/hanging-port';
 
 /** What a handler saw for one request. */
 interface Outcome {
@@ -402,6 +403,19 @@ describe('H1Pool (the upstream client for http nodes)', () => {
       body.destroy();
     } finally {
       await s.close();
+    }
+  });
+
+  it('times out a connection attempt that gets no answer, before anything is sent', async () => {
+    const hang = await startHangingPort();
+    try {
+      const pool = poolFor(hang.port);
+      const r = await call(pool, { connectTimeout: 200, method: 'POST', headers: ['content-length', '2'], body: new PassThrough() });
+      expect(r.error?.code).toBe('UND_ERR_CONNECT_TIMEOUT');
+      expect(r).toMatchObject({ pending: true, connects: 0 });
+      expect(pool.size).toBe(0);
+    } finally {
+      hang.close();
     }
   });
 

@@ -2,6 +2,7 @@ import './helpers/quiet-logs';
 import http from 'node:http';
 import net from 'node:net';
 import { freePort, startEchoUpstream, waitFor, type EchoUpstream } from '@portico/testkit';
+import { startHangingPort } from './helpers/hanging-port';
 import { httpRequest, startHarness, startServer, type Harness } from './helpers/harness';
 
 const MB = 1024 * 1024;
@@ -187,6 +188,23 @@ describe('proxy', () => {
     const statuses = [];
     for (let i = 0; i < 6; i++) statuses.push((await h.request('/retry')).status);
     expect(statuses.filter((s) => s === 502)).toHaveLength(3);
+  });
+
+  it('a node that never accepts the connection: 504 alone, and a POST with a body moves to the next node', async () => {
+    const hang = await startHangingPort();
+    try {
+      // the hanging node is picked first (weight), the echo node is the retry
+      await h.put('routes/hang', { uri: '/hang', timeout: { connect: 0.3 }, upstream: { nodes: { [`127.0.0.1:${hang.port}`]: 100, [`127.0.0.1:${echo.port}`]: 1 } } });
+      const r = await h.request('/hang', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'payload' });
+      expect(r.status).toBe(200);
+      expect(r.json()).toMatchObject({ method: 'POST', body: 'payload' });
+      await h.put('routes/hang-only', { uri: '/hang-only', timeout: { connect: 0.3 }, upstream: { nodes: { [`127.0.0.1:${hang.port}`]: 1 } } });
+      const alone = await h.request('/hang-only');
+      expect(alone.status).toBe(504);
+      expect(alone.json()).toEqual({ error_msg: 'upstream timed out' });
+    } finally {
+      hang.close();
+    }
   });
 
   it('does not retry a request whose body was already sent', async () => {
