@@ -71,7 +71,7 @@ export class H1Request {
 export class H1Connection {
   readonly socket: net.Socket;
   private readonly parser: NativeParser;
-  /** Set when the parser reads the socket itself (consumeReads); else 'data' feeds it. */
+  /** Pauses and resumes reading: the parser's own reads (consumeReads), else the stream's. */
   private reads?: ConsumedReads;
   private paused = false;
   /** The request on this connection, until it completes or fails. */
@@ -79,7 +79,7 @@ export class H1Connection {
   private state: 'connecting' | 'busy' | 'idle' | 'closed' = 'connecting';
   /** Requests started on this connection. */
   private started = 0;
-  /** This request is the connection's last (Connection: close sent, or the node asked to close). */
+  /** This request is the connection's last (`keepalive_pool.requests`; Connection: close sent). */
   private lastRequest = false;
   /** The last response allows another request. */
   private keepAlive = false;
@@ -88,15 +88,11 @@ export class H1Connection {
   private early: string[] = [];
   /** The response being parsed is a 1xx: skipped, the final one follows. */
   private informational = false;
-  /**
-   * One timer per connection for the request timeouts, refreshed rather than re-created:
-   * `timerArmed` says whether it counts; a firing while unarmed is ignored.
-   */
-  private timer?: NodeJS.Timeout;
-  private timerMs = 0;
+  /** The request timeouts (connect, head, body silence); a firing while unarmed is ignored. */
+  private readonly timer = new ReusableTimer(() => this.onTimer());
   private timerArmed = false;
-  private idleTimer?: NodeJS.Timeout;
-  private idleTimerMs = 0;
+  /** Closes the connection once idle for keepAliveMs; a firing while busy is ignored. */
+  private readonly idleTimer = new ReusableTimer(() => this.onIdleTimer());
 
   constructor(private readonly owner: ConnectionOwner, req: H1Request) {
     this.keepAliveMs = owner.idleMs;
@@ -154,7 +150,7 @@ export class H1Connection {
   private readonly onConnected = (): void => {
     const req = this.current;
     if (this.state !== 'connecting' || !req || req.done) return;
-    this.reads = consumeReads(this.parser, this.socket);
+    this.reads = consumeReads(this.parser, this.socket) ?? streamReads(this.socket);
     this.start(req);
   };
 
@@ -300,7 +296,7 @@ export class H1Connection {
   private readonly onBody = (chunk: Buffer): void => {
     const req = this.current;
     if (!req || req.done) return;
-    if (this.timerArmed) this.timer!.refresh();
+    this.refresh();
     let go: boolean;
     try {
       go = req.handler.onData(chunk);
@@ -317,8 +313,7 @@ export class H1Connection {
    */
   private pauseReading(): void {
     this.paused = true;
-    if (this.reads) this.reads.pause();
-    else this.socket.pause();
+    this.reads!.pause();
     this.timerArmed = false;
   }
 
@@ -331,8 +326,7 @@ export class H1Connection {
   private unpause(): void {
     if (!this.paused) return;
     this.paused = false;
-    if (this.reads) this.reads.resume();
-    else this.socket.resume();
+    this.reads!.resume();
   }
 
   private readonly onMessageComplete = (): void => {
@@ -388,17 +382,17 @@ export class H1Connection {
     this.parser.close();
   };
 
-  private readonly onTimer = (): void => {
+  private onTimer(): void {
     const req = this.current;
     if (!this.timerArmed || !req || req.done) return;
     this.fail(req, this.state === 'connecting' ? new ClientError('connect timeout', 'UND_ERR_CONNECT_TIMEOUT')
       : req.gotHead ? new ClientError('upstream body timeout', 'UND_ERR_BODY_TIMEOUT')
       : new ClientError('upstream headers timeout', 'UND_ERR_HEADERS_TIMEOUT'), false);
-  };
+  }
 
-  private readonly onIdleTimer = (): void => {
+  private onIdleTimer(): void {
     if (this.state === 'idle') this.close();
-  };
+  }
 
   /**
    * The request fails and the connection closes. `byNode`: the node closed or reset it; a
@@ -429,40 +423,60 @@ export class H1Connection {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.timerArmed = false;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.timer.clear();
+    this.idleTimer.clear();
     this.socket.destroy();
     this.owner.onGone(this);
   }
 
+  /** Starts the request timer for `ms` (0 or less: no timeout). */
   private arm(ms: number): void {
-    if (!(ms > 0)) {
-      this.timerArmed = false;
-      return;
-    }
-    if (this.timer && this.timerMs === ms) this.timer.refresh();
-    else {
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = setTimeout(this.onTimer, ms);
-      this.timer.unref();
-      this.timerMs = ms;
-    }
-    this.timerArmed = true;
+    this.timerArmed = ms > 0;
+    if (this.timerArmed) this.timer.start(ms);
   }
 
+  /** Progress: the running timeout starts over. */
   private refresh(): void {
-    if (this.timerArmed) this.timer!.refresh();
+    if (this.timerArmed) this.timer.refresh();
   }
 
   private armIdle(): void {
-    if (this.idleTimer && this.idleTimerMs === this.keepAliveMs) this.idleTimer.refresh();
-    else {
-      if (this.idleTimer) clearTimeout(this.idleTimer);
-      this.idleTimer = setTimeout(this.onIdleTimer, this.keepAliveMs);
-      this.idleTimer.unref();
-      this.idleTimerMs = this.keepAliveMs;
-    }
+    this.idleTimer.start(this.keepAliveMs);
   }
+}
+
+/**
+ * An unref'd timeout that is refreshed rather than re-created (one Timeout per connection, not
+ * per request); it is only re-created when the duration changes. Its owner decides on firing
+ * whether the timeout still counts.
+ */
+class ReusableTimer {
+  private timeout?: NodeJS.Timeout;
+  private ms = 0;
+
+  constructor(private readonly onFire: () => void) {}
+
+  start(ms: number): void {
+    if (this.timeout && this.ms === ms) return void this.timeout.refresh();
+    if (this.timeout) clearTimeout(this.timeout);
+    this.timeout = setTimeout(this.onFire, ms);
+    this.timeout.unref();
+    this.ms = ms;
+  }
+
+  refresh(): void {
+    this.timeout?.refresh();
+  }
+
+  clear(): void {
+    if (this.timeout) clearTimeout(this.timeout);
+    this.timeout = undefined;
+  }
+}
+
+/** Reads controlled through the socket's stream, when the parser cannot read it itself. */
+function streamReads(socket: net.Socket): ConsumedReads {
+  return { pause: () => socket.pause(), resume: () => socket.resume(), release: () => undefined };
 }
 
 /** Tells the handler its request failed; a handler that throws from there is reported, not raised. */

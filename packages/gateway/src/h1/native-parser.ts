@@ -100,7 +100,7 @@ export function createResponseParser(cb: NativeParserCallbacks, maxHeaderSize: n
   return p;
 }
 
-/** Control over a socket whose reads go straight into the parser. */
+/** Control over a socket's reads (here: reads that go straight into the parser). */
 export interface ConsumedReads {
   /** Stops reading the socket (backpressure). */
   pause(): void;

@@ -69,7 +69,7 @@ export class H1Pool implements ConnectionOwner {
   dispatch(opts: UpstreamRequest, handler: UpstreamHandler): boolean {
     // Refusals are reported synchronously, as undici does; the caller's stack is its own.
     if (this.closing) {
-      handler.onError(new ClientError('the upstream pool is closed', 'UND_ERR_CLOSED'));
+      handler.onError(poolClosed());
       return false;
     }
     let req: H1Request;
@@ -91,7 +91,7 @@ export class H1Pool implements ConnectionOwner {
   /** Stops taking requests; resolves when the running ones have finished. Idle connections close now. */
   close(): Promise<void> {
     this.closing = true;
-    for (const c of this.idle.splice(0)) c.destroy(new ClientError('the upstream pool is closed', 'UND_ERR_CLOSED'));
+    for (const c of this.idle.splice(0)) c.destroy(poolClosed());
     if (this.connections.size === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.drained = resolve;
@@ -106,7 +106,7 @@ export class H1Pool implements ConnectionOwner {
   }
 
   onIdle(conn: H1Connection): void {
-    if (this.closing) conn.destroy(new ClientError('the upstream pool is closed', 'UND_ERR_CLOSED'));
+    if (this.closing) conn.destroy(poolClosed());
     else this.idle.push(conn);
   }
 
@@ -123,11 +123,15 @@ export class H1Pool implements ConnectionOwner {
 
   retry(req: H1Request): void {
     // A new connection, not another idle one: that could be just as stale.
-    if (this.closing) notifyError(req, new ClientError('the upstream pool is closed', 'UND_ERR_CLOSED'), this);
+    if (this.closing) notifyError(req, poolClosed(), this);
     else this.open(req);
   }
 
   private open(req: H1Request): void {
     this.connections.add(new H1Connection(this, req));
   }
+}
+
+function poolClosed(): ClientError {
+  return new ClientError('the upstream pool is closed', 'UND_ERR_CLOSED');
 }
