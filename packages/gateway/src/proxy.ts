@@ -181,9 +181,7 @@ export class ProxyServer {
   };
 
   private internalError(res: ServerResponse, err: unknown): void {
-    this.log.error({ err: (err as Error)?.stack ?? String(err) }, 'request handling failed');
-    if (!res.headersSent) sendError(res, 500, 'internal server error');
-    else res.destroy();
+    replyInternalError(this.log, res, err);
   }
 
   private route(req: IncomingMessage, res: ServerResponse): void {
@@ -287,6 +285,13 @@ export class ProxyServer {
       } : undefined,
     });
   }
+}
+
+/** A request whose handling threw: logged, and answered 500 (or cut, once the head is out). */
+function replyInternalError(log: Logger, res: ServerResponse, err: unknown, route?: string): void {
+  log.error({ route, err: (err as Error)?.stack ?? String(err) }, 'request handling failed');
+  if (!res.headersSent) sendError(res, 500, 'internal server error');
+  else res.destroy();
 }
 
 /**
@@ -544,13 +549,10 @@ class Exchange implements UpstreamHandler {
     try {
       return this.relayHead(statusCode, raw, resume, statusMessage);
     } catch (err) {
-      // A plugin's header filter threw: this request gets a 500, the upstream request is cut,
-      // and nothing reaches the client's stack (as in ProxyServer.internalError).
-      this.fwd.log.error({ route: this.fwd.ctx.route.id, err: (err as Error)?.stack ?? String(err) }, 'request handling failed');
+      // A plugin's header filter threw: the upstream request is cut and this request gets a
+      // 500, as when a plugin throws on the way in.
       this.abandon(err instanceof Error ? err : new Error(String(err)));
-      const res = this.fwd.ctx.res;
-      if (!res.headersSent) sendError(res, 500, 'internal server error');
-      else res.destroy();
+      replyInternalError(this.fwd.log, this.fwd.ctx.res, err, this.fwd.ctx.route.id);
       return true;
     }
   }
