@@ -53,6 +53,9 @@ function call(pool: H1Pool, opts: Partial<UpstreamRequest> = {}, hooks: Partial<
   });
 }
 
+/** Raw servers still open; each test's are closed after it. */
+const openServers: Array<() => Promise<void>> = [];
+
 /**
  * A TCP server that hands each request head (GET-style: no body is read) to `answer`, with the
  * connection and the number of the request on that connection (1-based).
@@ -79,15 +82,12 @@ async function rawServer(answer: (sock: net.Socket, head: string, n: number) => 
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    heads,
-    connections,
-    close: async () => {
-      for (const s of connections) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
+  const close = async (): Promise<void> => {
+    for (const s of connections) s.destroy();
+    if (server.listening) await new Promise<void>((r) => server.close(() => r()));
   };
+  openServers.push(close);
+  return { port: (server.address() as net.AddressInfo).port, heads, connections, close };
 }
 
 const OK = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
@@ -101,6 +101,7 @@ describe('H1Pool (the upstream client for http nodes)', () => {
   };
   afterEach(async () => {
     for (const p of pools.splice(0)) await p.destroy();
+    for (const close of openServers.splice(0)) await close();
   });
 
   it('is available on this node, and the pool manager uses it for http nodes only', async () => {
@@ -128,37 +129,29 @@ describe('H1Pool (the upstream client for http nodes)', () => {
 
   it('reuses a connection, writes a well-formed head and relays status, message and headers', async () => {
     const s = await rawServer((sock) => sock.write('HTTP/1.1 201 Made Here\r\nX-One: 1\r\ncontent-length: 2\r\n\r\nok'));
-    try {
-      const pool = poolFor(s.port);
-      const first = await call(pool, { path: '/a?b=c', headers: ['X-Custom', 'v'] });
-      expect(first).toMatchObject({ status: 201, statusMessage: 'Made Here', body: 'ok', connects: 1, pending: true });
-      expect(first.headers).toEqual(['X-One', '1', 'content-length', '2']);
-      const second = await call(pool);
-      expect(second).toMatchObject({ status: 201, body: 'ok', pending: false });
-      expect(s.connections.length).toBe(1);
-      // no Host given: the node's authority is sent
-      expect(s.heads[0]).toBe(`GET /a?b=c HTTP/1.1\r\nX-Custom: v\r\nhost: 127.0.0.1:${s.port}\r\nconnection: keep-alive`);
-      expect(s.heads[1]).toBe('GET / HTTP/1.1\r\nhost: node.test\r\nconnection: keep-alive');
-    } finally {
-      await s.close();
-    }
+    const pool = poolFor(s.port);
+    const first = await call(pool, { path: '/a?b=c', headers: ['X-Custom', 'v'] });
+    expect(first).toMatchObject({ status: 201, statusMessage: 'Made Here', body: 'ok', connects: 1, pending: true });
+    expect(first.headers).toEqual(['X-One', '1', 'content-length', '2']);
+    const second = await call(pool);
+    expect(second).toMatchObject({ status: 201, body: 'ok', pending: false });
+    expect(s.connections.length).toBe(1);
+    // no Host given: the node's authority is sent
+    expect(s.heads[0]).toBe(`GET /a?b=c HTTP/1.1\r\nX-Custom: v\r\nhost: 127.0.0.1:${s.port}\r\nconnection: keep-alive`);
+    expect(s.heads[1]).toBe('GET / HTTP/1.1\r\nhost: node.test\r\nconnection: keep-alive');
   });
 
   it('sends a GET again on a new connection when the node closed the kept-alive one as it was reused, but not a POST', async () => {
     // Every connection answers its first request and is closed, unanswered, on its second.
     const s = await rawServer((sock, _head, n) => (n === 1 ? sock.write(OK) : sock.destroy()));
-    try {
-      const pool = poolFor(s.port);
-      expect((await call(pool)).status).toBe(200);
-      const retried = await call(pool);
-      expect(retried).toMatchObject({ status: 200, body: 'ok' });
-      expect(s.connections.length).toBe(2);
-      const post = await call(pool, { method: 'POST' });
-      expect(post.error?.code).toBe('UND_ERR_SOCKET');
-      expect(s.connections.length).toBe(2);
-    } finally {
-      await s.close();
-    }
+    const pool = poolFor(s.port);
+    expect((await call(pool)).status).toBe(200);
+    const retried = await call(pool);
+    expect(retried).toMatchObject({ status: 200, body: 'ok' });
+    expect(s.connections.length).toBe(2);
+    const post = await call(pool, { method: 'POST' });
+    expect(post.error?.code).toBe('UND_ERR_SOCKET');
+    expect(s.connections.length).toBe(2);
   });
 
   it('does not resend a request that got part of an answer, or that failed on a fresh connection', async () => {
@@ -166,15 +159,12 @@ describe('H1Pool (the upstream client for http nodes)', () => {
       if (n === 1) sock.write(OK);
       else sock.end('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc');
     });
-    try {
-      const pool = poolFor(s.port);
-      await call(pool);
-      const cut = await call(pool);
-      expect(cut.error?.code).toMatch(/^HPE_|UND_ERR_SOCKET/);
-      expect(s.connections.length).toBe(1);
-    } finally {
-      await s.close();
-    }
+    const pool = poolFor(s.port);
+    await call(pool);
+    const cut = await call(pool);
+    expect(cut.error?.code).toMatch(/^HPE_|UND_ERR_SOCKET/);
+    expect(s.connections.length).toBe(1);
+    await s.close();
     const refused = await call(poolFor(s.port));
     expect(refused.error?.code).toBe('ECONNREFUSED');
     expect(refused.connects).toBe(0);
@@ -184,33 +174,25 @@ describe('H1Pool (the upstream client for http nodes)', () => {
     const s = await rawServer((sock, head) => sock.write(head.includes('/short')
       ? 'HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1\r\ncontent-length: 2\r\n\r\nok'
       : OK));
-    try {
-      // a hint at or below the safety margin: not reused at all
-      const hinted = poolFor(s.port);
-      await call(hinted, { path: '/short' });
-      await call(hinted, { path: '/short' });
-      expect(s.connections.length).toBe(2);
-      // idle_timeout: the client closes an idle connection itself
-      const idle = poolFor(s.port, { idleMs: 100 });
-      await call(idle);
-      const conn = s.connections[2];
-      await waitFor(() => conn.destroyed || conn.readableEnded, { timeoutMs: 5000, what: 'the idle connection closed' });
-      expect(idle.size).toBe(0);
-    } finally {
-      await s.close();
-    }
+    // a hint at or below the safety margin: not reused at all
+    const hinted = poolFor(s.port);
+    await call(hinted, { path: '/short' });
+    await call(hinted, { path: '/short' });
+    expect(s.connections.length).toBe(2);
+    // idle_timeout: the client closes an idle connection itself
+    const idle = poolFor(s.port, { idleMs: 100 });
+    await call(idle);
+    const conn = s.connections[2];
+    await waitFor(() => conn.destroyed || conn.readableEnded, { timeoutMs: 5000, what: 'the idle connection closed' });
+    expect(idle.size).toBe(0);
   });
 
   it('asks the node to close after keepalive_pool.requests requests, and opens a new connection', async () => {
     const s = await rawServer((sock) => sock.write(OK));
-    try {
-      const pool = poolFor(s.port, { maxRequests: 2 });
-      for (let i = 0; i < 3; i++) expect((await call(pool)).status).toBe(200);
-      expect(s.heads.map((h) => h.split('\r\n').pop())).toEqual(['connection: keep-alive', 'connection: close', 'connection: keep-alive']);
-      expect(s.connections.length).toBe(2);
-    } finally {
-      await s.close();
-    }
+    const pool = poolFor(s.port, { maxRequests: 2 });
+    for (let i = 0; i < 3; i++) expect((await call(pool)).status).toBe(200);
+    expect(s.heads.map((h) => h.split('\r\n').pop())).toEqual(['connection: keep-alive', 'connection: close', 'connection: keep-alive']);
+    expect(s.connections.length).toBe(2);
   });
 
   it('reads no body after HEAD, skips 1xx answers, and refuses a protocol switch', async () => {
@@ -219,19 +201,15 @@ describe('H1Pool (the upstream client for http nodes)', () => {
       else if (head.includes('/hints')) sock.write('HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
       else sock.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n');
     });
-    try {
-      const pool = poolFor(s.port);
-      const head = await call(pool, { method: 'HEAD' });
-      expect(head).toMatchObject({ status: 200, body: '' });
-      const hints = await call(pool, { path: '/hints' });
-      expect(hints).toMatchObject({ status: 200, body: 'ok' });
-      expect(s.connections.length).toBe(1); // both left the connection reusable
-      const sw = await call(pool, { path: '/switch' });
-      expect(sw.error?.code).toBe('BAD_RESPONSE');
-      expect(sw.status).toBeUndefined();
-    } finally {
-      await s.close();
-    }
+    const pool = poolFor(s.port);
+    const head = await call(pool, { method: 'HEAD' });
+    expect(head).toMatchObject({ status: 200, body: '' });
+    const hints = await call(pool, { path: '/hints' });
+    expect(hints).toMatchObject({ status: 200, body: 'ok' });
+    expect(s.connections.length).toBe(1); // both left the connection reusable
+    const sw = await call(pool, { path: '/switch' });
+    expect(sw.error?.code).toBe('BAD_RESPONSE');
+    expect(sw.status).toBeUndefined();
   });
 
   it('reads chunked and close-delimited bodies, and rejects malformed or oversized answers', async () => {
@@ -243,19 +221,15 @@ describe('H1Pool (the upstream client for http nodes)', () => {
       else if (path === '/big') sock.write(`HTTP/1.1 200 OK\r\nx-big: ${'a'.repeat(4096)}\r\ncontent-length: 2\r\n\r\nok`);
       else sock.write('HTTP/1.1 2xx Nope\r\n\r\n');
     });
-    try {
-      const pool = poolFor(s.port, { maxHeaderSize: 1024 });
-      expect(await call(pool, { path: '/chunked' })).toMatchObject({ status: 200, body: 'abcde' });
-      expect(await call(pool, { path: '/eof' })).toMatchObject({ status: 200, body: 'until the end' });
-      for (const path of ['/both', '/big', '/garbage']) {
-        const r = await call(pool, { path });
-        expect(r.error?.code).toMatch(/^HPE_/);
-        expect(r.status).toBeUndefined();
-      }
-      expect((await call(pool, { path: '/big' })).error?.code).toBe('HPE_HEADER_OVERFLOW');
-    } finally {
-      await s.close();
+    const pool = poolFor(s.port, { maxHeaderSize: 1024 });
+    expect(await call(pool, { path: '/chunked' })).toMatchObject({ status: 200, body: 'abcde' });
+    expect(await call(pool, { path: '/eof' })).toMatchObject({ status: 200, body: 'until the end' });
+    for (const path of ['/both', '/big', '/garbage']) {
+      const r = await call(pool, { path });
+      expect(r.error?.code).toMatch(/^HPE_/);
+      expect(r.status).toBeUndefined();
     }
+    expect((await call(pool, { path: '/big' })).error?.code).toBe('HPE_HEADER_OVERFLOW');
   });
 
   it('stops reading while the handler is full, and a paused body does not time out', async () => {
@@ -263,29 +237,25 @@ describe('H1Pool (the upstream client for http nodes)', () => {
       sock.write('HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nab');
       setTimeout(() => sock.write('cd'), 50);
     });
-    try {
-      const pool = poolFor(s.port);
-      let resume: (() => void) | undefined;
-      let chunks = 0;
-      const r = call(pool, { bodyTimeout: 200 }, {
-        onHeaders: (_s, _h, res) => {
-          resume = res;
-          return true;
-        },
-        onData: () => {
-          if (++chunks > 1) return true;
-          // a slow client: nothing more is read for longer than the body timeout
-          setTimeout(() => resume!(), 400);
-          return false;
-        },
-      });
-      const out = await r;
-      expect(out.error).toBeUndefined();
-      expect(out.body).toBe('abcd');
-      expect(chunks).toBe(2);
-    } finally {
-      await s.close();
-    }
+    const pool = poolFor(s.port);
+    let resume: (() => void) | undefined;
+    let chunks = 0;
+    const r = call(pool, { bodyTimeout: 200 }, {
+      onHeaders: (_s, _h, res) => {
+        resume = res;
+        return true;
+      },
+      onData: () => {
+        if (++chunks > 1) return true;
+        // a slow client: nothing more is read for longer than the body timeout
+        setTimeout(() => resume!(), 400);
+        return false;
+      },
+    });
+    const out = await r;
+    expect(out.error).toBeUndefined();
+    expect(out.body).toBe('abcd');
+    expect(chunks).toBe(2);
   });
 
   it('keeps a long head whole and a chunked body\'s trailers out of the next answer', async () => {
@@ -293,60 +263,48 @@ describe('H1Pool (the upstream client for http nodes)', () => {
     const s = await rawServer((sock, head) => sock.write(head.includes('/trailer')
       ? 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nx-trailer: t\r\n\r\n'
       : `HTTP/1.1 200 OK\r\n${many}content-length: 2\r\n\r\nok`));
-    try {
-      const pool = poolFor(s.port);
-      expect(await call(pool, { path: '/trailer' })).toMatchObject({ status: 200, body: 'ok' });
-      const long = await call(pool, { path: '/long' });
-      expect(long.status).toBe(200);
-      expect(long.headers.length).toBe(82);
-      expect(long.headers).not.toContain('x-trailer');
-      expect(long.headers.slice(0, 4)).toEqual(['x-h0', '0', 'x-h1', '1']);
-      expect(s.connections.length).toBe(1);
-    } finally {
-      await s.close();
-    }
+    const pool = poolFor(s.port);
+    expect(await call(pool, { path: '/trailer' })).toMatchObject({ status: 200, body: 'ok' });
+    const long = await call(pool, { path: '/long' });
+    expect(long.status).toBe(200);
+    expect(long.headers.length).toBe(82);
+    expect(long.headers).not.toContain('x-trailer');
+    expect(long.headers.slice(0, 4)).toEqual(['x-h0', '0', 'x-h1', '1']);
+    expect(s.connections.length).toBe(1);
   });
 
   it('refuses invalid requests before sending anything', async () => {
     const s = await rawServer((sock) => sock.write(OK));
-    try {
-      const pool = poolFor(s.port);
-      const bad: Array<Partial<UpstreamRequest>> = [
-        { headers: ['x-evil', 'a\r\nx-injected: 1'] },
-        { headers: ['bad name', 'v'] },
-        { headers: ['Transfer-Encoding', 'chunked'] },
-        { headers: ['connection', 'upgrade'] },
-        { headers: ['content-length', '5'] }, // no body to send
-        { headers: ['content-length', '1', 'content-length', '2'], body: new PassThrough() },
-        { path: '/a b' },
-        { path: 'no-slash' },
-        { method: 'GE T' },
-      ];
-      for (const opts of bad) {
-        const r = await call(pool, opts);
-        expect(r.error?.code).toBe('UND_ERR_INVALID_ARG');
-        expect(r.connects).toBe(0);
-      }
-      expect(s.connections.length).toBe(0);
-    } finally {
-      await s.close();
+    const pool = poolFor(s.port);
+    const bad: Array<Partial<UpstreamRequest>> = [
+      { headers: ['x-evil', 'a\r\nx-injected: 1'] },
+      { headers: ['bad name', 'v'] },
+      { headers: ['Transfer-Encoding', 'chunked'] },
+      { headers: ['connection', 'upgrade'] },
+      { headers: ['content-length', '5'] }, // no body to send
+      { headers: ['content-length', '1', 'content-length', '2'], body: new PassThrough() },
+      { path: '/a b' },
+      { path: 'no-slash' },
+      { method: 'GE T' },
+    ];
+    for (const opts of bad) {
+      const r = await call(pool, opts);
+      expect(r.error?.code).toBe('UND_ERR_INVALID_ARG');
+      expect(r.connects).toBe(0);
     }
+    expect(s.connections.length).toBe(0);
   });
 
   it('times out a silent node (head and body separately)', async () => {
     const s = await rawServer((sock, head) => {
       if (head.includes('/slow-body')) sock.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nab');
     });
-    try {
-      const pool = poolFor(s.port);
-      expect((await call(pool, { path: '/silent', headersTimeout: 150 })).error?.code).toBe('UND_ERR_HEADERS_TIMEOUT');
-      const body = await call(pool, { path: '/slow-body', bodyTimeout: 150 });
-      expect(body.error?.code).toBe('UND_ERR_BODY_TIMEOUT');
-      expect(body.status).toBe(200);
-      await waitFor(() => s.connections.every((c) => c.destroyed || c.readableEnded), { timeoutMs: 5000, what: 'timed-out connections closed' });
-    } finally {
-      await s.close();
-    }
+    const pool = poolFor(s.port);
+    expect((await call(pool, { path: '/silent', headersTimeout: 150 })).error?.code).toBe('UND_ERR_HEADERS_TIMEOUT');
+    const body = await call(pool, { path: '/slow-body', bodyTimeout: 150 });
+    expect(body.error?.code).toBe('UND_ERR_BODY_TIMEOUT');
+    expect(body.status).toBe(200);
+    await waitFor(() => s.connections.every((c) => c.destroyed || c.readableEnded), { timeoutMs: 5000, what: 'timed-out connections closed' });
   });
 
   it('streams request bodies with content-length or chunked, and cuts the connection when the body is aborted', async () => {
@@ -393,17 +351,13 @@ describe('H1Pool (the upstream client for http nodes)', () => {
 
   it('does not reuse a connection whose node answered before the request body was sent', async () => {
     const s = await rawServer((sock) => sock.write('HTTP/1.1 413 Too Large\r\ncontent-length: 0\r\n\r\n'));
-    try {
-      const pool = poolFor(s.port);
-      const body = new PassThrough();
-      const r = call(pool, { method: 'POST', headers: ['content-length', '10'], body });
-      body.write('12345'); // the rest never comes
-      expect((await r).status).toBe(413);
-      expect(pool.size).toBe(0);
-      body.destroy();
-    } finally {
-      await s.close();
-    }
+    const pool = poolFor(s.port);
+    const body = new PassThrough();
+    const r = call(pool, { method: 'POST', headers: ['content-length', '10'], body });
+    body.write('12345'); // the rest never comes
+    expect((await r).status).toBe(413);
+    expect(pool.size).toBe(0);
+    body.destroy();
   });
 
   it('times out a connection attempt that gets no answer, before anything is sent', async () => {
@@ -421,20 +375,16 @@ describe('H1Pool (the upstream client for http nodes)', () => {
 
   it('withdraws a request still waiting for its connection, and aborts a running one', async () => {
     const s = await rawServer(() => undefined); // never answers
-    try {
-      const pool = poolFor(s.port);
-      const cancelled = await call(pool, {}, { onPending: (cancel) => cancel(new Error('gave up')) });
-      expect(cancelled.error?.message).toBe('gave up');
-      expect(cancelled.connects).toBe(0);
-      let abort: ((err?: Error) => void) | undefined;
-      const running = call(pool, {}, { onConnect: (a) => (abort = a) });
-      await waitFor(() => s.heads.length === 1, { timeoutMs: 5000, what: 'the request reached the node' });
-      abort!(new Error('client left'));
-      expect((await running).error?.message).toBe('client left');
-      await waitFor(() => pool.size === 0, { timeoutMs: 5000, what: 'the aborted connection closed' });
-    } finally {
-      await s.close();
-    }
+    const pool = poolFor(s.port);
+    const cancelled = await call(pool, {}, { onPending: (cancel) => cancel(new Error('gave up')) });
+    expect(cancelled.error?.message).toBe('gave up');
+    expect(cancelled.connects).toBe(0);
+    let abort: ((err?: Error) => void) | undefined;
+    const running = call(pool, {}, { onConnect: (a) => (abort = a) });
+    await waitFor(() => s.heads.length === 1, { timeoutMs: 5000, what: 'the request reached the node' });
+    abort!(new Error('client left'));
+    expect((await running).error?.message).toBe('client left');
+    await waitFor(() => pool.size === 0, { timeoutMs: 5000, what: 'the aborted connection closed' });
   });
 
   it('close() lets running requests finish and refuses new ones; destroy() fails them', async () => {
@@ -442,62 +392,50 @@ describe('H1Pool (the upstream client for http nodes)', () => {
     const s = await rawServer((sock) => {
       hold = sock;
     });
-    try {
-      const pool = poolFor(s.port);
-      const running = call(pool);
-      await waitFor(() => hold !== undefined, { timeoutMs: 5000, what: 'the request reached the node' });
-      let closed = false;
-      const closing = pool.close().then(() => (closed = true));
-      expect((await call(pool)).error?.code).toBe('UND_ERR_CLOSED');
-      expect(closed).toBe(false);
-      hold!.write(OK);
-      expect((await running).status).toBe(200);
-      await closing;
-      expect(pool.size).toBe(0);
+    const pool = poolFor(s.port);
+    const running = call(pool);
+    await waitFor(() => hold !== undefined, { timeoutMs: 5000, what: 'the request reached the node' });
+    let closed = false;
+    const closing = pool.close().then(() => (closed = true));
+    expect((await call(pool)).error?.code).toBe('UND_ERR_CLOSED');
+    expect(closed).toBe(false);
+    hold!.write(OK);
+    expect((await running).status).toBe(200);
+    await closing;
+    expect(pool.size).toBe(0);
 
-      const other = poolFor(s.port);
-      hold = undefined;
-      const doomed = call(other);
-      await waitFor(() => hold !== undefined, { timeoutMs: 5000, what: 'the request reached the node' });
-      await other.destroy();
-      expect((await doomed).error?.code).toBe('UND_ERR_DESTROYED');
-    } finally {
-      await s.close();
-    }
+    const other = poolFor(s.port);
+    hold = undefined;
+    const doomed = call(other);
+    await waitFor(() => hold !== undefined, { timeoutMs: 5000, what: 'the request reached the node' });
+    await other.destroy();
+    expect((await doomed).error?.code).toBe('UND_ERR_DESTROYED');
   });
 
   it('a handler that throws fails its own request, not the process', async () => {
     const s = await rawServer((sock) => sock.write(OK));
     const reported: unknown[] = [];
-    try {
-      const pool = new H1Pool(`http://127.0.0.1:${s.port}`, { idleMs: 60_000, maxRequests: 1000, onHandlerError: (e) => reported.push(e) });
-      pools.push(pool);
-      const boom = new Error('filter failed');
-      const r = await call(pool, {}, { onHeaders: () => { throw boom; } });
-      expect(r.error).toBe(boom);
-      // onComplete has no request left to fail: reported, and the connection is not reused
-      await new Promise<void>((resolve) => pool.dispatch(
-        { path: '/', method: 'GET', headers: [], body: null, headersTimeout: 5000, bodyTimeout: 5000 },
-        { onConnect: () => undefined, onHeaders: () => true, onData: () => true, onError: () => undefined,
-          onComplete: () => { setImmediate(resolve); throw new Error('late failure'); } }));
-      expect(reported.map(String)).toEqual(['Error: late failure']);
-      expect((await call(pool)).status).toBe(200);
-      expect(s.connections.length).toBe(3);
-    } finally {
-      await s.close();
-    }
+    const pool = new H1Pool(`http://127.0.0.1:${s.port}`, { idleMs: 60_000, maxRequests: 1000, onHandlerError: (e) => reported.push(e) });
+    pools.push(pool);
+    const boom = new Error('filter failed');
+    const r = await call(pool, {}, { onHeaders: () => { throw boom; } });
+    expect(r.error).toBe(boom);
+    // onComplete has no request left to fail: reported, and the connection is not reused
+    await new Promise<void>((resolve) => pool.dispatch(
+      { path: '/', method: 'GET', headers: [], body: null, headersTimeout: 5000, bodyTimeout: 5000 },
+      { onConnect: () => undefined, onHeaders: () => true, onData: () => true, onError: () => undefined,
+        onComplete: () => { setImmediate(resolve); throw new Error('late failure'); } }));
+    expect(reported.map(String)).toEqual(['Error: late failure']);
+    expect((await call(pool)).status).toBe(200);
+    expect(s.connections.length).toBe(3);
   });
 
   it('drops a connection that receives bytes nobody asked for', async () => {
     const s = await rawServer((sock) => sock.write(`${OK}HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n`));
-    try {
-      const pool = poolFor(s.port);
-      expect((await call(pool)).status).toBe(200);
-      await waitFor(() => pool.size === 0, { timeoutMs: 5000, what: 'the connection dropped' });
-      expect((await call(pool)).status).toBe(200);
-      expect(s.connections.length).toBe(2);
-    } finally {
-      await s.close();
-    }
+    const pool = poolFor(s.port);
+    expect((await call(pool)).status).toBe(200);
+    await waitFor(() => pool.size === 0, { timeoutMs: 5000, what: 'the connection dropped' });
+    expect((await call(pool)).status).toBe(200);
+    expect(s.connections.length).toBe(2);
   });
 });
