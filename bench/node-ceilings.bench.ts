@@ -14,8 +14,11 @@
  *   http-llhttp    node:http server, upstream client on node:net framed by node's own native
  *                  llhttp (`_http_common`'s HTTPParser, what node:http's client uses): the
  *                  same sketch with a full parser (chunked, limits, keep-alive) in its place
+ *   bare-h1        node:http server → Portico's built client (H1Pool): proxy.bench's ceiling
+ *   llhttp-server  node's llhttp on the server side too (no node:http), → H1Pool: what an own
+ *                  HTTP/1.1 server would save, with the same parser (GET only, no pipelining)
  *   http-undici    node:http server → undici Pool.dispatch (proxy.bench's "bare node", the
- *                  stack Portico is built on)
+ *                  stack Portico was built on)
  *   http-only      node:http answering by itself (no upstream): the server side's share
  *
  * Run with `make bench BENCH=bench/node-ceilings.bench.ts`; figures in bench/README.md.
@@ -176,6 +179,81 @@ function setUp(u) {
   u.on('error', () => {});
 }
 ${SERVE_THROUGH_CONNECTION}`,
+  // The server side on node's llhttp too (REQUEST mode, reading the socket itself as node:http
+  // does), with Portico's built client (H1Pool) upstream, and the answer written as one corked
+  // head + body: what an own HTTP/1.1 server would save over node:http, with the same parser.
+  // Sketch: GET without bodies, no pipelining, no upgrade; but it does the per-request work a
+  // server must (keep-alive decision, Date header, idle timer refresh, 502 on upstream errors).
+  'llhttp-server': `
+const net = require('node:net');
+const { HTTPParser, methods } = require('_http_common');
+const { H1Pool } = require(${JSON.stringify(path.join(ROOT, 'packages/gateway/dist/h1'))});
+const pool = new H1Pool('http://127.0.0.1:' + process.argv[3], { idleMs: 60000, maxRequests: 1000 });
+const { kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete, kOnExecute } = HTTPParser;
+let date = '', dateAt = 0;
+function dateHeader() {
+  const now = Date.now();
+  if (now - dateAt >= 1000) { dateAt = now - (now % 1000); date = new Date(dateAt).toUTCString(); }
+  return date;
+}
+class Answer {
+  constructor(c, keepAlive) { this.c = c; this.keepAlive = keepAlive; this.head = ''; this.body = []; }
+  onConnect() {}
+  onHeaders(status, raw, resume, message) {
+    let head = 'HTTP/1.1 ' + status + ' ' + (message || '') + '\\r\\n';
+    for (let i = 0; i < raw.length; i += 2) {
+      const k = raw[i];
+      if (k.length === 10 && k.toLowerCase() === 'connection') continue;
+      if (k.length === 10 && k.toLowerCase() === 'keep-alive') continue;
+      if (k.length === 4 && k.toLowerCase() === 'date') continue; // ours replaces it, as nginx's does
+      head += k + ': ' + raw[i + 1] + '\\r\\n';
+    }
+    this.head = head + 'date: ' + dateHeader() + (this.keepAlive ? '\\r\\nconnection: keep-alive\\r\\n\\r\\n' : '\\r\\nconnection: close\\r\\n\\r\\n');
+    return true;
+  }
+  onData(chunk) { this.body.push(chunk); return true; }
+  onComplete() {
+    const c = this.c;
+    c.cork();
+    c.write(this.head, 'latin1');
+    for (const b of this.body) c.write(b);
+    c.uncork();
+    if (!this.keepAlive) c.end();
+  }
+  onError() {
+    this.c.end('HTTP/1.1 502 Bad Gateway\\r\\ncontent-length: 0\\r\\nconnection: close\\r\\n\\r\\n', 'latin1');
+  }
+}
+net.createServer({ noDelay: true }, (c) => {
+  const parser = new HTTPParser();
+  parser.initialize(HTTPParser.REQUEST, {}, 16384, HTTPParser.kLenientNone || 0);
+  const addr = c.remoteAddress;
+  let extra = [];
+  const idle = setTimeout(() => c.destroy(), 60000);
+  parser[kOnHeaders] = (headers) => { for (const h of headers) extra.push(h); };
+  parser[kOnHeadersComplete] = (major, minor, headers, method, url, status, message, upgrade, keepAlive) => {
+    idle.refresh();
+    const raw = headers || extra;
+    extra = [];
+    const h = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const k = raw[i];
+      if (k.length === 10 && k.toLowerCase() === 'connection') continue;
+      h.push(k, raw[i + 1]);
+    }
+    h.push('x-forwarded-for', addr);
+    pool.dispatch({ path: url, method: methods[method], headers: h, body: null, headersTimeout: 60000, bodyTimeout: 60000 }, new Answer(c, keepAlive));
+    return 0;
+  };
+  parser[kOnBody] = () => {};
+  parser[kOnMessageComplete] = () => {};
+  parser[kOnExecute] = (ret) => { if (ret instanceof Error) c.destroy(); };
+  parser.consume(c._handle);
+  c._handle._consumed = true;
+  c.on('error', () => {});
+  c.on('close', () => { clearTimeout(idle); parser.unconsume(); parser.close(); });
+}).listen(Number(process.argv[2]), '127.0.0.1', () => console.log('ready'));
+`,
   'http-only': `
 require('node:http').createServer((req, res) => {
   res.writeHead(200, ['Content-Type', 'text/plain']);
@@ -190,6 +268,8 @@ const CASES: Array<[string, string]> = [
   ['raw-l7', 'node:net + hand-written HTTP (GET only)'],
   ['http-rawup', 'node:http + hand-written upstream client'],
   ['http-llhttp', 'node:http + client on node\'s own llhttp'],
+  ['bare-h1', 'node:http + Portico\'s own client (H1Pool)'],
+  ['llhttp-server', 'own server on node\'s llhttp + Portico\'s own client (sketch)'],
   ['bare-node', 'node:http + undici (Portico\'s stack until the own client)'],
   ['http-only', 'node:http answering itself (no upstream)'],
 ];
