@@ -3,7 +3,7 @@ import v8 from 'node:v8';
 /**
  * V8 settings for every Portico process, applied before the first upstream connection.
  *
- * `--liftoff-only`: undici parses HTTP with llhttp compiled to WebAssembly. After the first few
+ * `--liftoff-only`: undici (the fallback upstream client, pools.ts) parses HTTP with llhttp compiled to WebAssembly. After the first few
  * responses V8 re-compiles its one large parser function with TurboFan in the background, which
  * takes ~35 MB of compiler memory for a moment (the node's peak RSS) and leaves ~9–12 MB more
  * resident for good. Measured (bench/README.md, "Memory"): the same undici client with and

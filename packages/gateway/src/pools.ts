@@ -5,10 +5,10 @@ import { componentLogger, type Logger } from '@portico/core';
 import { H1Pool, nativeParserAvailable, type UpstreamHandler, type UpstreamRequest } from './h1';
 
 /**
- * Keep-alive connections to one upstream node, as the proxy uses them. `http` nodes get
- * Portico's own client (h1/, on node's llhttp); `https` nodes, and every node when node's
- * parser is unavailable or `PORTICO_UPSTREAM_CLIENT=undici` is set, get an undici Pool, whose
- * `dispatch` takes the same request fields and the same (legacy) handler callbacks.
+ * Keep-alive connections to one upstream node, as the proxy uses them: Portico's own client
+ * (h1/, on node's llhttp) for http and https nodes; an undici Pool, whose `dispatch` takes the
+ * same request fields and the same (legacy) handler callbacks, when node's parser is
+ * unavailable or `PORTICO_UPSTREAM_CLIENT=undici` is set.
  */
 export interface UpstreamPool {
   dispatch(opts: UpstreamRequest, handler: UpstreamHandler): boolean;
@@ -19,7 +19,7 @@ export interface UpstreamPool {
 /** The fallback to undici is logged once per process, not once per pool manager. */
 let fallbackReported = false;
 
-/** Whether `http` nodes use Portico's own client (see UpstreamPool). */
+/** Whether upstream nodes use Portico's own client (see UpstreamPool). */
 export const ownHttpClient = nativeParserAvailable && process.env.PORTICO_UPSTREAM_CLIENT !== 'undici';
 
 /** Connection settings that make two upstream nodes need different pools. */
@@ -76,7 +76,7 @@ export class PoolManager {
     this.log = opts.logger ?? componentLogger('upstream');
     if (!nativeParserAvailable && !fallbackReported) {
       fallbackReported = true;
-      this.log.warn('node\'s HTTP parser (_http_common) is not available in this Node.js: http upstreams use undici, which costs more CPU per request');
+      this.log.warn('node\'s HTTP parser (_http_common) is not available in this Node.js: upstreams use undici, which costs more CPU per request');
     }
   }
 
@@ -140,11 +140,19 @@ export class PoolManager {
 
   private create(origin: string, s: PoolSettings): UpstreamPool {
     const idleMs = Math.max(1, Math.round((s.idleTimeout ?? 60) * 1000));
-    if (ownHttpClient && origin.startsWith('http:')) {
+    if (ownHttpClient) {
       return new H1Pool(origin, {
         idleMs,
         maxRequests: s.requests ?? 1000,
         onHandlerError: (err) => this.log.error({ err: (err as Error)?.stack ?? String(err) }, 'upstream response handling failed'),
+        // https: `ca` replaces node's default roots (as with nginx's lua_ssl_trusted_certificate;
+        // "system" leaves them); verification is on unless `tls.verify` is false.
+        tls: origin.startsWith('https:') ? {
+          rejectUnauthorized: s.tlsVerify ?? true,
+          ca: this.ca,
+          cert: s.clientCert && s.clientKey ? s.clientCert : undefined,
+          key: s.clientCert && s.clientKey ? s.clientKey : undefined,
+        } : undefined,
       });
     }
     return new Pool(origin, {
@@ -165,7 +173,7 @@ export class PoolManager {
   }
 
   /**
-   * The TLS connector of an https pool. The proxy passes the SNI name with every request (so
+   * The TLS connector of an undici https pool (the fallback client). The proxy passes the SNI name with every request (so
    * undici does not derive it from the client's Host header, which would both send the wrong
    * name and drop warm connections whenever Host varies); an IP address is not a valid SNI
    * name (RFC 6066), so for IP nodes none is sent and the certificate is checked against the

@@ -450,8 +450,8 @@ export class Forwarding {
 }
 
 /**
- * One attempt against one node: the upstream client's handler (h1/ for http nodes, undici for
- * https), streaming the response to the client with backpressure.
+ * One attempt against one node: the upstream client's handler (h1/, or undici when that is the
+ * client: see pools.ts), streaming the response to the client with backpressure.
  *
  * It implements undici's callback interface (onConnect/onHeaders/onData/onComplete/onError)
  * rather than the controller one (onRequestStart/onResponseStart/...): for the latter undici

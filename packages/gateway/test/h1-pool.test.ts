@@ -104,27 +104,27 @@ describe('H1Pool (the upstream client for http nodes)', () => {
     for (const close of openServers.splice(0)) await close();
   });
 
-  it('is available on this node, and the pool manager uses it for http nodes only', async () => {
+  it('is available on this node, and the pool manager uses it for http and https nodes', async () => {
     expect(nativeParserAvailable).toBe(true);
     const pm = new PoolManager({ lingerMs: 0 });
     try {
       expect(pm.acquire('http://127.0.0.1:1').pool).toBeInstanceOf(H1Pool);
-      expect(pm.acquire('https://127.0.0.1:1').pool).not.toBeInstanceOf(H1Pool);
+      expect(pm.acquire('https://127.0.0.1:1').pool).toBeInstanceOf(H1Pool);
     } finally {
       await pm.close(100);
     }
   });
 
-  it('PORTICO_UPSTREAM_CLIENT=undici puts http nodes on undici as well (the built package, in a fresh process)', () => {
+  it('PORTICO_UPSTREAM_CLIENT=undici puts http and https nodes on undici (the built package, in a fresh process)', () => {
     const dist = path.resolve(__dirname, '../dist');
     const probe = `const { PoolManager } = require(${JSON.stringify(`${dist}/pools`)});
       const { H1Pool } = require(${JSON.stringify(`${dist}/h1`)});
       const pm = new PoolManager({ lingerMs: 0 });
-      console.log(pm.acquire('http://127.0.0.1:1').pool instanceof H1Pool);
+      console.log(pm.acquire('http://127.0.0.1:1').pool instanceof H1Pool, pm.acquire('https://127.0.0.1:1').pool instanceof H1Pool);
       pm.close(100).then(() => process.exit(0));`;
     const run = (env: NodeJS.ProcessEnv) => execFileSync(process.execPath, ['-e', probe], { env: { ...process.env, ...env }, encoding: 'utf8' }).trim();
-    expect(run({ PORTICO_UPSTREAM_CLIENT: 'undici' })).toBe('false');
-    expect(run({ PORTICO_UPSTREAM_CLIENT: '' })).toBe('true');
+    expect(run({ PORTICO_UPSTREAM_CLIENT: 'undici' })).toBe('false false');
+    expect(run({ PORTICO_UPSTREAM_CLIENT: '' })).toBe('true true');
   });
 
   it('reuses a connection, writes a well-formed head and relays status, message and headers', async () => {

@@ -2,9 +2,11 @@ import './helpers/quiet-logs';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import type { TLSSocket } from 'node:tls';
-import { makeTestCertificates, serveOnLoopback } from '@portico/testkit';
+import type net from 'node:net';
+import tls, { type TLSSocket } from 'node:tls';
+import { listenOnLoopback, makeTestCertificates, serveOnLoopback } from '@portico/testkit';
 import { startHarness, type Harness } from './helpers/harness';
+import { answerOnceThenDrop, expectRaceSaved } from './helpers/race-node';
 
 /**
  * https upstreams through the real proxy (SPEC §4 upstream `tls`, §1 ssl_trusted_certificate):
@@ -20,6 +22,8 @@ const read = (name: string) => fs.readFileSync(file(name), 'utf8');
 
 interface TlsUpstream {
   port: number;
+  /** TLS connections accepted so far. */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -38,7 +42,10 @@ async function startTlsUpstream(opts: { requireClientCert?: boolean } = {}): Pro
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   });
-  return serveOnLoopback(server);
+  let accepted = 0;
+  server.on('secureConnection', () => accepted++);
+  const served = await serveOnLoopback(server);
+  return { port: served.port, connections: () => accepted, close: served.close };
 }
 
 let upstream: TlsUpstream;
@@ -127,6 +134,37 @@ describe('ssl_trusted_certificate: a CA bundle path', () => {
     const r = await h.request('/mtls');
     expect(r.status).toBe(200);
     expect(r.json().clientCert).toBe('portico-client');
+  });
+
+  test('kept-alive connections are reused per SNI name: requests for another name open their own', async () => {
+    const up = await startTlsUpstream();
+    try {
+      const nodes = { [`127.0.0.1:${up.port}`]: 1 };
+      // One node, so one pool; the two routes differ only in the SNI name they send.
+      await h.put('routes/sni-ip', route('/sni-ip', { nodes }));
+      await h.put('routes/sni-name', route('/sni-name', { nodes, pass_host: 'rewrite', upstream_host: 'localhost' }));
+      for (let i = 0; i < 3; i++) {
+        expect((await h.request('/sni-name')).json().servername).toBe('localhost');
+        expect((await h.request('/sni-ip')).json().servername).toBeNull();
+      }
+      expect(up.connections()).toBe(2);
+    } finally {
+      await up.close();
+    }
+  });
+
+  test('a GET whose kept-alive connection the node just closed is sent again on a new connection; a POST is not', async () => {
+    // as for http nodes in proxy.test.ts
+    const sockets: net.Socket[] = [];
+    const closer = tls.createServer({ cert: read('server.pem'), key: read('server.key') }, answerOnceThenDrop(sockets));
+    const port = await listenOnLoopback(closer);
+    try {
+      await h.put('routes/tls-race', route('/tls-race', { nodes: { [`127.0.0.1:${port}`]: 1 }, retries: 0 }));
+      await expectRaceSaved(h, '/tls-race', sockets);
+    } finally {
+      for (const sock of sockets) sock.destroy();
+      await new Promise<void>((resolve) => closer.close(() => resolve()));
+    }
   });
 
   test('mTLS: without a client certificate the upstream refuses the handshake: 502', async () => {

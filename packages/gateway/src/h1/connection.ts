@@ -20,6 +20,10 @@ export interface ConnectionOwner {
   readonly idleMs: number;
   /** `keepalive_pool.requests`: requests per connection. */
   readonly maxRequests: number;
+  /** TLS connections: ready on 'secureConnect' rather than 'connect'. */
+  readonly secure: boolean;
+  /** A new socket to the node (TLS with this SNI name for https). */
+  connect(servername: string | undefined): net.Socket;
   /** The connection finished a request cleanly and can take another. */
   onIdle(conn: H1Connection): void;
   /** A handler threw from onComplete or onError, where the request cannot fail any more. */
@@ -52,7 +56,9 @@ export class H1Request {
     if (!this.done && this.conn?.current === this) this.conn.resumeReading(this);
   };
 
-  constructor(readonly opts: UpstreamRequest, readonly handler: UpstreamHandler, readonly head: RequestHead) {}
+  constructor(readonly opts: UpstreamRequest, readonly handler: UpstreamHandler, readonly head: RequestHead,
+    /** The SNI name its connection must have been opened with (https), as the pool chose it. */
+    readonly servername?: string) {}
 
   /** Safe to send again: nothing came back, it has no body, and sending it twice does no harm. */
   get replayable(): boolean {
@@ -70,6 +76,8 @@ export class H1Request {
  */
 export class H1Connection {
   readonly socket: net.Socket;
+  /** The TLS server name this connection was opened with (https); requests for another name do not use it. */
+  readonly servername: string | undefined;
   private readonly parser: NativeParser;
   /** Pauses and resumes reading: the parser's own reads (consumeReads), else the stream's. */
   private reads?: ConsumedReads;
@@ -105,11 +113,13 @@ export class H1Connection {
       onMessageComplete: this.onMessageComplete,
       onExecute: this.onParserExecute,
     }, owner.maxHeaderSize);
-    const socket = net.connect({ host: owner.host, port: owner.port });
+    this.servername = req.servername;
+    const socket = owner.connect(this.servername);
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
-    socket.on('connect', this.onConnected);
+    // The connect timeout covers the TLS handshake too, as undici's does.
+    socket.on(owner.secure ? 'secureConnect' : 'connect', this.onConnected);
     socket.on('data', this.onSocketData);
     socket.on('end', this.onSocketEnd);
     socket.on('error', this.onSocketError);
@@ -150,7 +160,9 @@ export class H1Connection {
   private readonly onConnected = (): void => {
     const req = this.current;
     if (this.state !== 'connecting' || !req || req.done) return;
-    this.reads = consumeReads(this.parser, this.socket) ?? streamReads(this.socket);
+    // TLS sockets are read through their stream: the parser reading a TLS handle itself is
+    // not something node documents or this client has been measured with.
+    this.reads = (this.owner.secure ? undefined : consumeReads(this.parser, this.socket)) ?? streamReads(this.socket);
     this.start(req);
   };
 

@@ -1,4 +1,6 @@
 import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
 import { H1Connection, H1Request, notifyError, type ConnectionOwner } from './connection';
 import { ClientError } from './errors';
 import type { UpstreamHandler } from './handler';
@@ -16,18 +18,34 @@ export interface H1PoolOptions {
    * connection is closed either way; default: a process warning.
    */
   onHandlerError?: (err: unknown) => void;
+  /** https origins: verification, trusted CAs and the client certificate (mTLS). */
+  tls?: H1TlsOptions;
+}
+
+/** The TLS settings of an https pool (node's `tls.connect` options of the same names). */
+export interface H1TlsOptions {
+  /** Default true. */
+  rejectUnauthorized?: boolean;
+  /** Replaces node's default roots when set. */
+  ca?: string | Buffer;
+  cert?: string;
+  key?: string;
 }
 
 /**
- * Keep-alive connections to one plain-HTTP upstream node: the upstream client the proxy uses
- * instead of undici for `http` nodes (bench/README.md, "The upstream client": the same work
- * for less CPU per request).
+ * Keep-alive connections to one upstream node, http or https: the upstream client the proxy
+ * uses instead of undici (bench/README.md, "The upstream client": the same work for less CPU
+ * per request).
  *
  * Like the undici pool it replaces (`connections: null`, `pipelining: 1`): a request takes the
  * most recently used idle connection, or opens a new one; the number of connections is not
  * capped, so nothing queues behind a slow request. A connection is reused only after a
  * complete exchange that the node allows to continue, for at most `idleMs` idle (less when
  * the node's Keep-Alive hint is shorter) and `maxRequests` requests.
+ *
+ * https: each request names its SNI server name (`servername`; none for an IP address, whose
+ * certificate is then checked against the IP, as undici's connector does) and only takes an
+ * idle connection opened with the same name; the certificate is checked against that name.
  */
 export class H1Pool implements ConnectionOwner {
   readonly host: string;
@@ -36,6 +54,9 @@ export class H1Pool implements ConnectionOwner {
   readonly maxRequests: number;
   readonly maxHeaderSize: number;
   readonly onHandlerError: (err: unknown) => void;
+  /** An https origin: connections are TLS, ready on 'secureConnect'. */
+  readonly secure: boolean;
+  private readonly tls?: H1TlsOptions;
   /** Host header when the caller gives none. */
   private readonly defaultHost: string;
   /** Most recently used last. */
@@ -44,12 +65,14 @@ export class H1Pool implements ConnectionOwner {
   private closing = false;
   private drained?: () => void;
 
-  /** `origin`: `http://host:port` (IPv6 hosts bracketed). */
+  /** `origin`: `http(s)://host:port` (IPv6 hosts bracketed). */
   constructor(origin: string, opts: H1PoolOptions) {
     const url = new URL(origin);
-    if (url.protocol !== 'http:') throw new Error(`H1Pool serves http origins only, not ${url.protocol}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`H1Pool serves http and https origins, not ${url.protocol}`);
+    this.secure = url.protocol === 'https:';
+    if (this.secure) this.tls = opts.tls ?? {};
     this.host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    this.port = url.port ? Number(url.port) : 80;
+    this.port = url.port ? Number(url.port) : this.secure ? 443 : 80;
     this.defaultHost = url.host;
     this.idleMs = opts.idleMs;
     this.maxRequests = Math.max(1, opts.maxRequests);
@@ -74,12 +97,12 @@ export class H1Pool implements ConnectionOwner {
     }
     let req: H1Request;
     try {
-      req = new H1Request(opts, handler, buildRequestHead(opts, this.defaultHost));
+      req = new H1Request(opts, handler, buildRequestHead(opts, this.defaultHost), this.serverName(opts.servername));
     } catch (err) {
       handler.onError(err as Error);
       return false;
     }
-    const conn = this.idle.pop();
+    const conn = this.takeIdle(req.servername);
     if (conn) conn.start(req);
     else {
       this.open(req);
@@ -125,6 +148,43 @@ export class H1Pool implements ConnectionOwner {
     // A new connection, not another idle one: that could be just as stale.
     if (this.closing) notifyError(req, poolClosed(), this);
     else this.open(req);
+  }
+
+  /** A new socket to the node; TLS with `servername` as SNI and identity for https. */
+  connect(servername: string | undefined): net.Socket {
+    if (!this.tls) return net.connect({ host: this.host, port: this.port });
+    return tls.connect({
+      host: this.host,
+      port: this.port,
+      servername,
+      // as undici's connector: the node may offer h2, but this client speaks HTTP/1.1
+      ALPNProtocols: ['http/1.1'],
+      rejectUnauthorized: this.tls.rejectUnauthorized ?? true,
+      ...(this.tls.ca ? { ca: this.tls.ca } : {}),
+      ...(this.tls.cert && this.tls.key ? { cert: this.tls.cert, key: this.tls.key } : {}),
+    });
+  }
+
+  /**
+   * The SNI name for a request: the caller's, else the node's host name; never an IP address
+   * (RFC 6066), so an IP node's certificate is checked against the IP. None for http.
+   */
+  private serverName(requested: string | undefined): string | undefined {
+    if (!this.secure) return undefined;
+    const name = requested ?? this.host;
+    return net.isIP(name) ? undefined : name;
+  }
+
+  /** The most recently used idle connection opened for `servername`. */
+  private takeIdle(servername: string | undefined): H1Connection | undefined {
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const conn = this.idle[i];
+      if (conn.servername !== servername) continue;
+      if (i === this.idle.length - 1) this.idle.pop();
+      else this.idle.splice(i, 1);
+      return conn;
+    }
+    return undefined;
   }
 
   private open(req: H1Request): void {
