@@ -92,7 +92,7 @@ async function rawServer(answer: (sock: net.Socket, head: string, n: number) => 
 
 const OK = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
 
-describe('H1Pool (the upstream client for http nodes)', () => {
+describe('H1Pool (the upstream client for http and https nodes)', () => {
   const pools: H1Pool[] = [];
   const poolFor = (port: number, opts: { idleMs?: number; maxRequests?: number; maxHeaderSize?: number } = {}): H1Pool => {
     const p = new H1Pool(`http://127.0.0.1:${port}`, { idleMs: 60_000, maxRequests: 1000, ...opts });
@@ -358,6 +358,19 @@ describe('H1Pool (the upstream client for http nodes)', () => {
     expect((await r).status).toBe(413);
     expect(pool.size).toBe(0);
     body.destroy();
+  });
+
+  it('https: the connect timeout covers the TLS handshake', async () => {
+    // TCP connects, but the ClientHello is never answered
+    const s = await rawServer(() => undefined);
+    const pool = new H1Pool(`https://127.0.0.1:${s.port}`, { idleMs: 60_000, maxRequests: 1000 });
+    pools.push(pool);
+    const r = await call(pool, { connectTimeout: 200 });
+    expect(r.error?.code).toBe('UND_ERR_CONNECT_TIMEOUT');
+    expect(r).toMatchObject({ pending: true, connects: 0 });
+    expect(s.connections.length).toBe(1);
+    expect(s.heads).toEqual([]);
+    expect(pool.size).toBe(0);
   });
 
   it('times out a connection attempt that gets no answer, before anything is sent', async () => {
