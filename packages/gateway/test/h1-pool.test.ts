@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import tls from 'node:tls';
 import { PassThrough } from 'node:stream';
-import { waitFor } from '@portico/testkit';
+import { listenOnLoopback, makeTestCertificates, waitFor } from '@portico/testkit';
 import { H1Pool, nativeParserAvailable, type UpstreamHandler, type UpstreamRequest } from '../src/h1';
 import { PoolManager } from '../src/pools';
 import { startHangingPort } from './helpers/hanging-port';
@@ -256,6 +258,66 @@ describe('H1Pool (the upstream client for http and https nodes)', () => {
     expect(out.error).toBeUndefined();
     expect(out.body).toBe('abcd');
     expect(chunks).toBe(2);
+  });
+
+  it.each(['http', 'https'])('%s: holds a large answer back at the node while the handler is full, and relays all of it once resumed', async (scheme) => {
+    const size = 64 * 1024 * 1024;
+    let served: net.Socket | undefined;
+    const onConnection = (sock: net.Socket): void => {
+      served = sock;
+      sock.on('error', () => undefined);
+      sock.once('data', () => {
+        sock.write(`HTTP/1.1 200 OK\r\ncontent-length: ${size}\r\n\r\n`);
+        sock.write(Buffer.alloc(size, 120));
+      });
+    };
+    let server: net.Server;
+    if (scheme === 'https') {
+      const certs = makeTestCertificates('portico-h1-pool');
+      server = tls.createServer({ cert: fs.readFileSync(path.join(certs.dir, 'server.pem')), key: fs.readFileSync(path.join(certs.dir, 'server.key')) }, onConnection);
+      openServers.push(async () => fs.rmSync(certs.dir, { recursive: true, force: true }));
+    } else server = net.createServer(onConnection);
+    const port = await listenOnLoopback(server);
+    openServers.push(async () => {
+      served?.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    });
+    const pool = new H1Pool(`${scheme}://127.0.0.1:${port}`, { idleMs: 60_000, maxRequests: 1000, tls: { rejectUnauthorized: false } });
+    pools.push(pool);
+    let received = 0;
+    let resume: (() => void) | undefined;
+    let paused = false;
+    const done = new Promise<Error | undefined>((resolve) => {
+      pool.dispatch({ path: '/', method: 'GET', headers: ['host', 'node.test'], body: null, headersTimeout: 10_000, bodyTimeout: 10_000 }, {
+        onConnect: () => undefined,
+        onHeaders: (_s, _h, res) => {
+          resume = res;
+          return true;
+        },
+        onData: (chunk) => {
+          received += chunk.length;
+          if (paused) return true;
+          paused = true; // a slow client: take nothing more until resumed
+          return false;
+        },
+        onComplete: () => resolve(undefined),
+        onError: (err) => resolve(err),
+      });
+    });
+    // Held back: the node's send queue stops shrinking (the socket buffers between are full)
+    // with most of the answer still in it. A client that kept reading would empty it at once.
+    let last = -1;
+    let steady = 0;
+    await waitFor(() => {
+      const queued = served?.writableLength ?? 0;
+      steady = queued === last ? steady + 1 : 0;
+      last = queued;
+      return paused && queued > size / 2 && steady >= 5;
+    }, { timeoutMs: 10_000, intervalMs: 50, what: 'the node held back' });
+    expect(received).toBeLessThan(size / 2);
+    resume!();
+    expect(await done).toBeUndefined();
+    expect(received).toBe(size);
   });
 
   it('keeps a long head whole and a chunked body\'s trailers out of the next answer', async () => {

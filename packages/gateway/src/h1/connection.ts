@@ -160,9 +160,9 @@ export class H1Connection {
   private readonly onConnected = (): void => {
     const req = this.current;
     if (this.state !== 'connecting' || !req || req.done) return;
-    // TLS sockets are read through their stream: the parser reading a TLS handle itself is
-    // not something node documents or this client has been measured with.
-    this.reads = (this.owner.secure ? undefined : consumeReads(this.parser, this.socket)) ?? streamReads(this.socket);
+    // TLS sockets too: their handle (TLSWrap) is a stream base that node's https server lets
+    // its parser consume the same way.
+    this.reads = consumeReads(this.parser, this.socket) ?? streamReads(this.socket);
     this.start(req);
   };
 
