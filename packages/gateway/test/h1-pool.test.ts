@@ -435,6 +435,26 @@ describe('H1Pool (the upstream client for http and https nodes)', () => {
     expect(pool.size).toBe(0);
   });
 
+  it('https: a new connection resumes the TLS session of an earlier one, per SNI name', async () => {
+    const certs = makeTestCertificates('portico-h1-pool');
+    openServers.push(async () => fs.rmSync(certs.dir, { recursive: true, force: true }));
+    // Every answer closes its connection, so each request needs a new one.
+    const resumed: Array<[string | false | null, boolean]> = [];
+    const server = tls.createServer({ cert: fs.readFileSync(path.join(certs.dir, 'server.pem')), key: fs.readFileSync(path.join(certs.dir, 'server.key')) }, (sock) => {
+      resumed.push([sock.servername, sock.isSessionReused()]);
+      sock.on('error', () => undefined);
+      sock.once('data', () => sock.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok'));
+    });
+    const port = await listenOnLoopback(server);
+    openServers.push(() => new Promise<void>((r) => server.close(() => r())));
+    const pool = new H1Pool(`https://127.0.0.1:${port}`, { idleMs: 60_000, maxRequests: 1000, tls: { rejectUnauthorized: false } });
+    pools.push(pool);
+    for (const servername of [undefined, undefined, 'a.test', 'a.test', undefined]) {
+      expect((await call(pool, { servername })).body).toBe('ok');
+    }
+    expect(resumed).toEqual([[false, false], [false, true], ['a.test', false], ['a.test', true], [false, true]]);
+  });
+
   it('times out a connection attempt that gets no answer, before anything is sent', async () => {
     const hang = await startHangingPort();
     try {

@@ -57,6 +57,11 @@ export class H1Pool implements ConnectionOwner {
   /** An https origin: connections are TLS, ready on 'secureConnect'. */
   readonly secure: boolean;
   private readonly tls?: H1TlsOptions;
+  /**
+   * TLS sessions to resume, by SNI name ('' for none), as undici's connector keeps them: a new
+   * connection to a node it has already talked to skips the full handshake.
+   */
+  private readonly sessions = new Map<string, Buffer>();
   /** Host header when the caller gives none. */
   private readonly defaultHost: string;
   /** Most recently used last. */
@@ -153,7 +158,8 @@ export class H1Pool implements ConnectionOwner {
   /** A new socket to the node; TLS with `servername` as SNI and identity for https. */
   connect(servername: string | undefined): net.Socket {
     if (!this.tls) return net.connect({ host: this.host, port: this.port });
-    return tls.connect({
+    const key = servername ?? '';
+    const socket = tls.connect({
       host: this.host,
       port: this.port,
       servername,
@@ -162,7 +168,15 @@ export class H1Pool implements ConnectionOwner {
       rejectUnauthorized: this.tls.rejectUnauthorized ?? true,
       ...(this.tls.ca ? { ca: this.tls.ca } : {}),
       ...(this.tls.cert && this.tls.key ? { cert: this.tls.cert, key: this.tls.key } : {}),
+      session: this.sessions.get(key),
     });
+    socket.on('session', (session: Buffer) => {
+      // One pool reaches one node, under a name or two; the bound only guards against a
+      // caller that varies the name per request.
+      if (!this.sessions.has(key) && this.sessions.size >= MAX_TLS_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
+      this.sessions.set(key, session);
+    });
+    return socket;
   }
 
   /**
@@ -191,6 +205,9 @@ export class H1Pool implements ConnectionOwner {
     this.connections.add(new H1Connection(this, req));
   }
 }
+
+/** TLS sessions kept per pool (undici's connector keeps 100). */
+const MAX_TLS_SESSIONS = 100;
 
 function poolClosed(): ClientError {
   return new ClientError('the upstream pool is closed', 'UND_ERR_CLOSED');
