@@ -21,6 +21,23 @@ import type { PluginChain } from './plugins/pipeline';
 import type { GatewayTables, RouteRuntime } from './tables';
 import type { Target, UpstreamRuntime } from './upstream';
 import type { UpstreamHandler, UpstreamRequest } from './h1';
+import { H1Server } from './h1/server';
+import { nativeParserAvailable } from './h1';
+
+/** The listening side: node:http's server, or the own one (h1/server.ts). */
+interface DataPlaneServer {
+  close(cb?: () => void): unknown;
+  closeIdleConnections(): void;
+  closeAllConnections(): void;
+  address(): AddressInfo | string | null;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+/**
+ * Whether the data plane uses the own HTTP/1.1 server (h1/server.ts): by default, unless node's
+ * parser is unavailable or `PORTICO_HTTP_SERVER=node` asks for node:http's server.
+ */
+export const ownHttpServer = nativeParserAvailable && process.env.PORTICO_HTTP_SERVER !== 'node';
 
 export interface ListenAddress {
   ip?: string;
@@ -76,7 +93,7 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
  * goes away aborts the upstream request.
  */
 export class ProxyServer {
-  private readonly servers: http.Server[] = [];
+  private readonly servers: DataPlaneServer[] = [];
   private readonly log: Logger;
   private readonly getTables: () => GatewayTables;
   private inflight = 0;
@@ -113,8 +130,7 @@ export class ProxyServer {
   async listen(addresses: readonly ListenAddress[]): Promise<number[]> {
     const ports: number[] = [];
     for (const addr of addresses) {
-      const server = http.createServer(this.serverOptions, this.handle);
-      server.on('upgrade', this.handleUpgrade);
+      const server = this.createServer();
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(addr.port, addr.ip, () => {
@@ -127,6 +143,25 @@ export class ProxyServer {
       ports.push((server.address() as AddressInfo).port);
     }
     return ports;
+  }
+
+  /**
+   * The own server's requests and responses implement the part of IncomingMessage and
+   * ServerResponse that the proxy, RequestContext, http-util, metrics and websocket.ts use
+   * (h1/server.ts), hence the casts.
+   */
+  private createServer(): DataPlaneServer & { listen(port: number, host: string | undefined, cb: () => void): unknown; once(e: 'error', l: (err: Error) => void): unknown; off(e: 'error', l: (err: Error) => void): unknown } {
+    if (ownHttpServer) {
+      const o = this.serverOptions;
+      return new H1Server(
+        { keepAliveTimeout: o.keepAliveTimeout ?? 5000, headersTimeout: o.headersTimeout ?? 60_000, maxHeaderSize: o.maxHeaderSize ?? http.maxHeaderSize },
+        (req, res) => this.handle(req as unknown as IncomingMessage, res as unknown as ServerResponse),
+        (req, socket, head) => this.handleUpgrade(req as unknown as IncomingMessage, socket, head),
+      );
+    }
+    const server = http.createServer(this.serverOptions, this.handle);
+    server.on('upgrade', this.handleUpgrade);
+    return server;
   }
 
   /**

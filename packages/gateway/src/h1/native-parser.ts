@@ -51,12 +51,14 @@ interface ParserModule {
   HTTPParser: {
     new (): Record<number | string, unknown> & NativeParser & { initialize(...args: unknown[]): void };
     RESPONSE: number;
+    REQUEST: number;
     /** Indexes the binding reads the callbacks from. */
     kOnHeaders: number;
     kOnHeadersComplete: number;
     kOnBody: number;
     kOnMessageComplete: number;
     kOnExecute?: number;
+    kOnMessageBegin?: number;
     kLenientNone?: number;
   };
 }
@@ -66,7 +68,7 @@ function load(): ParserModule['HTTPParser'] | undefined {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require('_http_common') as Partial<ParserModule>;
     const P = mod.HTTPParser;
-    if (typeof P !== 'function' || typeof P.RESPONSE !== 'number') return undefined;
+    if (typeof P !== 'function' || typeof P.RESPONSE !== 'number' || typeof P.REQUEST !== 'number') return undefined;
     for (const k of ['kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete'] as const) {
       if (typeof P[k] !== 'number') return undefined;
     }
@@ -89,9 +91,24 @@ export const nativeParserAvailable = HTTPParser !== undefined;
  * reports HPE_HEADER_OVERFLOW beyond it); no lenient flags: a malformed response is an error.
  */
 export function createResponseParser(cb: NativeParserCallbacks, maxHeaderSize: number): NativeParser {
+  return createParser('RESPONSE', cb, maxHeaderSize);
+}
+
+/**
+ * A request parser for one server connection, with node:http's server settings: no lenient
+ * flags (conflicting Content-Length / Transfer-Encoding and the other smuggling vectors are
+ * errors) and `maxHeaderSize` for the whole head (HPE_HEADER_OVERFLOW beyond it).
+ * `onMessageBegin` is told of each request's first byte.
+ */
+export function createRequestParser(cb: NativeParserCallbacks & { onMessageBegin(): void }, maxHeaderSize: number): ServerParser {
+  return createParser('REQUEST', cb, maxHeaderSize) as ServerParser;
+}
+
+function createParser(type: 'REQUEST' | 'RESPONSE', cb: NativeParserCallbacks & { onMessageBegin?(): void }, maxHeaderSize: number): NativeParser {
   if (!HTTPParser) throw new Error('node\'s HTTP parser is not available');
   const p = new HTTPParser();
-  p.initialize(HTTPParser.RESPONSE, {}, maxHeaderSize, HTTPParser.kLenientNone ?? 0);
+  p.initialize(HTTPParser[type], {}, maxHeaderSize, HTTPParser.kLenientNone ?? 0);
+  if (cb.onMessageBegin && HTTPParser.kOnMessageBegin !== undefined) p[HTTPParser.kOnMessageBegin] = cb.onMessageBegin;
   p[HTTPParser.kOnHeaders] = cb.onHeaders;
   p[HTTPParser.kOnHeadersComplete] = cb.onHeadersComplete;
   p[HTTPParser.kOnBody] = cb.onBody;
@@ -99,6 +116,22 @@ export function createResponseParser(cb: NativeParserCallbacks, maxHeaderSize: n
   if (HTTPParser.kOnExecute !== undefined) p[HTTPParser.kOnExecute] = cb.onExecute;
   return p;
 }
+
+/** The request parser's extra methods (node:http's server uses them the same way). */
+export interface ServerParser extends NativeParser {
+  /** The buffer of the read being parsed (the bytes after an upgrade request's head). */
+  getCurrentBuffer(): Buffer;
+}
+
+/** Method names by the parser's method index. */
+export const HTTP_METHODS: readonly string[] = (() => {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('_http_common') as { methods?: string[] }).methods ?? [];
+  } catch {
+    return [];
+  }
+})();
 
 /** Control over a socket's reads (here: reads that go straight into the parser). */
 export interface ConsumedReads {

@@ -1,0 +1,648 @@
+import { EventEmitter } from 'node:events';
+import { STATUS_CODES, IncomingMessage, validateHeaderName, validateHeaderValue, type IncomingHttpHeaders } from 'node:http';
+import net from 'node:net';
+import { Readable } from 'node:stream';
+import { consumeReads, createRequestParser, HTTP_METHODS, type ConsumedReads, type ServerParser } from './native-parser';
+
+/**
+ * The data plane's HTTP/1.1 server: node's llhttp (`_http_common`'s `HTTPParser`, the parser
+ * node:http's server uses, with the same strictness) reads each connection's socket itself,
+ * and requests and responses are small objects with the part of IncomingMessage /
+ * ServerResponse the proxy uses. What it saves over node:http, and the behaviour it keeps, is
+ * in bench/README.md ("The server side").
+ */
+export interface H1ServerOptions {
+  /** Idle time between requests on a kept-alive connection, ms. */
+  keepAliveTimeout: number;
+  /** Time from a connection's or request's first byte until its head is complete, ms (408 after). */
+  headersTimeout: number;
+  /** Request head size limit, bytes (431 above). */
+  maxHeaderSize: number;
+}
+
+export type RequestListener = (req: ServerRequest, res: ServerResponse) => void;
+export type UpgradeListener = (req: ServerRequest, socket: net.Socket, head: Buffer) => void;
+
+/** node:http's answers to a request it cannot parse, byte for byte. */
+const ERROR_RESPONSES: Record<string, string> = {
+  HPE_HEADER_OVERFLOW: 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 'HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n\r\n',
+  ERR_HTTP_REQUEST_TIMEOUT: 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n',
+};
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+const EXPECT_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
+
+/** node's own duplicate-header rules (joined with ", ", set-cookie as a list, some keep the first). */
+const addHeaderLine = (IncomingMessage.prototype as unknown as {
+  _addHeaderLine(this: { joinDuplicateHeaders?: boolean }, field: string, value: string, dest: IncomingHttpHeaders): void;
+})._addHeaderLine;
+const HEADER_RULES = { joinDuplicateHeaders: false };
+
+export class H1Server extends EventEmitter {
+  private readonly server: net.Server;
+  private readonly connections = new Set<ServerConnection>();
+
+  constructor(readonly options: H1ServerOptions, readonly onRequest: RequestListener, readonly onUpgrade: UpgradeListener) {
+    super();
+    // allowHalfOpen: what a client's end means is decided here (onEnd), as node:http does.
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+      this.connections.add(new ServerConnection(this, socket));
+    });
+    this.server.on('error', (err) => this.emit('error', err));
+  }
+
+  listen(port: number, host: string | undefined, cb: () => void): this {
+    this.server.listen(port, host, cb);
+    return this;
+  }
+
+  address(): ReturnType<net.Server['address']> {
+    return this.server.address();
+  }
+
+  /** Stops accepting; `cb` runs once every connection is gone. */
+  close(cb?: () => void): void {
+    this.server.close(() => cb?.());
+  }
+
+  closeIdleConnections(): void {
+    for (const c of this.connections) c.closeIfIdle();
+  }
+
+  closeAllConnections(): void {
+    for (const c of this.connections) c.destroy();
+  }
+
+  /** @internal */
+  gone(conn: ServerConnection): void {
+    this.connections.delete(conn);
+  }
+}
+
+/** One client connection: parses requests, answers them in order. */
+class ServerConnection {
+  private readonly parser: ServerParser;
+  private readonly reads: ConsumedReads | undefined;
+  /** Answers in request order; the first one writes to the socket, the others buffer. */
+  private readonly queue: ServerResponse[] = [];
+  /** The request whose body is being parsed. */
+  private incoming?: ServerRequest;
+  /** Header lines and url pieces the parser flushed before the head was complete. */
+  private early: string[] = [];
+  private earlyUrl = '';
+  private upgrading?: ServerRequest;
+  private closed = false;
+  private readPaused = false;
+  /**
+   * Which timeout runs: the headers one while a head is arriving, the keep-alive one while
+   * idle. Each has its own Timeout, made once and refreshed; a firing of the other is ignored.
+   */
+  private timerKind: 'headers' | 'idle' | 'none' = 'headers';
+  private readonly headersTimer: NodeJS.Timeout;
+  private idleTimer?: NodeJS.Timeout;
+  private corked = false;
+
+  constructor(private readonly server: H1Server, readonly socket: net.Socket) {
+    this.parser = createRequestParser({
+      onMessageBegin: this.onMessageBegin,
+      onHeaders: this.onHeaders,
+      onHeadersComplete: this.onHeadersComplete,
+      onBody: this.onBody,
+      onMessageComplete: this.onMessageComplete,
+      onExecute: this.onExecute,
+    }, server.options.maxHeaderSize);
+    this.reads = consumeReads(this.parser, socket);
+    if (!this.reads) socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    socket.on('drain', this.onDrain);
+    // A new connection must send its first head within the headers timeout (slowloris).
+    this.headersTimer = setTimeout(this.onHeadersTimeout, server.options.headersTimeout);
+    this.headersTimer.unref();
+  }
+
+  private readonly onData = (data: Buffer): void => {
+    this.onExecute(this.parser.execute(data), data);
+  };
+
+  /** The first byte of a request: its head must be complete within the headers timeout (slowloris). */
+  private readonly onMessageBegin = (): void => {
+    if (!this.closed && this.queue.length === 0) this.setTimer('headers');
+  };
+
+  private readonly onHeaders = (headers: string[], url: string): void => {
+    for (const h of headers) this.early.push(h);
+    this.earlyUrl += url;
+  };
+
+  private readonly onHeadersComplete = (
+    versionMajor: number, versionMinor: number, headers: string[] | undefined, method: number | undefined, url: string | undefined,
+    _status: number, _message: string, upgrade: boolean, shouldKeepAlive: boolean,
+  ): number => {
+    if (this.closed) return 1;
+    if (headers === undefined) {
+      headers = this.early;
+      this.early = [];
+    }
+    if (url === undefined || url === '') {
+      url = this.earlyUrl;
+      this.earlyUrl = '';
+    }
+    const req = new ServerRequest(this, this.socket, HTTP_METHODS[method ?? -1] ?? 'GET', url, versionMajor, versionMinor, headers, upgrade);
+    // The head is in: no headers timeout while the request runs (node:http's requestTimeout 0).
+    this.setTimer('none');
+    if (upgrade) {
+      // Handed over with the bytes after the head once the parser returns (onExecute).
+      this.upgrading = req;
+      return 2;
+    }
+    this.incoming = req;
+    const res = new ServerResponse(req, this, shouldKeepAlive, this.server.options.keepAliveTimeout);
+    this.queue.push(res);
+    if (versionMajor === 1 && versionMinor === 1) {
+      // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400 (node:http's requireHostHeader).
+      if (req.headers.host === undefined) {
+        res.writeHead(400, ['Connection', 'close']);
+        res.end();
+        return 0;
+      }
+      const expect = req.headers.expect;
+      if (expect !== undefined) {
+        if (!EXPECT_CONTINUE.test(expect)) {
+          res.writeHead(417);
+          res.end();
+          return 0;
+        }
+        res.writeContinue();
+      }
+    }
+    this.server.onRequest(req, res);
+    return 0;
+  };
+
+  private readonly onBody = (chunk: Buffer): void => {
+    const req = this.incoming;
+    if (!req || this.closed) return;
+    // (node's parser hands each body chunk over as a copy of its read buffer)
+    if (!req.feed(chunk)) this.pauseReads();
+  };
+
+  private readonly onMessageComplete = (): void => {
+    const req = this.incoming;
+    if (!req) return;
+    this.incoming = undefined;
+    req.complete = true;
+    req.feed(null);
+    // answered before its end was parsed (a reply made at once): the connection is idle now
+    if (this.queue.length === 0 && !this.closed) this.setTimer('idle');
+  };
+
+  private readonly onExecute = (ret: number | Error, data?: Buffer): void => {
+    if (this.closed) return;
+    // (not `instanceof Error`: the parser's errors may come from another realm, as under jest)
+    if (typeof ret !== 'number') return this.parseError(ret);
+    const req = this.upgrading;
+    if (req) {
+      const buf = data ?? this.parser.getCurrentBuffer();
+      this.upgrading = undefined;
+      this.handOver(req, Buffer.from(buf.subarray(ret)));
+      return;
+    }
+  };
+
+  /** A request the parser refused: node:http's answer, unless an answer is already on its way. */
+  private parseError(err: Error & { code?: string }): void {
+    const head = this.queue[0];
+    if (!head || !head.headersFlushed) this.socket.write(ERROR_RESPONSES[err.code ?? ''] ?? BAD_REQUEST, 'latin1');
+    this.destroy();
+  }
+
+  /** An Upgrade request: the socket leaves this server with the bytes after the head. */
+  private handOver(req: ServerRequest, head: Buffer): void {
+    this.detach();
+    this.server.gone(this);
+    req.complete = true;
+    this.server.onUpgrade(req, this.socket, head);
+  }
+
+  /** Stops parsing this socket, leaving it open (upgrade). */
+  private detach(): void {
+    this.closed = true;
+    this.clearTimers();
+    const s = this.socket;
+    s.removeListener('data', this.onData);
+    s.removeListener('end', this.onEnd);
+    s.removeListener('error', this.onError);
+    s.removeListener('close', this.onClose);
+    s.removeListener('drain', this.onDrain);
+    this.reads?.release();
+    if (this.reads) this.reads.resume();
+    this.parser.finish();
+    this.parser.close();
+  }
+
+  /**
+   * The client ended its side: as node:http (without httpAllowHalfOpen), whatever is still in
+   * flight is abandoned and the connection closes; the answers' 'close' tells the proxy.
+   */
+  private readonly onEnd = (): void => {
+    if (this.closed) return;
+    this.parser.finish();
+    if (this.socket.writable) this.socket.end();
+    else this.destroy();
+  };
+
+  private readonly onError = (): void => {
+    this.destroy();
+  };
+
+  private readonly onClose = (): void => {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearTimers();
+    this.server.gone(this);
+    const req = this.incoming;
+    this.incoming = undefined;
+    if (req && !req.complete) req.abort();
+    for (const res of this.queue.splice(0)) res.aborted();
+    this.reads?.release();
+    this.parser.close();
+  };
+
+  private readonly onDrain = (): void => {
+    this.queue[0]?.emit('drain');
+  };
+
+  private readonly onHeadersTimeout = (): void => {
+    if (this.closed || this.timerKind !== 'headers') return;
+    this.socket.write(ERROR_RESPONSES.ERR_HTTP_REQUEST_TIMEOUT, 'latin1');
+    this.destroy();
+  };
+
+  private readonly onIdleTimeout = (): void => {
+    if (!this.closed && this.timerKind === 'idle') this.destroy();
+  };
+
+  private setTimer(kind: 'headers' | 'idle' | 'none'): void {
+    this.timerKind = kind;
+    if (kind === 'headers') this.headersTimer.refresh();
+    else if (kind === 'idle') {
+      if (this.idleTimer) this.idleTimer.refresh();
+      else {
+        this.idleTimer = setTimeout(this.onIdleTimeout, this.server.options.keepAliveTimeout);
+        this.idleTimer.unref();
+      }
+    }
+  }
+
+  private clearTimers(): void {
+    this.timerKind = 'none';
+    clearTimeout(this.headersTimer);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+  }
+
+  closeIfIdle(): void {
+    if (this.queue.length === 0 && !this.incoming) this.destroy();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** The request body's reader wants more. */
+  resumeReads(): void {
+    if (!this.readPaused || this.closed) return;
+    this.readPaused = false;
+    if (this.reads) this.reads.resume();
+    else this.socket.resume();
+  }
+
+  private pauseReads(): void {
+    if (this.readPaused || this.closed) return;
+    this.readPaused = true;
+    if (this.reads) this.reads.pause();
+    else this.socket.pause();
+  }
+
+  /** Output of `res`: written now if it is the answer at the head of the queue, else held. */
+  write(res: ServerResponse, data: string | Buffer, encoding?: BufferEncoding): boolean {
+    if (this.closed) return false;
+    if (this.queue[0] !== res) {
+      res.held.push(data);
+      return false;
+    }
+    if (!this.corked) {
+      // head and body of one answer go out in one write, as node:http's cork does
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
+    return typeof data === 'string' ? this.socket.write(data, encoding ?? 'latin1') : this.socket.write(data);
+  }
+
+  private readonly uncork = (): void => {
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket.uncork();
+  };
+
+  /** `res` is complete: the next answer may write; the connection idles or closes. */
+  finished(res: ServerResponse): void {
+    if (this.queue[0] !== res) return;
+    this.queue.shift();
+    this.uncork();
+    const req = res.req;
+    // An unread request body is discarded, so the connection can go on (node:http's _dump).
+    if (!req.complete || req.readableLength > 0) req.dump();
+    if (res.last) {
+      this.closed || this.socket.end();
+      // nothing more is read from a connection that is closing
+      if (!this.closed) this.detachReads();
+      return;
+    }
+    const next = this.queue[0];
+    if (next) {
+      for (const d of next.held.splice(0)) this.write(next, d);
+      if (next.isFinished) this.finished(next);
+      // Its writes were refused while it waited; a writer waiting for 'drain' goes on now
+      // (or at the socket's own 'drain').
+      else if (!this.socket.writableNeedDrain) next.emit('drain');
+      return;
+    }
+    if (!this.incoming) this.setTimer('idle');
+  }
+
+  private detachReads(): void {
+    this.setTimer('none');
+    this.pauseReads();
+  }
+}
+
+/** A request: what the proxy reads of node's IncomingMessage, and its body as a stream. */
+export class ServerRequest extends Readable {
+  readonly httpVersion: string;
+  readonly rawHeaders: string[];
+  complete = false;
+  private parsedHeaders?: IncomingHttpHeaders;
+  private dumped = false;
+
+  constructor(
+    private readonly conn: ServerConnection,
+    readonly socket: net.Socket,
+    readonly method: string,
+    readonly url: string,
+    readonly httpVersionMajor: number,
+    readonly httpVersionMinor: number,
+    rawHeaders: string[],
+    readonly upgrade: boolean,
+  ) {
+    super();
+    this.httpVersion = `${httpVersionMajor}.${httpVersionMinor}`;
+    this.rawHeaders = rawHeaders;
+  }
+
+  /** Header names lower-cased, duplicates merged by node's own rules; built on first use. */
+  get headers(): IncomingHttpHeaders {
+    if (this.parsedHeaders) return this.parsedHeaders;
+    const out: IncomingHttpHeaders = {};
+    const raw = this.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) addHeaderLine.call(HEADER_RULES, raw[i], raw[i + 1], out);
+    this.parsedHeaders = out;
+    return out;
+  }
+
+  override _read(): void {
+    this.conn.resumeReads();
+  }
+
+  /** A body chunk (null: the end); false when the reader is full. */
+  feed(chunk: Buffer | null): boolean {
+    if (this.dumped) return true;
+    return this.push(chunk);
+  }
+
+  /** The client left before the body was complete. */
+  abort(): void {
+    if (this.destroyed) return;
+    this.emit('aborted');
+    this.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+  }
+
+  /** Discards what is left of the body. */
+  dump(): void {
+    if (this.dumped) return;
+    this.dumped = true;
+    this.removeAllListeners('data');
+    this.resume();
+  }
+}
+
+/** A response: what the proxy, http-util and metrics use of node's ServerResponse. */
+export class ServerResponse extends EventEmitter {
+  statusCode = 200;
+  statusMessage?: string;
+  /** The head is built (writeHead or the first write): no header can change any more. */
+  headersSent = false;
+  /** The head went to the socket. */
+  headersFlushed = false;
+  destroyed = false;
+  writableEnded = false;
+  writableFinished = false;
+  /** This is the connection's last answer (Connection: close, or no framing but the close). */
+  last: boolean;
+  /** Output held while an earlier answer on the connection is still being written. */
+  readonly held: Array<string | Buffer> = [];
+  isFinished = false;
+  private head?: string;
+  private headerList?: Map<string, [string, string | number | readonly string[]]>;
+  private readonly hasBody: boolean;
+  private bodyAllowed = true;
+  private chunked = false;
+
+  constructor(readonly req: ServerRequest, private readonly conn: ServerConnection, private readonly keepAlive: boolean,
+    private readonly keepAliveMs: number) {
+    super();
+    this.hasBody = req.method !== 'HEAD';
+    this.last = !keepAlive;
+  }
+
+  get socket(): net.Socket {
+    return this.req.socket;
+  }
+
+  setHeader(name: string, value: string | number | readonly string[]): this {
+    if (this.headersSent) throw Object.assign(new Error('Cannot set headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
+    validateHeaderName(name);
+    validateHeaderValue(name, value as string);
+    (this.headerList ??= new Map()).set(name.toLowerCase(), [name, value]);
+    return this;
+  }
+
+  getHeader(name: string): string | number | readonly string[] | undefined {
+    return this.headerList?.get(name.toLowerCase())?.[1];
+  }
+
+  removeHeader(name: string): void {
+    this.headerList?.delete(name.toLowerCase());
+  }
+
+  writeContinue(): void {
+    this.conn.write(this, CONTINUE);
+  }
+
+  /**
+   * As node's: status, optional reason, and headers as an object or a flat [name, value, ...]
+   * list; names and values are validated (a bad one throws) and the head is built now.
+   */
+  writeHead(status: number, message?: string | Record<string, unknown> | unknown[], headers?: Record<string, unknown> | unknown[]): this {
+    if (this.headersSent) throw Object.assign(new Error('Cannot write headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
+    if (typeof message !== 'string' && message !== undefined) {
+      headers = message;
+      message = undefined;
+    }
+    if (!Number.isInteger(status) || status < 100 || status > 999) {
+      throw Object.assign(new RangeError(`Invalid status code: ${status}`), { code: 'ERR_HTTP_INVALID_STATUS_CODE' });
+    }
+    this.statusCode = status;
+    this.statusMessage = message ?? STATUS_CODES[status] ?? 'unknown';
+    this.buildHead(headers, undefined);
+    return this;
+  }
+
+  /** Builds the head (node's _storeHeader): `bodyLength` when the whole body is known (end before any write). */
+  private buildHead(headers: Record<string, unknown> | unknown[] | undefined, bodyLength: number | undefined): void {
+    if (this.statusCode === 204 || this.statusCode === 304 || this.statusCode < 200) this.bodyAllowed = false;
+    let head = `HTTP/1.1 ${this.statusCode} ${this.statusMessage ?? STATUS_CODES[this.statusCode] ?? 'unknown'}\r\n`;
+    const seen = { date: false, length: false, te: false, connection: false };
+    const add = (name: string, value: unknown): void => {
+      if (Array.isArray(value)) {
+        for (const v of value) add(name, v);
+        return;
+      }
+      validateHeaderName(name);
+      validateHeaderValue(name, value as string);
+      const v = String(value);
+      const n = name.length;
+      if (n === 4 && name.toLowerCase() === 'date') seen.date = true;
+      else if (n === 14 && name.toLowerCase() === 'content-length') seen.length = true;
+      else if (n === 17 && name.toLowerCase() === 'transfer-encoding') {
+        seen.te = true;
+        if (/(?:^|,)\s*chunked\s*$/i.test(v)) this.chunked = true;
+      } else if (n === 10 && name.toLowerCase() === 'connection') {
+        seen.connection = true;
+        if (/(?:^|\W)close(?:$|\W)/i.test(v)) this.last = true;
+      }
+      head += `${name}: ${v}\r\n`;
+    };
+    if (this.headerList) for (const [, [name, value]] of this.headerList) add(name, value);
+    if (Array.isArray(headers)) {
+      if (headers.length % 2 !== 0) throw Object.assign(new TypeError('headers must be name/value pairs'), { code: 'ERR_INVALID_ARG_VALUE' });
+      for (let i = 0; i < headers.length; i += 2) add(headers[i] as string, headers[i + 1]);
+    } else if (headers) {
+      for (const name of Object.keys(headers)) if (headers[name] !== undefined) add(name, headers[name]);
+    }
+    if (!seen.date) head += `Date: ${utcDate()}\r\n`;
+    const http11 = this.req.httpVersionMajor === 1 && this.req.httpVersionMinor >= 1;
+    // HTTP/1.0 clients get no chunked framing: without a length the body ends with the connection.
+    const framable = seen.length || seen.te || bodyLength !== undefined || http11;
+    if (!seen.connection) {
+      if (!this.last && framable) {
+        head += 'Connection: keep-alive\r\n';
+        if (this.keepAliveMs > 0) head += `Keep-Alive: timeout=${Math.floor(this.keepAliveMs / 1000)}\r\n`;
+      } else {
+        this.last = true;
+        head += 'Connection: close\r\n';
+      }
+    }
+    if (!seen.length && !seen.te && this.hasBody && this.bodyAllowed) {
+      if (bodyLength !== undefined) head += `Content-Length: ${bodyLength}\r\n`;
+      else if (http11) {
+        head += 'Transfer-Encoding: chunked\r\n';
+        this.chunked = true;
+      } else this.last = true;
+    }
+    this.head = `${head}\r\n`;
+    this.headersSent = true;
+  }
+
+  write(chunk: string | Buffer, encoding?: BufferEncoding | (() => void)): boolean {
+    if (this.writableEnded) {
+      this.emit('error', Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' }));
+      return false;
+    }
+    if (this.destroyed) return false;
+    if (!this.headersSent) this.buildHead(undefined, undefined);
+    const enc = typeof encoding === 'string' ? encoding : undefined;
+    let ok = this.flushHead();
+    const len = typeof chunk === 'string' ? Buffer.byteLength(chunk, enc) : chunk.length;
+    if (!this.hasBody || !this.bodyAllowed || len === 0) return ok;
+    if (this.chunked) {
+      this.conn.write(this, `${len.toString(16)}\r\n`);
+      this.conn.write(this, chunk, enc);
+      ok = this.conn.write(this, '\r\n');
+    } else ok = this.conn.write(this, chunk, enc);
+    return ok;
+  }
+
+  private flushHead(): boolean {
+    if (this.headersFlushed || this.head === undefined) return true;
+    this.headersFlushed = true;
+    const head = this.head;
+    this.head = undefined;
+    return this.conn.write(this, head);
+  }
+
+  end(chunk?: string | Buffer | (() => void), encoding?: BufferEncoding | (() => void)): this {
+    if (this.writableEnded || this.destroyed) return this;
+    const data = typeof chunk === 'function' ? undefined : chunk;
+    const enc = typeof encoding === 'string' ? encoding : undefined;
+    if (!this.headersSent) {
+      const len = data === undefined ? 0 : typeof data === 'string' ? Buffer.byteLength(data, enc) : data.length;
+      this.buildHead(undefined, this.hasBody ? len : undefined);
+    }
+    if (data !== undefined) this.write(data, enc);
+    else this.flushHead();
+    if (this.chunked && this.hasBody && this.bodyAllowed) this.conn.write(this, '0\r\n\r\n');
+    this.writableEnded = true;
+    this.isFinished = true;
+    this.writableFinished = true;
+    this.emit('finish');
+    this.conn.finished(this);
+    process.nextTick(emitClose, this);
+    return this;
+  }
+
+  destroy(): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    this.req.socket.destroy();
+    return this;
+  }
+
+  /** The connection closed before this answer was complete. */
+  aborted(): void {
+    if (this.isFinished) return;
+    this.destroyed = true;
+    process.nextTick(emitClose, this);
+  }
+}
+
+function emitClose(res: ServerResponse): void {
+  res.emit('close');
+}
+
+let dateCache = '';
+let dateSecond = -1;
+
+/** The Date header value, rebuilt once a second (as node:http caches it). */
+function utcDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateCache = new Date(now).toUTCString();
+  }
+  return dateCache;
+}
