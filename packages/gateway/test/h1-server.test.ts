@@ -99,10 +99,22 @@ describe('H1Server (the data plane\'s HTTP/1.1 server)', () => {
     await waitFor(() => c.text().includes('GET /a'), { what: 'the first answer' });
     expect(c.text()).toMatch(/\r\nConnection: keep-alive\r\nKeep-Alive: timeout=7\r\n/);
     expect(c.text()).toMatch(/\r\nDate: [A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\r\n/);
+    expect(c.text().match(/keep-alive: /gi)).toHaveLength(1);
     c.socket.write('GET /b HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
     await waitFor(() => c.closed(), { what: 'the server closed the connection' });
     expect(c.text()).toMatch(/GET \/b$/);
     expect(c.text().split('HTTP/1.1 200')[2]).toMatch(/\r\nConnection: close\r\n/);
+  });
+
+  it('sends a caller\'s Keep-Alive header instead of its own, never both', async () => {
+    const port = await serve((_req, res) => {
+      res.writeHead(200, ['Keep-Alive', 'timeout=9', 'content-length', '0']);
+      res.end();
+    });
+    const c = connect(port);
+    c.socket.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+    await waitFor(() => c.text().endsWith('\r\n\r\n'), { what: 'the answer' });
+    expect(c.text().match(/keep-alive: [^\r]*/gi)).toEqual(['Keep-Alive: timeout=9']);
   });
 
   it('frames an answer without a length as chunked for HTTP/1.1, and by closing for HTTP/1.0', async () => {

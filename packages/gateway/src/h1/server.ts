@@ -515,7 +515,7 @@ export class ServerResponse extends EventEmitter {
   private buildHead(headers: Record<string, unknown> | unknown[] | undefined, bodyLength: number | undefined): void {
     if (this.statusCode === 204 || this.statusCode === 304 || this.statusCode < 200) this.bodyAllowed = false;
     let head = `HTTP/1.1 ${this.statusCode} ${this.statusMessage ?? STATUS_CODES[this.statusCode] ?? 'unknown'}\r\n`;
-    const seen = { date: false, length: false, te: false, connection: false };
+    const seen = { date: false, length: false, te: false, connection: false, keepAlive: false };
     const add = (name: string, value: unknown): void => {
       if (Array.isArray(value)) {
         for (const v of value) add(name, v);
@@ -530,9 +530,12 @@ export class ServerResponse extends EventEmitter {
       else if (n === 17 && name.toLowerCase() === 'transfer-encoding') {
         seen.te = true;
         if (/(?:^|,)\s*chunked\s*$/i.test(v)) this.chunked = true;
-      } else if (n === 10 && name.toLowerCase() === 'connection') {
-        seen.connection = true;
-        if (/(?:^|\W)close(?:$|\W)/i.test(v)) this.last = true;
+      } else if (n === 10) {
+        const lower = name.toLowerCase();
+        if (lower === 'connection') {
+          seen.connection = true;
+          if (/(?:^|\W)close(?:$|\W)/i.test(v)) this.last = true;
+        } else if (lower === 'keep-alive') seen.keepAlive = true; // the caller's replaces ours, as in node
       }
       head += `${name}: ${v}\r\n`;
     };
@@ -550,7 +553,7 @@ export class ServerResponse extends EventEmitter {
     if (!seen.connection) {
       if (!this.last && framable) {
         head += 'Connection: keep-alive\r\n';
-        if (this.keepAliveMs > 0) head += `Keep-Alive: timeout=${Math.floor(this.keepAliveMs / 1000)}\r\n`;
+        if (this.keepAliveMs > 0 && !seen.keepAlive) head += `Keep-Alive: timeout=${Math.floor(this.keepAliveMs / 1000)}\r\n`;
       } else {
         this.last = true;
         head += 'Connection: close\r\n';
