@@ -4,7 +4,7 @@
  *
  *   node -r ts-node/register/transpile-only bench/bench-profile.ts <case> [node flags...]
  *
- * <case>: plain | key-auth | key-auth-limit | many | bare-node | bare-h1 (bare node http → undici / → the own client). Node flags go to the SUT, e.g.
+ * <case>: plain | key-auth | key-auth-limit | many | bare-node | bare-h1 | bare-own (the bare proxies of proxy.bench.ts). Node flags go to the SUT, e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof` (written when the SUT exits) or
  * `--trace-gc` (GC lines land in the Portico log, whose path is printed) or
  * `--max-semi-space-size=16`. BENCH_DURATION_S / BENCH_CONNECTIONS as for the bench.

@@ -5,10 +5,11 @@
  *
  *   direct          wrk → upstream (no proxy; the ceiling CPU 1 can feed, upstream on CPU 1)
  *   nginx           nginx proxy_pass, upstream keepalive pool, 1 worker
- *   bare-h1         node http server → Portico's own upstream client (packages/gateway/src/h1)
- *                   → response, nothing else: the most a Node proxy on Portico's stack gets
- *                   from one core (Portico's ceiling)
- *   bare-node       the same with undici as the client (Portico's stack before the own client)
+ *   bare-own        Portico's own HTTP/1.1 server → its own upstream client (both in
+ *                   packages/gateway/src/h1) → response, nothing else: the most a Node proxy on
+ *                   Portico's stack gets from one core (Portico's ceiling)
+ *   bare-h1         the same on node's http server (Portico's server before the sixth session)
+ *   bare-node       node's http server with undici as the client (Portico's first stack)
  *   portico         Portico, one route, no plugins
  *   key-auth        + key-auth, plain key
  *   key-auth-secret + key-auth, key stored as `$env://BENCH_KEY` (resolved via the secret cache)
@@ -325,10 +326,13 @@ export async function startNginxProxy(tmp: string, upstreamPort: number): Promis
  * names and values are Buffers from undici and strings from the own client; `toString('latin1')`
  * takes both.
  */
-function bareProxy(client: string, dispatch: string): string {
-  return `
-const http = require('node:http');${client}
-http.createServer((req, res) => {${dispatch}, {
+function bareProxy(client: string, dispatch: string, server: 'node' | 'own' = 'node'): string {
+  const create = server === 'node' ? `require('node:http').createServer(`
+    : `new (require(${JSON.stringify(path.join(ROOT, 'packages/gateway/dist/h1/server'))}).H1Server)(
+  { keepAliveTimeout: 5000, headersTimeout: 60000, maxHeaderSize: 16384 }, `;
+  const upgrade = server === 'node' ? '' : ', (req, socket) => socket.destroy()';
+  return `${client}
+${create}(req, res) => {${dispatch}, {
     onConnect() {},
     onHeaders(status, raw, resume) {
       res.on('drain', resume);
@@ -345,16 +349,15 @@ http.createServer((req, res) => {${dispatch}, {
     onComplete() { res.end(); },
     onError(err) { if (!res.headersSent) { res.statusCode = 502; res.end(); } else res.destroy(); },
   });
-}).listen(Number(process.argv[2]), '127.0.0.1', () => console.log('ready'));
+}${upgrade}).listen(Number(process.argv[2]), '127.0.0.1', () => console.log('ready'));
 `;
 }
 
-export const PEERS: Record<string, string> = {
-  // The ceiling for a Node proxy on Portico's stack: node's http server → the built own client
-  // (H1Pool) → response written back, with nothing else (no routing, plugins or header rules).
-  'bare-h1': bareProxy(`
+/** The bare proxies' client: the built own client (H1Pool), and the request it forwards. */
+const H1_CLIENT = `
 const { H1Pool } = require(${JSON.stringify(path.join(ROOT, 'packages/gateway/dist/h1'))});
-const pool = new H1Pool('http://127.0.0.1:' + process.argv[3], { idleMs: 60000, maxRequests: 1000 });`, `
+const pool = new H1Pool('http://127.0.0.1:' + process.argv[3], { idleMs: 60000, maxRequests: 1000 });`;
+const H1_DISPATCH = `
   // the client frames the connection itself and refuses a caller's Connection header
   const headers = [];
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
@@ -362,7 +365,15 @@ const pool = new H1Pool('http://127.0.0.1:' + process.argv[3], { idleMs: 60000, 
     if (k.length === 10 && k.toLowerCase() === 'connection') continue;
     headers.push(k, req.rawHeaders[i + 1]);
   }
-  pool.dispatch({ path: req.url, method: req.method, headers, body: null, headersTimeout: 60000, bodyTimeout: 60000 }`),
+  pool.dispatch({ path: req.url, method: req.method, headers, body: null, headersTimeout: 60000, bodyTimeout: 60000 }`;
+
+export const PEERS: Record<string, string> = {
+  // The ceiling for a Node proxy on Portico's stack: the built own server (H1Server) → the built
+  // own client (H1Pool) → response written back, with nothing else (no routing, plugins or
+  // header rules).
+  'bare-own': bareProxy(H1_CLIENT, H1_DISPATCH, 'own'),
+  // The same on node's http server (Portico's server until the sixth session).
+  'bare-h1': bareProxy(H1_CLIENT, H1_DISPATCH),
   // The same with undici, the client Portico used before (and still uses for https nodes).
   'bare-node': bareProxy(`
 const { Pool } = require('undici');
@@ -616,7 +627,8 @@ async function main(): Promise<void> {
       { id: 'nginx', label: 'nginx proxy_pass (1 worker)', kind: 'baseline', start: () => startNginxProxy(tmp, upstream.port) },
       // The Node ceiling: node's http server + Portico's own client and nothing else, on the
       // same core; and the same with undici, for comparison with earlier runs.
-      { id: 'bare-h1', label: 'bare node http → own client (ceiling)', kind: 'baseline', start: () => startPeer(tmp, 'bare-h1', upstream.port) },
+      { id: 'bare-own', label: 'bare own server → own client (ceiling)', kind: 'baseline', start: () => startPeer(tmp, 'bare-own', upstream.port) },
+      { id: 'bare-h1', label: 'bare node http → own client', kind: 'baseline', start: () => startPeer(tmp, 'bare-h1', upstream.port) },
       { id: 'bare-node', label: 'bare node http → undici', kind: 'baseline', start: () => startPeer(tmp, 'bare-node', upstream.port) },
       ...([
         ['plain', 'portico', 'Portico, no plugins'],
@@ -686,7 +698,7 @@ async function main(): Promise<void> {
     latencyKeyAuth = await latencyOf('key-auth');
     latencyDirect = await latencyOf('direct');
     latencyNginx = await latencyOf('nginx');
-    latencyBare = await latencyOf('bare-h1');
+    latencyBare = await latencyOf('bare-own');
   } finally {
     await upstream.stop();
   }
@@ -700,7 +712,8 @@ async function main(): Promise<void> {
     if (bestPeer) r.vsBestNode = round(r.rps / bestPeer.rps, 2);
   }
   const ka = results.find((r) => r.id === 'key-auth')!;
-  const bareNode = results.find((r) => r.id === 'bare-h1');
+  const bareNode = results.find((r) => r.id === 'bare-own');
+  const bareHttp = results.find((r) => r.id === 'bare-h1');
   const bareUndici = results.find((r) => r.id === 'bare-node');
   const direct = results.find((r) => r.id === 'direct')!;
   const addedP99Ms = latencyKeyAuth && latencyDirect ? (latencyKeyAuth.p99Us - latencyDirect.p99Us) / 1000 : undefined;
@@ -709,8 +722,9 @@ async function main(): Promise<void> {
   const targets = [
     { target: `key-auth ≥ ${TARGETS.keyAuthVsNginx}× nginx proxy_pass`, value: ka.vsNginx, met: ka.vsNginx !== undefined ? ka.vsNginx >= TARGETS.keyAuthVsNginx : undefined,
       note: [nginx && !nginxCpuBound ? `nginx used only ${nginx.sutCpuPct}% of CPU 0 (capped by wrk+upstream on CPU 1, direct = ${fmt(direct.rps, 0)} req/s), so the ratio flatters Portico` : '',
-        bareNode ? `the Node ceiling (bare node http → Portico's own upstream client, nothing else) is ${bareNode.vsNginx?.toFixed(2)}× nginx; Portico key-auth reaches ${(ka.rps / bareNode.rps).toFixed(2)}× that ceiling` : '',
-        bareUndici ? `with undici as the client the bare proxy does ${bareUndici.vsNginx?.toFixed(2)}× nginx` : '']
+        bareNode ? `the Node ceiling (Portico's own server → its own upstream client, nothing else) is ${bareNode.vsNginx?.toFixed(2)}× nginx; Portico key-auth reaches ${(ka.rps / bareNode.rps).toFixed(2)}× that ceiling` : '',
+        bareHttp ? `on node's http server the bare proxy does ${bareHttp.vsNginx?.toFixed(2)}× nginx` : '',
+        bareUndici ? `with undici as the client ${bareUndici.vsNginx?.toFixed(2)}×` : '']
         .filter(Boolean).join('; ') || undefined },
     { target: `key-auth ≥ ${TARGETS.keyAuthVsBestNode}× best Node peer${bestPeer ? ` (${bestPeer.label})` : ''}`, value: ka.vsBestNode, met: ka.vsBestNode !== undefined ? ka.vsBestNode >= TARGETS.keyAuthVsBestNode : undefined },
     { target: `p99 added latency ≤ ${TARGETS.addedP99Ms} ms at half of Portico key-auth's max`, value: addedP99Ms !== undefined ? round(addedP99Ms, 3) : undefined,
