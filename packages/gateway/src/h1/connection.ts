@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { ClientError } from './errors';
 import type { UpstreamHandler } from './handler';
-import { consumeReads, createResponseParser, type ConsumedReads, type NativeParser } from './native-parser';
+import { closeParserLater, consumeReads, createResponseParser, type ConsumedReads, type NativeParser } from './native-parser';
 import { HEAD_END_CLOSE, HEAD_END_KEEP_ALIVE, type RequestHead, type UpstreamRequest } from './request-head';
 
 /** Methods a node may see twice without harm (RFC 9110 §9.2.2). */
@@ -389,9 +389,9 @@ export class H1Connection {
   private readonly onSocketClose = (): void => {
     if (this.current && !this.current.done) this.fail(this.current, closedError(), true);
     else this.close();
-    // After close the socket emits nothing more, and the parser's stack has unwound.
+    // After close the socket emits nothing more; the parser is freed once its stack has unwound.
     this.reads?.release();
-    this.parser.close();
+    closeParserLater(this.parser);
   };
 
   private onTimer(): void {

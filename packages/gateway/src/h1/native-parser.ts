@@ -133,6 +133,20 @@ export const HTTP_METHODS: readonly string[] = (() => {
   }
 })();
 
+/**
+ * Frees `parser` once the current stack has unwound. A parser must not be freed from inside
+ * one of its own callbacks, nor from a nextTick those callbacks scheduled (they run before the
+ * native code that called them returns): that is a use-after-free. node:http defers it the
+ * same way (freeParser's setImmediate).
+ */
+export function closeParserLater(parser: NativeParser): void {
+  setImmediate(closeParser, parser);
+}
+
+function closeParser(parser: NativeParser): void {
+  parser.close();
+}
+
 /** Control over a socket's reads (here: reads that go straight into the parser). */
 export interface ConsumedReads {
   /** Stops reading the socket (backpressure). */

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { STATUS_CODES, IncomingMessage, validateHeaderName, validateHeaderValue, type IncomingHttpHeaders } from 'node:http';
 import net from 'node:net';
 import { Readable } from 'node:stream';
-import { consumeReads, createRequestParser, HTTP_METHODS, type ConsumedReads, type ServerParser } from './native-parser';
+import { closeParserLater, consumeReads, createRequestParser, HTTP_METHODS, type ConsumedReads, type ServerParser } from './native-parser';
 
 /**
  * The data plane's HTTP/1.1 server: node's llhttp (`_http_common`'s `HTTPParser`, the parser
@@ -240,7 +240,7 @@ class ServerConnection {
     this.reads?.release();
     if (this.reads) this.reads.resume();
     this.parser.finish();
-    this.parser.close();
+    closeParserLater(this.parser);
   }
 
   /**
@@ -268,7 +268,7 @@ class ServerConnection {
     if (req && !req.complete) req.abort();
     for (const res of this.queue.splice(0)) res.aborted();
     this.reads?.release();
-    this.parser.close();
+    closeParserLater(this.parser);
   };
 
   private readonly onDrain = (): void => {
