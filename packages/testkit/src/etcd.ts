@@ -245,7 +245,14 @@ export class EtcdInstance implements EtcdProcess {
   }
 
   pause(): void {
+    const pid = this.child?.pid;
     this.child?.kill('SIGSTOP');
+    if (pid === undefined) return;
+    // The signal lands asynchronously: until etcd is really stopped a call made right after
+    // pause() can still be served (seen under a loaded full test run). Wait for state T.
+    const deadline = Date.now() + 2000;
+    const tick = new Int32Array(new SharedArrayBuffer(4));
+    while (Date.now() < deadline && !isStopped(pid)) Atomics.wait(tick, 0, 0, 1);
   }
 
   resume(): void {
@@ -307,4 +314,14 @@ export async function compactEtcd(endpoint: string, revision?: number): Promise<
   const rev = revision ?? (await etcdRevision(endpoint));
   await etcdGateway(endpoint, '/v3/kv/compaction', { revision: String(rev), physical: true });
   return rev;
+}
+
+/** Whether process `pid` is stopped (or gone), from /proc/<pid>/stat. */
+function isStopped(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.charAt(stat.lastIndexOf(')') + 2) === 'T';
+  } catch {
+    return true;
+  }
 }
