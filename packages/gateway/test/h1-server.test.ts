@@ -92,6 +92,34 @@ describe('H1Server (the data plane\'s HTTP/1.1 server)', () => {
     expect(c.text().indexOf('GET /1')).toBeLessThan(c.text().indexOf('bbbb'));
   });
 
+  it('stops reading a connection whose pipelined requests wait unanswered, and goes on as they are answered', async () => {
+    const waiting: Array<() => void> = [];
+    let seen = 0;
+    let answerAtOnce = false;
+    const port = await serve((req, res) => {
+      seen++;
+      if (answerAtOnce) hello(req, res);
+      else waiting.push(() => hello(req, res));
+    });
+    const c = connect(port);
+    const total = 4000; // ~170 KB: more than one read
+    c.socket.write('GET /p HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(total));
+    // What one read held is parsed; then nothing more until answers go out: the count stays put
+    // while all the bytes have left the client.
+    let last = -1;
+    let steady = 0;
+    await waitFor(() => {
+      steady = seen === last ? steady + 1 : 0;
+      last = seen;
+      return c.socket.writableLength === 0 && seen > 0 && steady >= 5;
+    }, { intervalMs: 50, what: 'a stalled connection' });
+    expect(seen).toBeLessThan(total);
+    answerAtOnce = true;
+    for (const answer of waiting.splice(0)) answer();
+    await waitFor(() => (c.text().match(/GET \/p/g) ?? []).length === total, { timeoutMs: 20_000, what: 'every answer' });
+    expect(seen).toBe(total);
+  });
+
   it('keeps the connection for HTTP/1.1, closes it on Connection: close, and says which', async () => {
     const port = await serve(hello, { keepAliveTimeout: 7000 });
     const c = connect(port);

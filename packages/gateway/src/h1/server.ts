@@ -30,6 +30,12 @@ const ERROR_RESPONSES: Record<string, string> = {
   ERR_HTTP_REQUEST_TIMEOUT: 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n',
 };
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
+/**
+ * Pipelined requests a connection may have waiting for their answers before it stops reading
+ * (node:http stops once the answers' output backs up): a flood of pipelined requests must not
+ * become a flood of upstream requests. What one read already holds is still parsed.
+ */
+const MAX_PIPELINED = 32;
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 const EXPECT_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
 
@@ -161,6 +167,7 @@ class ServerConnection {
     this.incoming = req;
     const res = new ServerResponse(req, this, shouldKeepAlive, this.server.options.keepAliveTimeout);
     this.queue.push(res);
+    if (this.queue.length >= MAX_PIPELINED) this.pauseReads();
     if (versionMajor === 1 && versionMinor === 1) {
       // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400 (node:http's requireHostHeader).
       if (req.headers.host === undefined) {
@@ -362,6 +369,7 @@ class ServerConnection {
       if (!this.closed) this.detachReads();
       return;
     }
+    if (this.queue.length < MAX_PIPELINED && !this.incoming) this.resumeReads();
     const next = this.queue[0];
     if (next) {
       for (const d of next.held.splice(0)) this.write(next, d);
