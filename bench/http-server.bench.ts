@@ -37,13 +37,17 @@ async function main(): Promise<void> {
   const nginx = await startNginxProxy(tmp, upstream.port);
   const suts = { own, node, nginx };
   const runs: Record<Name, number[]> = { own: [], node: [], nginx: [] };
+  /** CPU time of the system under test per request, µs (less noise-bound than req/s here). */
+  const cpu: Record<Name, number[]> = { own: [], node: [], nginx: [] };
   const order: Name[] = ['own', 'node', 'nginx'];
   try {
     for (let i = 0; i < ROUNDS; i++) {
       const turn = [...order.slice(i % 3), ...order.slice(0, i % 3)];
       for (const name of turn) {
         const kind = name === 'nginx' ? 'baseline' : 'portico';
-        runs[name].push((await measure(tmp, `http-server-${name}`, `${name}`, kind, suts[name])).rps);
+        const r = await measure(tmp, `http-server-${name}`, `${name}`, kind, suts[name]);
+        runs[name].push(r.rps);
+        cpu[name].push(r.sutCpuPct !== null ? (r.sutCpuPct / 100) * 1e6 / r.rps : NaN);
       }
     }
   } finally {
@@ -66,12 +70,15 @@ async function main(): Promise<void> {
   console.log(`| nginx proxy_pass | ${fmt(runs.nginx)} | ${Math.round(median(runs.nginx)).toLocaleString('en-US')} |`);
   console.log(`\n${line('own server / node:http per round', ratio('own', 'node'))}`);
   console.log(line('own server / nginx per round', ratio('own', 'nginx')));
-  console.log(`${line('node:http / nginx per round', ratio('node', 'nginx'))}\n`);
+  console.log(`${line('node:http / nginx per round', ratio('node', 'nginx'))}`);
+  const us = (name: Name) => cpu[name].map((v) => v.toFixed(1)).join(' / ');
+  console.log(`\nSUT CPU per request (µs), per round: own server ${us('own')} (median ${median(cpu.own).toFixed(1)}); ` +
+    `node:http ${us('node')} (median ${median(cpu.node).toFixed(1)}); nginx ${us('nginx')} (median ${median(cpu.nginx).toFixed(1)})\n`);
   const date = new Date().toISOString().slice(0, 10);
   const outDir = path.join(ROOT, 'bench/results');
   mkdirSync(outDir, { recursive: true });
   writeFileSync(path.join(outDir, `http-server-${date}.json`),
-    JSON.stringify({ date: new Date().toISOString(), node: process.version, case: 'key-auth', runs }, null, 2) + '\n');
+    JSON.stringify({ date: new Date().toISOString(), node: process.version, case: 'key-auth', runs, cpuUsPerRequest: cpu }, null, 2) + '\n');
   console.log(`wrote bench/results/http-server-${date}.json`);
 }
 
