@@ -272,6 +272,22 @@ describe('H1Server (the data plane\'s HTTP/1.1 server)', () => {
     expect(errored).toBe('ECONNRESET');
   });
 
+  it('drops CONNECT, and refuses an HTTP/2 preface with a 400, as node:http does', async () => {
+    let seen = 0;
+    const port = await serve(() => seen++, {}, () => seen++);
+    const cases: Array<[string, string]> = [
+      ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', ''],
+      ['PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'],
+    ];
+    for (const [request, answer] of cases) {
+      const c = connect(port);
+      c.socket.write(request);
+      await waitFor(() => c.closed(), { what: `the close after ${request.split(' ')[0]}` });
+      expect(c.text()).toBe(answer);
+    }
+    expect(seen).toBe(0);
+  });
+
   it('hands an Upgrade request over with the socket and the bytes after its head', async () => {
     let got: { url: string; head: string } | undefined;
     const port = await serve(hello, {}, (req, socket, head) => {

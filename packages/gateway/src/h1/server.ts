@@ -156,7 +156,14 @@ class ServerConnection {
       url = this.earlyUrl;
       this.earlyUrl = '';
     }
-    const req = new ServerRequest(this, this.socket, HTTP_METHODS[method ?? -1] ?? 'GET', url, versionMajor, versionMinor, headers, upgrade);
+    const name = HTTP_METHODS[method ?? -1] ?? 'GET';
+    // CONNECT (a tunnel nobody here serves): the connection is dropped, as node:http drops it
+    // without a 'connect' listener.
+    if (name === 'CONNECT') {
+      this.destroy();
+      return 1;
+    }
+    const req = new ServerRequest(this, this.socket, name, url, versionMajor, versionMinor, headers, upgrade);
     // The head is in: no headers timeout while the request runs (node:http's requestTimeout 0).
     this.setTimer('none');
     if (upgrade) {
