@@ -254,7 +254,8 @@ describe('H1Server (the data plane\'s HTTP/1.1 server)', () => {
     const c = connect(port);
     const size = 32 * 1024 * 1024;
     c.socket.write(`POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`);
-    c.socket.write(Buffer.alloc(size, 97));
+    // three quarters of the body: the request cannot complete before the client leaves
+    c.socket.write(Buffer.alloc((size / 4) * 3, 97));
     // Held back: the client's send queue stops shrinking with most of the body still in it.
     let last = -1;
     let steady = 0;
@@ -299,6 +300,19 @@ describe('H1Server (the data plane\'s HTTP/1.1 server)', () => {
     await waitFor(() => c.closed(), { what: 'the upgraded socket closed by its new owner' });
     expect(got).toEqual({ url: '/ws', head: 'first-frame' });
     expect(c.text()).toBe('HTTP/1.1 101 Switching Protocols\r\n\r\nraw');
+  });
+
+  it('refuses a write after the end without an error event that could take the process down', async () => {
+    let late: boolean | undefined;
+    const port = await serve((req, res) => {
+      hello(req, res);
+      late = res.write('more');
+    });
+    const c = connect(port);
+    c.socket.write('GET /once HTTP/1.1\r\nHost: a\r\n\r\n');
+    await waitFor(() => c.text().endsWith('GET /once'), { what: 'the answer' });
+    expect(late).toBe(false);
+    expect(c.text()).not.toMatch(/more/);
   });
 
   it('refuses an invalid response header as node:http does (the proxy answers 502 then)', async () => {

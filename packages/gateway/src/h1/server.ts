@@ -586,11 +586,9 @@ export class ServerResponse extends EventEmitter {
   }
 
   write(chunk: string | Buffer, encoding?: BufferEncoding | (() => void)): boolean {
-    if (this.writableEnded) {
-      this.emit('error', Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' }));
-      return false;
-    }
-    if (this.destroyed) return false;
+    // After end (or once destroyed) a write is refused, not an 'error' event: node's emits one,
+    // and with no listener on a response that would take the process down.
+    if (this.writableEnded || this.destroyed) return false;
     if (!this.headersSent) this.buildHead(undefined, undefined);
     const enc = typeof encoding === 'string' ? encoding : undefined;
     let ok = this.flushHead();
