@@ -21,11 +21,13 @@ import type { PluginChain } from './plugins/pipeline';
 import type { GatewayTables, RouteRuntime } from './tables';
 import type { Target, UpstreamRuntime } from './upstream';
 import type { UpstreamHandler, UpstreamRequest } from './h1';
-import { H1Server } from './h1/server';
-import { nativeParserAvailable } from './h1';
+import { H1Server, ownServerAvailable } from './h1/server';
 
 /** The listening side: node:http's server, or the own one (h1/server.ts). */
 interface DataPlaneServer {
+  listen(port: number, host: string | undefined, cb: () => void): unknown;
+  once(event: 'error', listener: (err: Error) => void): unknown;
+  off(event: 'error', listener: (err: Error) => void): unknown;
   close(cb?: () => void): unknown;
   closeIdleConnections(): void;
   closeAllConnections(): void;
@@ -37,7 +39,7 @@ interface DataPlaneServer {
  * Whether the data plane uses the own HTTP/1.1 server (h1/server.ts): by default, unless node's
  * parser is unavailable or `PORTICO_HTTP_SERVER=node` asks for node:http's server.
  */
-export const ownHttpServer = nativeParserAvailable && process.env.PORTICO_HTTP_SERVER !== 'node';
+export const ownHttpServer = ownServerAvailable && process.env.PORTICO_HTTP_SERVER !== 'node';
 
 export interface ListenAddress {
   ip?: string;
@@ -150,7 +152,7 @@ export class ProxyServer {
    * ServerResponse that the proxy, RequestContext, http-util, metrics and websocket.ts use
    * (h1/server.ts), hence the casts.
    */
-  private createServer(): DataPlaneServer & { listen(port: number, host: string | undefined, cb: () => void): unknown; once(e: 'error', l: (err: Error) => void): unknown; off(e: 'error', l: (err: Error) => void): unknown } {
+  private createServer(): DataPlaneServer {
     if (ownHttpServer) {
       const o = this.serverOptions;
       return new H1Server(

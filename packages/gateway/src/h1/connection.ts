@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { ClientError } from './errors';
 import type { UpstreamHandler } from './handler';
-import { closeParserLater, consumeReads, createResponseParser, type ConsumedReads, type NativeParser } from './native-parser';
+import { closeParserLater, consumeReads, createResponseParser, streamReads, type ConsumedReads, type NativeParser } from './native-parser';
 import { HEAD_END_CLOSE, HEAD_END_KEEP_ALIVE, type RequestHead, type UpstreamRequest } from './request-head';
 
 /** Methods a node may see twice without harm (RFC 9110 §9.2.2). */
@@ -484,11 +484,6 @@ class ReusableTimer {
     if (this.timeout) clearTimeout(this.timeout);
     this.timeout = undefined;
   }
-}
-
-/** Reads controlled through the socket's stream, when the parser cannot read it itself. */
-function streamReads(socket: net.Socket): ConsumedReads {
-  return { pause: () => socket.pause(), resume: () => socket.resume(), release: () => undefined };
 }
 
 /** Tells the handler its request failed; a handler that throws from there is reported, not raised. */

@@ -199,3 +199,8 @@ export function consumeReads(parser: NativeParser, socket: unknown): ConsumedRea
     },
   };
 }
+
+/** Reads controlled through the socket's stream, when the parser cannot read it itself. */
+export function streamReads(socket: { pause(): unknown; resume(): unknown }): ConsumedReads {
+  return { pause: () => socket.pause(), resume: () => socket.resume(), release: () => undefined };
+}

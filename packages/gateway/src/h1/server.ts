@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { STATUS_CODES, IncomingMessage, validateHeaderName, validateHeaderValue, type IncomingHttpHeaders } from 'node:http';
 import net from 'node:net';
 import { Readable } from 'node:stream';
-import { closeParserLater, consumeReads, createRequestParser, HTTP_METHODS, type ConsumedReads, type ServerParser } from './native-parser';
+import { closeParserLater, consumeReads, createRequestParser, HTTP_METHODS, nativeParserAvailable, streamReads, type ConsumedReads, type ServerParser } from './native-parser';
 
 /**
  * The data plane's HTTP/1.1 server: node's llhttp (`_http_common`'s `HTTPParser`, the parser
@@ -44,6 +44,9 @@ const addHeaderLine = (IncomingMessage.prototype as unknown as {
   _addHeaderLine(this: { joinDuplicateHeaders?: boolean }, field: string, value: string, dest: IncomingHttpHeaders): void;
 })._addHeaderLine;
 const HEADER_RULES = { joinDuplicateHeaders: false };
+
+/** Whether this node offers what the server is built on (else the proxy uses node:http's server). */
+export const ownServerAvailable = nativeParserAvailable && typeof addHeaderLine === 'function';
 
 export class H1Server extends EventEmitter {
   private readonly server: net.Server;
@@ -89,7 +92,10 @@ export class H1Server extends EventEmitter {
 /** One client connection: parses requests, answers them in order. */
 class ServerConnection {
   private readonly parser: ServerParser;
-  private readonly reads: ConsumedReads | undefined;
+  /** Pauses and resumes reads: the parser's own (consumeReads), else the socket stream's. */
+  private readonly reads: ConsumedReads;
+  /** The parser reads the socket itself (no 'data' events). */
+  private readonly consumed: boolean;
   /** Answers in request order; the first one writes to the socket, the others buffer. */
   private readonly queue: ServerResponse[] = [];
   /** The request whose body is being parsed. */
@@ -118,8 +124,10 @@ class ServerConnection {
       onMessageComplete: this.onMessageComplete,
       onExecute: this.onExecute,
     }, server.options.maxHeaderSize);
-    this.reads = consumeReads(this.parser, socket);
-    if (!this.reads) socket.on('data', this.onData);
+    const consumed = consumeReads(this.parser, socket);
+    this.consumed = consumed !== undefined;
+    this.reads = consumed ?? streamReads(socket);
+    if (!this.consumed) socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
@@ -251,8 +259,9 @@ class ServerConnection {
     s.removeListener('error', this.onError);
     s.removeListener('close', this.onClose);
     s.removeListener('drain', this.onDrain);
-    this.reads?.release();
-    if (this.reads) this.reads.resume();
+    this.reads.release();
+    // The socket's new owner reads it; a stream left as is flows once it attaches a listener.
+    if (this.consumed) this.reads.resume();
     this.parser.finish();
     closeParserLater(this.parser);
   }
@@ -281,7 +290,7 @@ class ServerConnection {
     this.incoming = undefined;
     if (req && !req.complete) req.abort();
     for (const res of this.queue.splice(0)) res.aborted();
-    this.reads?.release();
+    this.reads.release();
     closeParserLater(this.parser);
   };
 
@@ -329,15 +338,13 @@ class ServerConnection {
   resumeReads(): void {
     if (!this.readPaused || this.closed) return;
     this.readPaused = false;
-    if (this.reads) this.reads.resume();
-    else this.socket.resume();
+    this.reads.resume();
   }
 
   private pauseReads(): void {
     if (this.readPaused || this.closed) return;
     this.readPaused = true;
-    if (this.reads) this.reads.pause();
-    else this.socket.pause();
+    this.reads.pause();
   }
 
   /** Output of `res`: written now if it is the answer at the head of the queue, else held. */
@@ -380,7 +387,7 @@ class ServerConnection {
     const next = this.queue[0];
     if (next) {
       for (const d of next.held.splice(0)) this.write(next, d);
-      if (next.isFinished) this.finished(next);
+      if (next.writableEnded) this.finished(next);
       // Its writes were refused while it waited; a writer waiting for 'drain' goes on now
       // (or at the socket's own 'drain').
       else if (!this.socket.writableNeedDrain) next.emit('drain');
@@ -397,7 +404,6 @@ class ServerConnection {
 
 /** A request: what the proxy reads of node's IncomingMessage, and its body as a stream. */
 export class ServerRequest extends Readable {
-  readonly httpVersion: string;
   readonly rawHeaders: string[];
   complete = false;
   private parsedHeaders?: IncomingHttpHeaders;
@@ -414,8 +420,11 @@ export class ServerRequest extends Readable {
     readonly upgrade: boolean,
   ) {
     super();
-    this.httpVersion = `${httpVersionMajor}.${httpVersionMinor}`;
     this.rawHeaders = rawHeaders;
+  }
+
+  get httpVersion(): string {
+    return `${this.httpVersionMajor}.${this.httpVersionMinor}`;
   }
 
   /** Header names lower-cased, duplicates merged by node's own rules; built on first use. */
@@ -463,13 +472,12 @@ export class ServerResponse extends EventEmitter {
   /** The head went to the socket. */
   headersFlushed = false;
   destroyed = false;
+  /** end() was called: the answer is complete (written, or held behind an earlier one). */
   writableEnded = false;
-  writableFinished = false;
   /** This is the connection's last answer (Connection: close, or no framing but the close). */
   last: boolean;
   /** Output held while an earlier answer on the connection is still being written. */
   readonly held: Array<string | Buffer> = [];
-  isFinished = false;
   private head?: string;
   private headerList?: Map<string, [string, string | number | readonly string[]]>;
   private readonly hasBody: boolean;
@@ -622,8 +630,6 @@ export class ServerResponse extends EventEmitter {
     else this.flushHead();
     if (this.chunked && this.hasBody && this.bodyAllowed) this.conn.write(this, '0\r\n\r\n');
     this.writableEnded = true;
-    this.isFinished = true;
-    this.writableFinished = true;
     this.emit('finish');
     this.conn.finished(this);
     process.nextTick(emitClose, this);
@@ -639,7 +645,7 @@ export class ServerResponse extends EventEmitter {
 
   /** The connection closed before this answer was complete. */
   aborted(): void {
-    if (this.isFinished) return;
+    if (this.writableEnded) return;
     this.destroyed = true;
     process.nextTick(emitClose, this);
   }
