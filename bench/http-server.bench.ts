@@ -22,7 +22,7 @@ type Name = 'own' | 'node' | 'nginx';
 
 async function main(): Promise<void> {
   // After the env defaults above: proxy.bench reads them when it loads.
-  const { measure, pin, startNginxProxy, startPorticoCase, startUpstream } = await import('./proxy.bench');
+  const { measure, median, pin, startNginxProxy, startPorticoCase, startUpstream } = await import('./proxy.bench');
   execFileSync(path.join(ROOT, 'scripts/bench-tools.sh'), { stdio: 'inherit' });
   pin([process.pid], '1');
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'portico-http-server-'));
@@ -56,10 +56,6 @@ async function main(): Promise<void> {
     await nginx.stop();
     await upstream.stop();
   }
-  const median = (a: number[]) => {
-    const s = [...a].sort((x, y) => x - y);
-    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  };
   const fmt = (a: number[]) => a.map((v) => Math.round(v).toLocaleString('en-US')).join(' / ');
   const ratio = (a: Name, b: Name) => runs[a].map((v, i) => v / runs[b][i]);
   const line = (label: string, r: number[]) =>

@@ -551,6 +551,12 @@ const steals = (p: LatencyResult) => `CPU 0 steal ${p.stealsPct.map((x) => x.toF
   (p.errors || p.non2xx ? `; !! errors ${p.errors}, non-2xx ${p.non2xx}` : '') +
   (p.setAside.length ? `; set aside for steal: ${p.setAside.map((r) => `p99 ${ms(r.p99Us)} at ${r.stealPct} / ${r.loadStealPct} %`).join(', ')}` : '');
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
+/** The median of `values` (the mean of the middle two for an even count). */
+export function median(values: number[]): number {
+  const s = [...values].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
 const fmt = (x: number, d = 2) => x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
 const ms = (us: number) => `${(us / 1000).toFixed(2)} ms`;
 

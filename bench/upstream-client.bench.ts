@@ -20,7 +20,7 @@ const ROOT = path.resolve(__dirname, '..');
 
 async function main(): Promise<void> {
   // After the env defaults above: proxy.bench reads them when it loads.
-  const { measure, pin, startPorticoCase, startUpstream } = await import('./proxy.bench');
+  const { measure, median, pin, startPorticoCase, startUpstream } = await import('./proxy.bench');
   execFileSync(path.join(ROOT, 'scripts/bench-tools.sh'), { stdio: 'inherit' });
   pin([process.pid], '1');
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'portico-upstream-client-'));
@@ -43,10 +43,6 @@ async function main(): Promise<void> {
     await undici.stop();
     await upstream.stop();
   }
-  const median = (a: number[]) => {
-    const s = [...a].sort((x, y) => x - y);
-    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  };
   const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
   const ratios = runs.own.map((v, i) => v / runs.undici[i]);
   const fmt = (a: number[]) => a.map((v) => Math.round(v).toLocaleString('en-US')).join(' / ');
