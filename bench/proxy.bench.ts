@@ -60,6 +60,12 @@ export interface CaseResult extends WrkResult {
   rssMB: number | null; hwmMB: number | null; sutCpuPct: number | null;
   /** CPU 0 as a whole during the measured run (other tasks on CPU 0 and hypervisor steal included). */
   cpu0BusyPct: number; cpu0StealPct: number;
+  /**
+   * Wake-up interrupts (rescheduling and function-call IPIs, /proc/interrupts) that CPU 1 (wrk
+   * and the upstream) received per request: each is a send that found its reader's CPU halted,
+   * which in this VM costs the sender an exit to the hypervisor (bench/README.md, "Sends in batches").
+   */
+  loadCpuIpisPerReq?: number;
   vsNginx?: number; vsBestNode?: number;
   /** req/s of every round, when the case ran in rounds (the reported figures are the median round's). */
   roundsRps?: number[];
@@ -157,6 +163,16 @@ function cpuJiffies(cpu: string): { busy: number; idle: number; steal: number } 
   const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `)) ?? '';
   const f = line.trim().split(/\s+/).slice(1).map(Number);
   return { busy: f[0] + f[1] + f[2] + f[5] + f[6], idle: f[3] + f[4], steal: f[7] ?? 0 };
+}
+
+/** Rescheduling + function-call interrupts CPU `cpu` has received since boot (/proc/interrupts RES and CAL rows). */
+function wakeupIpis(cpu: string): number {
+  let n = 0;
+  for (const line of readFileSync('/proc/interrupts', 'utf8').split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f[0] === 'RES:' || f[0] === 'CAL:') n += Number(f[1 + Number(cpu)]) || 0;
+  }
+  return n;
 }
 
 /** Pins every thread of every process of the SUT to CPU 0. */
@@ -490,15 +506,18 @@ export async function measure(tmp: string, id: string, label: string, kind: Kind
   const pids = (pidsForRss ?? sut.pids)();
   const cpu0 = cpuSeconds(pids);
   const j0 = cpuJiffies(SUT_CPU);
+  const ipi0 = wakeupIpis(LOAD_CPU);
   const r = await wrk(url, { seconds: DURATION_S, headers: sut.headers, script });
   const cpu = (cpuSeconds(pids) - cpu0) / (r.durationUs / 1e6);
   const j1 = cpuJiffies(SUT_CPU);
+  const ipis = wakeupIpis(LOAD_CPU) - ipi0;
   const total = (j1.busy - j0.busy) + (j1.idle - j0.idle) + (j1.steal - j0.steal) || 1;
   const rss = pids.reduce((a, pid) => a + statusKB(pid, 'VmRSS'), 0) / 1024;
   const hwm = pids.reduce((a, pid) => a + statusKB(pid, 'VmHWM'), 0) / 1024;
   const res: CaseResult = { id, label, kind, ...r, rssMB: round(rss, 1), hwmMB: round(hwm, 1), sutCpuPct: round(cpu * 100, 0),
-    cpu0BusyPct: round(((j1.busy - j0.busy) / total) * 100, 0), cpu0StealPct: round(((j1.steal - j0.steal) / total) * 100, 0) };
-  console.log(`  ${label.padEnd(34)} ${fmt(res.rps, 0).padStart(7)} req/s  p50 ${ms(res.p50Us)}  p99 ${ms(res.p99Us)}  RSS ${res.rssMB} MB  CPU ${res.sutCpuPct}% (CPU0 busy ${res.cpu0BusyPct}%, steal ${res.cpu0StealPct}%)` +
+    cpu0BusyPct: round(((j1.busy - j0.busy) / total) * 100, 0), cpu0StealPct: round(((j1.steal - j0.steal) / total) * 100, 0),
+    loadCpuIpisPerReq: r.rps > 0 ? round(ipis / (r.rps * (r.durationUs / 1e6)), 2) : undefined };
+  console.log(`  ${label.padEnd(34)} ${fmt(res.rps, 0).padStart(7)} req/s  p50 ${ms(res.p50Us)}  p99 ${ms(res.p99Us)}  RSS ${res.rssMB} MB  CPU ${res.sutCpuPct}% (CPU0 busy ${res.cpu0BusyPct}%, steal ${res.cpu0StealPct}%)  IPIs/req ${res.loadCpuIpisPerReq ?? '–'}` +
     (res.non2xx || res.socketErrors ? `  !! non-2xx ${res.non2xx}, socket errors ${res.socketErrors}` : ''));
   return res;
 }
@@ -588,8 +607,8 @@ ${rows.join('\n')}
 }
 
 function table(results: CaseResult[]): string {
-  const head = '| case | req/s | rounds (req/s) | p50 | p99 | RSS / peak (MB) | SUT CPU | CPU 0 busy / steal | × nginx | × best Node peer | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
-  const rows = results.map((r) => `| ${r.label} | ${fmt(r.rps, 0)} | ${r.roundsRps?.map((x) => fmt(x, 0)).join(' / ') ?? 'one run'} | ${ms(r.p50Us)} | ${ms(r.p99Us)} | ${r.rssMB ?? '–'} / ${r.hwmMB ?? '–'} | ${r.sutCpuPct ?? '–'} % | ${r.cpu0BusyPct} / ${r.cpu0StealPct} % | ` +
+  const head = '| case | req/s | rounds (req/s) | p50 | p99 | RSS / peak (MB) | SUT CPU | CPU 0 busy / steal | wake-up IPIs to CPU 1 per req | × nginx | × best Node peer | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+  const rows = results.map((r) => `| ${r.label} | ${fmt(r.rps, 0)} | ${r.roundsRps?.map((x) => fmt(x, 0)).join(' / ') ?? 'one run'} | ${ms(r.p50Us)} | ${ms(r.p99Us)} | ${r.rssMB ?? '–'} / ${r.hwmMB ?? '–'} | ${r.sutCpuPct ?? '–'} % | ${r.cpu0BusyPct} / ${r.cpu0StealPct} % | ${r.loadCpuIpisPerReq ?? '–'} | ` +
     `${r.vsNginx?.toFixed(2) ?? '–'} | ${r.vsBestNode?.toFixed(2) ?? '–'} | ${r.non2xx + r.socketErrors} |`);
   return [head, ...rows].join('\n');
 }

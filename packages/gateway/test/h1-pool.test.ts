@@ -372,7 +372,9 @@ describe('H1Pool (the upstream client for http and https nodes)', () => {
   it('streams request bodies with content-length or chunked, and cuts the connection when the body is aborted', async () => {
     const got: Array<{ body: string; te?: string; cl?: string }> = [];
     let aborted = 0;
+    let started = 0;
     const server = http.createServer((req, res) => {
+      started++;
       let body = '';
       req.on('data', (d) => (body += d));
       req.on('end', () => {
@@ -401,7 +403,8 @@ describe('H1Pool (the upstream client for http and https nodes)', () => {
       const cut = new PassThrough();
       const c = call(pool, { method: 'POST', headers: ['content-length', '100'], body: cut });
       cut.write('partial');
-      await waitFor(() => pool.size > 0, { timeoutMs: 5000, what: 'the request started' });
+      // (cut once the node has the head: a body cut before anything was sent reaches no node)
+      await waitFor(() => started === 3, { timeoutMs: 5000, what: 'the request started' });
       cut.destroy();
       expect((await c).error?.code).toBe('UND_ERR_ABORTED');
       await waitFor(() => aborted === 1, { timeoutMs: 5000, what: 'the node saw the body cut' });

@@ -315,6 +315,40 @@ describe('H1Server (the data plane\'s HTTP/1.1 server)', () => {
     expect(c.text()).not.toMatch(/more/);
   });
 
+  it('reports an answer done (finish, close) only once it is written, so cutting connections then loses nothing', async () => {
+    // more than loopback's socket buffers hold, so most of it waits in the process
+    const size = 64 * 1024 * 1024;
+    const events: string[] = [];
+    const port = await serve((_req, res) => {
+      res.on('finish', () => events.push('finish'));
+      res.on('close', () => {
+        events.push('close');
+        // what a graceful shutdown does once no request is in flight
+        servers[0].closeAllConnections();
+      });
+      res.writeHead(200, ['content-length', String(size)]);
+      res.end(Buffer.alloc(size, 97));
+    });
+    const socket = net.connect(port, '127.0.0.1');
+    sockets.push(socket);
+    let got = 0;
+    let ended = false;
+    socket.on('data', (d: Buffer) => {
+      got += d.length;
+      if (got >= 1024 * 1024) socket.pause();
+    });
+    socket.on('close', () => (ended = true));
+    socket.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\n');
+    await waitFor(() => got >= 1024 * 1024, { what: 'the first MiB' });
+    expect(events).toEqual([]);
+    socket.removeAllListeners('data');
+    socket.on('data', (d: Buffer) => (got += d.length));
+    socket.resume();
+    await waitFor(() => ended, { timeoutMs: 20_000, what: 'the connection closed by the server' });
+    expect(events).toEqual(['finish', 'close']);
+    expect(got).toBeGreaterThan(size);
+  });
+
   it('refuses an invalid response header as node:http does (the proxy answers 502 then)', async () => {
     let thrown: string | undefined;
     const port = await serve((_req, res) => {

@@ -3,6 +3,7 @@ import { ClientError } from './errors';
 import type { UpstreamHandler } from './handler';
 import { closeParserLater, consumeReads, createResponseParser, streamReads, type ConsumedReads, type NativeParser } from './native-parser';
 import { HEAD_END_CLOSE, HEAD_END_KEEP_ALIVE, type RequestHead, type UpstreamRequest } from './request-head';
+import { holdWrites } from './write-batch';
 
 /** Methods a node may see twice without harm (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE']);
@@ -140,6 +141,7 @@ export class H1Connection {
     }
     if (req.done) return; // aborted from onConnect
     this.lastRequest = this.started >= this.owner.maxRequests;
+    holdWrites(this.socket);
     this.socket.write(req.head.text + (this.lastRequest ? HEAD_END_CLOSE : HEAD_END_KEEP_ALIVE), 'latin1');
     this.arm(req.opts.headersTimeout);
     if (req.opts.body) this.pipeBody(req, req.opts.body);

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { STATUS_CODES, IncomingMessage, validateHeaderName, validateHeaderValue, type IncomingHttpHeaders } from 'node:http';
 import net from 'node:net';
 import { Readable } from 'node:stream';
+import { holdWrites } from './write-batch';
 import { closeParserLater, consumeReads, createRequestParser, HTTP_METHODS, nativeParserAvailable, streamReads, type ConsumedReads, type ServerParser } from './native-parser';
 
 /**
@@ -37,6 +38,8 @@ const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
  */
 const MAX_PIPELINED = 32;
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** Written after an answer's last bytes, for the callback that says they reached the socket. */
+const EMPTY = Buffer.alloc(0);
 const EXPECT_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
 
 /** node's own duplicate-header rules (joined with ", ", set-cookie as a list, some keep the first). */
@@ -112,8 +115,13 @@ class ServerConnection {
    */
   private timerKind: 'headers' | 'idle' | 'none' = 'headers';
   private readonly headersTimer: NodeJS.Timeout;
+  /**
+   * Complete answers whose last bytes are still on their way to the socket (held in a batch:
+   * write-batch.ts), in order: each gets 'finish' and 'close' once written, as from node:http,
+   * so that a graceful close does not cut an answer the proxy counts as done.
+   */
+  private readonly unwritten: ServerResponse[] = [];
   private idleTimer?: NodeJS.Timeout;
-  private corked = false;
 
   constructor(private readonly server: H1Server, readonly socket: net.Socket) {
     this.parser = createRequestParser({
@@ -290,8 +298,14 @@ class ServerConnection {
     this.incoming = undefined;
     if (req && !req.complete) req.abort();
     for (const res of this.queue.splice(0)) res.aborted();
+    for (const res of this.unwritten.splice(0)) res.written();
     this.reads.release();
     closeParserLater(this.parser);
+  };
+
+  /** The socket took everything up to the oldest unwritten answer's end. */
+  private readonly onWritten = (): void => {
+    this.unwritten.shift()?.written();
   };
 
   private readonly onDrain = (): void => {
@@ -354,26 +368,19 @@ class ServerConnection {
       res.held.push(data);
       return false;
     }
-    if (!this.corked) {
-      // head and body of one answer go out in one write, as node:http's cork does
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
+    holdWrites(this.socket);
     return typeof data === 'string' ? this.socket.write(data, encoding ?? 'latin1') : this.socket.write(data);
   }
-
-  private readonly uncork = (): void => {
-    if (!this.corked) return;
-    this.corked = false;
-    this.socket.uncork();
-  };
 
   /** `res` is complete: the next answer may write; the connection idles or closes. */
   finished(res: ServerResponse): void {
     if (this.queue[0] !== res) return;
     this.queue.shift();
-    this.uncork();
+    if (this.closed) res.written();
+    else {
+      this.unwritten.push(res);
+      this.socket.write(EMPTY, this.onWritten);
+    }
     const req = res.req;
     // An unread request body is discarded, so the connection can go on (node:http's _dump).
     if (!req.complete || req.readableLength > 0) req.dump();
@@ -472,6 +479,8 @@ export class ServerResponse extends EventEmitter {
   /** The head went to the socket. */
   headersFlushed = false;
   destroyed = false;
+  /** @internal 'close' went out. */
+  closeEmitted = false;
   /** end() was called: the answer is complete (written, or held behind an earlier one). */
   writableEnded = false;
   /** This is the connection's last answer (Connection: close, or no framing but the close). */
@@ -630,9 +639,7 @@ export class ServerResponse extends EventEmitter {
     else this.flushHead();
     if (this.chunked && this.hasBody && this.bodyAllowed) this.conn.write(this, '0\r\n\r\n');
     this.writableEnded = true;
-    this.emit('finish');
     this.conn.finished(this);
-    process.nextTick(emitClose, this);
     return this;
   }
 
@@ -649,9 +656,18 @@ export class ServerResponse extends EventEmitter {
     this.destroyed = true;
     process.nextTick(emitClose, this);
   }
+
+  /** The answer is complete and written (or its connection is gone). */
+  written(): void {
+    if (this.closeEmitted) return;
+    this.emit('finish');
+    emitClose(this);
+  }
 }
 
 function emitClose(res: ServerResponse): void {
+  if (res.closeEmitted) return;
+  res.closeEmitted = true;
   res.emit('close');
 }
 
