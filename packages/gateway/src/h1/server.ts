@@ -38,7 +38,7 @@ const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
  */
 const MAX_PIPELINED = 32;
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
-/** Written after an answer's last bytes, for the callback that says they reached the socket. */
+/** Written behind an answer's bytes, for the callback that says they left the socket's buffer. */
 const EMPTY = Buffer.alloc(0);
 const EXPECT_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
 
@@ -116,11 +116,14 @@ class ServerConnection {
   private timerKind: 'headers' | 'idle' | 'none' = 'headers';
   private readonly headersTimer: NodeJS.Timeout;
   /**
-   * Complete answers whose last bytes are still on their way to the socket (held in a batch:
-   * write-batch.ts), in order: each gets 'finish' and 'close' once written, as from node:http,
-   * so that a graceful close does not cut an answer the proxy counts as done.
+   * Complete answers whose bytes have not all reached the socket yet (held in a batch, see
+   * write-batch.ts, or waiting for the socket's 'drain'): they get 'finish' and 'close' once
+   * the socket has taken everything, as from node:http, so that a graceful close does not cut
+   * an answer the proxy counts as done.
    */
   private readonly unwritten: ServerResponse[] = [];
+  /** Groups of done answers, each behind bytes still in the socket's buffer (oldest first). */
+  private readonly waitingForSocket: ServerResponse[][] = [];
   private idleTimer?: NodeJS.Timeout;
 
   constructor(private readonly server: H1Server, readonly socket: net.Socket) {
@@ -299,13 +302,26 @@ class ServerConnection {
     if (req && !req.complete) req.abort();
     for (const res of this.queue.splice(0)) res.aborted();
     for (const res of this.unwritten.splice(0)) res.written();
+    for (const group of this.waitingForSocket.splice(0)) for (const res of group) res.written();
     this.reads.release();
     closeParserLater(this.parser);
   };
 
-  /** The socket took everything up to the oldest unwritten answer's end. */
-  private readonly onWritten = (): void => {
-    this.unwritten.shift()?.written();
+  /** The batch's output went to the socket: done answers are written, unless some of it waits. */
+  private readonly onFlushed = (): void => {
+    if (this.unwritten.length === 0) return;
+    if (this.socket.writableLength === 0) {
+      for (const res of this.unwritten.splice(0)) res.written();
+      return;
+    }
+    // Part of it waits in the socket's buffer (a slow reader): a write callback tells when
+    // everything up to here is out.
+    this.waitingForSocket.push(this.unwritten.splice(0));
+    this.socket.write(EMPTY, this.onSocketCaughtUp);
+  };
+
+  private readonly onSocketCaughtUp = (): void => {
+    for (const res of this.waitingForSocket.shift() ?? []) res.written();
   };
 
   private readonly onDrain = (): void => {
@@ -368,7 +384,7 @@ class ServerConnection {
       res.held.push(data);
       return false;
     }
-    holdWrites(this.socket);
+    holdWrites(this.socket, this.onFlushed);
     return typeof data === 'string' ? this.socket.write(data, encoding ?? 'latin1') : this.socket.write(data);
   }
 
@@ -379,7 +395,8 @@ class ServerConnection {
     if (this.closed) res.written();
     else {
       this.unwritten.push(res);
-      this.socket.write(EMPTY, this.onWritten);
+      // (told in this batch's flush, or at 'drain')
+      holdWrites(this.socket, this.onFlushed);
     }
     const req = res.req;
     // An unread request body is discarded, so the connection can go on (node:http's _dump).
