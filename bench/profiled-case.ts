@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { waitFor } from '@portico/testkit';
-import { pin, startPeerWithArgs, startPorticoCase, startUpstream, type PorticoSetup, type Sut } from './proxy.bench';
+import { PORTICO_NODE_ARGS, pin, startPeerWithArgs, startPorticoCase, startUpstream, type PorticoSetup, type Sut } from './proxy.bench';
 
 /**
  * Starts `which` (a Portico setup, bare-node or bare-h1) with `sampler` preloaded, runs `before` (not
@@ -19,7 +19,8 @@ export async function profiledCase<T>(which: string, sampler: string, work: (sut
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'portico-profiled-'));
   const out = path.join(tmp, 'sampler-report');
   process.env.SAMPLER_OUT = out; // inherited by the SUT
-  const nodeArgs = ['-r', path.join(__dirname, sampler)];
+  // (BENCH_PORTICO_NODE_ARGS: flags to try on the SUT, as for the bench)
+  const nodeArgs = [...PORTICO_NODE_ARGS, '-r', path.join(__dirname, sampler)];
   const upstream = await startUpstream(tmp);
   let sut: Sut | undefined;
   try {

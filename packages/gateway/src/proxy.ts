@@ -191,10 +191,9 @@ export class ProxyServer {
 
   private readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     this.inflight++;
-    // `on`, not `once`: 'close' fires once per response anyway, and `once` allocates a
-    // wrapper per call; these listeners are shared functions, not per-request closures.
-    res.on('close', this.onRequestDone);
-    if (this.metrics) res.on('close', this.metrics.onResponseClose);
+    // One shared listener, not a closure per request (and `on`, not `once`, which wraps it):
+    // 'close' fires once per response anyway.
+    res.on('close', this.onResponseClose);
     try {
       this.route(req, res);
     } catch (err) {
@@ -209,13 +208,23 @@ export class ProxyServer {
     this.handle(req, upgradeResponse(req, socket, head));
   };
 
-  private readonly onRequestDone = (): void => {
+  /**
+   * A response's 'close' (`this` is the response): the request is done; metrics count it; an
+   * exchange still running for it (the client left) abandons its upstream request.
+   */
+  private readonly onResponseClose = ((proxy: ProxyServer) => function (this: ServerResponse): void {
+    proxy.onRequestDone();
+    proxy.metrics?.onResponseClose.call(this);
+    (this as ExchangeTagged)[RUNNING_EXCHANGE]?.clientClosed();
+  })(this);
+
+  private onRequestDone(): void {
     if (--this.inflight === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of waiters) w();
     }
-  };
+  }
 
   private internalError(res: ServerResponse, err: unknown): void {
     replyInternalError(this.log, res, err);
@@ -352,6 +361,10 @@ function sendReply(ctx: RequestContext, r: PluginResponse): void {
   ctx.res.writeHead(head.status, head.headers);
   ctx.res.end(ctx.method === 'HEAD' ? undefined : body);
 }
+
+/** The exchange a response is waiting for, told when the client leaves (ProxyServer.onResponseClose). */
+const RUNNING_EXCHANGE = Symbol('runningExchange');
+type ExchangeTagged = ServerResponse & { [RUNNING_EXCHANGE]?: Exchange };
 
 /** One request's trip upstream, including retries on other nodes. */
 export class Forwarding {
@@ -510,16 +523,17 @@ class Exchange implements UpstreamHandler {
   private finished = false;
   /** performance.now() at dispatch, for the upstream latency histogram. */
   private sentAt = 0;
-  private readonly onClientClose = (): void => {
+  /** The client left (the response's 'close', via the proxy's listener) while this ran. */
+  clientClosed(): void {
     if (this.finished) return;
     this.abandon(new Error('client closed the connection'));
-  };
+  }
 
   constructor(private readonly fwd: Forwarding, private readonly target: Target, private readonly opts: UpstreamRequest) {}
 
   start(): void {
     const res = this.fwd.ctx.res;
-    res.on('close', this.onClientClose);
+    (res as ExchangeTagged)[RUNNING_EXCHANGE] = this;
     if (this.fwd.metrics) this.sentAt = performance.now();
     this.target.pool.dispatch(this.opts, this);
     // The clients call onConnect synchronously only when they write the request at once: the
@@ -565,7 +579,8 @@ class Exchange implements UpstreamHandler {
     this.fwd.upstream.release(this.target);
     if (this.connectTimer) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
-    this.fwd.ctx.res.removeListener('close', this.onClientClose);
+    const res = this.fwd.ctx.res as ExchangeTagged;
+    if (res[RUNNING_EXCHANGE] === this) res[RUNNING_EXCHANGE] = undefined;
   }
 
   onPending(cancel: (err?: Error) => void): void {

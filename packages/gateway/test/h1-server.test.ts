@@ -349,6 +349,21 @@ describe('H1Server (the data plane\'s HTTP/1.1 server)', () => {
     expect(got).toBeGreaterThan(size);
   });
 
+  it('ends the body stream of a request without a body once someone reads it, however late', async () => {
+    const port = await serve((req, res) => {
+      // read only after the request is complete (its end was not pushed to the stream then)
+      setImmediate(() => {
+        let n = 0;
+        req.on('data', (d: Buffer) => (n += d.length));
+        req.on('end', () => hello(req, res));
+        expect(n).toBe(0);
+      });
+    });
+    const c = connect(port);
+    c.socket.write('GET /late HTTP/1.1\r\nHost: a\r\n\r\n');
+    await waitFor(() => c.text().endsWith('GET /late'), { what: 'the answer after the body\'s end' });
+  });
+
   it('refuses an invalid response header as node:http does (the proxy answers 502 then)', async () => {
     let thrown: string | undefined;
     const port = await serve((_req, res) => {

@@ -226,8 +226,7 @@ class ServerConnection {
     const req = this.incoming;
     if (!req) return;
     this.incoming = undefined;
-    req.complete = true;
-    req.feed(null);
+    req.bodyComplete();
     // answered before its end was parsed (a reply made at once): the connection is idle now
     if (this.queue.length === 0 && !this.closed) this.setTimer('idle');
   };
@@ -432,6 +431,10 @@ export class ServerRequest extends Readable {
   complete = false;
   private parsedHeaders?: IncomingHttpHeaders;
   private dumped = false;
+  /** A reader has asked for the body (_read ran). */
+  private wanted = false;
+  /** The end of a body nobody has read yet: pushed once someone does. */
+  private endPending = false;
 
   constructor(
     private readonly conn: ServerConnection,
@@ -462,11 +465,28 @@ export class ServerRequest extends Readable {
   }
 
   override _read(): void {
+    this.wanted = true;
+    if (this.endPending) {
+      this.endPending = false;
+      this.push(null);
+      return;
+    }
     this.conn.resumeReads();
   }
 
-  /** A body chunk (null: the end); false when the reader is full. */
-  feed(chunk: Buffer | null): boolean {
+  /**
+   * The body is complete. Its end goes to the stream only once someone reads it: most
+   * requests have no body and nobody reads them, and ending a stream costs a few ticks.
+   */
+  bodyComplete(): void {
+    this.complete = true;
+    if (this.dumped) return;
+    if (this.wanted) this.push(null);
+    else this.endPending = true;
+  }
+
+  /** A body chunk; false when the reader is full. */
+  feed(chunk: Buffer): boolean {
     if (this.dumped) return true;
     return this.push(chunk);
   }
