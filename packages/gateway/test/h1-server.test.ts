@@ -364,6 +364,20 @@ describe('H1Server (the data plane\'s HTTP/1.1 server)', () => {
     await waitFor(() => c.text().endsWith('GET /late'), { what: 'the answer after the body\'s end' });
   });
 
+  it('sends a string body in utf-8 unless told otherwise, with a length that matches', async () => {
+    const text = '{"error_msg":"café ✓"}';
+    const port = await serve((req, res) => {
+      if (req.url === '/end') return void res.end(text);
+      res.write(text); // chunked
+      res.end('é', 'latin1');
+    });
+    const once = await fetch(`http://127.0.0.1:${port}/end`);
+    expect(once.headers.get('content-length')).toBe(String(Buffer.byteLength(text)));
+    expect(await once.text()).toBe(text);
+    const chunked = await fetch(`http://127.0.0.1:${port}/chunked`);
+    expect(Buffer.from(await chunked.arrayBuffer())).toEqual(Buffer.concat([Buffer.from(text), Buffer.from([0xe9])]));
+  });
+
   it('refuses an invalid response header as node:http does (the proxy answers 502 then)', async () => {
     let thrown: string | undefined;
     const port = await serve((_req, res) => {

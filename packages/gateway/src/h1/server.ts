@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { STATUS_CODES, IncomingMessage, validateHeaderName, validateHeaderValue, type IncomingHttpHeaders } from 'node:http';
 import net from 'node:net';
 import { Readable } from 'node:stream';
-import { holdWrites } from './write-batch';
+import { atBatchEnd } from './write-batch';
 import { closeParserLater, consumeReads, createRequestParser, HTTP_METHODS, nativeParserAvailable, streamReads, type ConsumedReads, type ServerParser } from './native-parser';
 
 /**
@@ -40,6 +40,11 @@ const MAX_PIPELINED = 32;
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** Written behind an answer's bytes, for the callback that says they left the socket's buffer. */
 const EMPTY = Buffer.alloc(0);
+/**
+ * A batch's output for one connection up to this size goes out as one buffer (one plain
+ * write); above it, as a writev of the pieces, which saves copying them.
+ */
+const COALESCE_MAX = 16 * 1024;
 const EXPECT_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
 
 /** node's own duplicate-header rules (joined with ", ", set-cookie as a list, some keep the first). */
@@ -124,6 +129,15 @@ class ServerConnection {
   private readonly unwritten: ServerResponse[] = [];
   /** Groups of done answers, each behind bytes still in the socket's buffer (oldest first). */
   private readonly waitingForSocket: ServerResponse[][] = [];
+  /**
+   * This batch's output (write-batch.ts), sent at the batch's end in one write: latin-1
+   * strings (heads, chunk framing) and body buffers.
+   */
+  private out: Array<string | Buffer> = [];
+  private outBytes = 0;
+  private flushScheduled = false;
+  /** A writer was told to wait (write returned false): it gets a 'drain' once the socket takes more. */
+  private drainOwed = false;
   private idleTimer?: NodeJS.Timeout;
 
   constructor(private readonly server: H1Server, readonly socket: net.Socket) {
@@ -261,6 +275,9 @@ class ServerConnection {
 
   /** Stops parsing this socket, leaving it open (upgrade). */
   private detach(): void {
+    // Earlier answers' bytes go first: the new owner writes to the socket directly.
+    this.writeOut();
+    for (const res of this.unwritten.splice(0)) res.written();
     this.closed = true;
     this.clearTimers();
     const s = this.socket;
@@ -306,9 +323,65 @@ class ServerConnection {
     closeParserLater(this.parser);
   };
 
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    atBatchEnd(this.flush);
+  }
+
+  /** The end of a batch of I/O events: its output goes to the socket. */
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    this.writeOut();
+    // The socket took it without backing up (it says so only when it did back up, by 'drain').
+    if (this.drainOwed && !this.socket.writableNeedDrain && !this.congested()) this.owedDrain();
+    this.afterFlush();
+  };
+
+  private owedDrain(): void {
+    this.drainOwed = false;
+    this.queue[0]?.emit('drain');
+  }
+
+  /** Hands what this batch wrote to the socket, in one write when it is small. */
+  private writeOut(): void {
+    const out = this.out;
+    const n = out.length;
+    if (n === 0) return;
+    const bytes = this.outBytes;
+    this.out = [];
+    this.outBytes = 0;
+    if (this.closed) return;
+    const s = this.socket;
+    if (n === 1) {
+      const d = out[0];
+      if (typeof d === 'string') s.write(d, 'latin1');
+      else s.write(d);
+    } else if (bytes <= COALESCE_MAX) {
+      const buf = Buffer.allocUnsafe(bytes);
+      let at = 0;
+      for (const d of out) at += typeof d === 'string' ? buf.write(d, at, 'latin1') : d.copy(buf, at);
+      s.write(buf);
+    } else {
+      s.cork();
+      for (const d of out) {
+        if (typeof d === 'string') s.write(d, 'latin1');
+        else s.write(d);
+      }
+      s.uncork();
+    }
+  }
+
+  /** Whether output is backing up: a writer should wait for 'drain'. */
+  private congested(): boolean {
+    return this.socket.writableLength + this.outBytes >= this.socket.writableHighWaterMark;
+  }
+
   /** The batch's output went to the socket: done answers are written, unless some of it waits. */
-  private readonly onFlushed = (): void => {
+  private afterFlush(): void {
     if (this.unwritten.length === 0) return;
+    // (a closing connection's socket takes no more writes; its 'close' tells them)
+    if (this.socket.writableEnded && this.socket.writableLength > 0) return;
     if (this.socket.writableLength === 0) {
       for (const res of this.unwritten.splice(0)) res.written();
       return;
@@ -317,14 +390,14 @@ class ServerConnection {
     // everything up to here is out.
     this.waitingForSocket.push(this.unwritten.splice(0));
     this.socket.write(EMPTY, this.onSocketCaughtUp);
-  };
+  }
 
   private readonly onSocketCaughtUp = (): void => {
     for (const res of this.waitingForSocket.shift() ?? []) res.written();
   };
 
   private readonly onDrain = (): void => {
-    this.queue[0]?.emit('drain');
+    this.owedDrain();
   };
 
   private readonly onHeadersTimeout = (): void => {
@@ -376,15 +449,22 @@ class ServerConnection {
     this.reads.pause();
   }
 
-  /** Output of `res`: written now if it is the answer at the head of the queue, else held. */
-  write(res: ServerResponse, data: string | Buffer, encoding?: BufferEncoding): boolean {
+  /**
+   * Output of `res` (strings are latin-1): sent at the end of this batch if it is the answer
+   * at the head of the queue, else held. False when the writer should wait for 'drain'.
+   */
+  write(res: ServerResponse, data: string | Buffer): boolean {
     if (this.closed) return false;
     if (this.queue[0] !== res) {
       res.held.push(data);
       return false;
     }
-    holdWrites(this.socket, this.onFlushed);
-    return typeof data === 'string' ? this.socket.write(data, encoding ?? 'latin1') : this.socket.write(data);
+    this.out.push(data);
+    this.outBytes += data.length;
+    this.scheduleFlush();
+    if (!this.congested()) return true;
+    this.drainOwed = true;
+    return false;
   }
 
   /** `res` is complete: the next answer may write; the connection idles or closes. */
@@ -393,15 +473,18 @@ class ServerConnection {
     this.queue.shift();
     if (this.closed) res.written();
     else {
+      // told after this batch's flush, or once a slow reader has taken it
       this.unwritten.push(res);
-      // (told in this batch's flush, or at 'drain')
-      holdWrites(this.socket, this.onFlushed);
+      this.scheduleFlush();
     }
     const req = res.req;
     // An unread request body is discarded, so the connection can go on (node:http's _dump).
     if (!req.complete || req.readableLength > 0) req.dump();
     if (res.last) {
-      this.closed || this.socket.end();
+      if (!this.closed) {
+        this.writeOut();
+        this.socket.end();
+      }
       // nothing more is read from a connection that is closing
       if (!this.closed) this.detachReads();
       return;
@@ -411,9 +494,10 @@ class ServerConnection {
     if (next) {
       for (const d of next.held.splice(0)) this.write(next, d);
       if (next.writableEnded) this.finished(next);
-      // Its writes were refused while it waited; a writer waiting for 'drain' goes on now
-      // (or at the socket's own 'drain').
-      else if (!this.socket.writableNeedDrain) next.emit('drain');
+      // Its writes were refused while it waited; a writer waiting for 'drain' goes on now,
+      // or once the socket has taken this batch's output.
+      else if (!this.congested()) next.emit('drain');
+      else this.drainOwed = true;
       return;
     }
     if (!this.incoming) this.setTimer('idle');
@@ -644,15 +728,16 @@ export class ServerResponse extends EventEmitter {
     // and with no listener on a response that would take the process down.
     if (this.writableEnded || this.destroyed) return false;
     if (!this.headersSent) this.buildHead(undefined, undefined);
-    const enc = typeof encoding === 'string' ? encoding : undefined;
     let ok = this.flushHead();
-    const len = typeof chunk === 'string' ? Buffer.byteLength(chunk, enc) : chunk.length;
+    // (a string body in its encoding, utf-8 by default as in node; the connection's strings are latin-1)
+    const body = typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8') : chunk;
+    const len = body.length;
     if (!this.hasBody || !this.bodyAllowed || len === 0) return ok;
     if (this.chunked) {
       this.conn.write(this, `${len.toString(16)}\r\n`);
-      this.conn.write(this, chunk, enc);
+      this.conn.write(this, body);
       ok = this.conn.write(this, '\r\n');
-    } else ok = this.conn.write(this, chunk, enc);
+    } else ok = this.conn.write(this, body);
     return ok;
   }
 
@@ -666,13 +751,10 @@ export class ServerResponse extends EventEmitter {
 
   end(chunk?: string | Buffer | (() => void), encoding?: BufferEncoding | (() => void)): this {
     if (this.writableEnded || this.destroyed) return this;
-    const data = typeof chunk === 'function' ? undefined : chunk;
-    const enc = typeof encoding === 'string' ? encoding : undefined;
-    if (!this.headersSent) {
-      const len = data === undefined ? 0 : typeof data === 'string' ? Buffer.byteLength(data, enc) : data.length;
-      this.buildHead(undefined, this.hasBody ? len : undefined);
-    }
-    if (data !== undefined) this.write(data, enc);
+    const data = typeof chunk === 'function' || chunk === undefined ? undefined
+      : typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8') : chunk;
+    if (!this.headersSent) this.buildHead(undefined, this.hasBody ? data?.length ?? 0 : undefined);
+    if (data !== undefined) this.write(data);
     else this.flushHead();
     if (this.chunked && this.hasBody && this.bodyAllowed) this.conn.write(this, '0\r\n\r\n');
     this.writableEnded = true;

@@ -6,29 +6,40 @@ import type net from 'node:net';
  * then seldom finds its reader's CPU halted, and waking one costs the sender dearly in a VM.
  * Measured in bench/README.md ("Sends in batches").
  */
-const pending: net.Socket[] = [];
-const flushed: Array<(() => void) | undefined> = [];
+const corked: net.Socket[] = [];
 const marked = new WeakSet<net.Socket>();
+const callbacks: Array<() => void> = [];
+let scheduled = false;
 
 function flush(): void {
-  // (a socket held again by a callback below lands in the next batch)
-  const sockets = pending.splice(0);
-  const callbacks = flushed.splice(0);
-  for (let i = 0; i < sockets.length; i++) {
-    marked.delete(sockets[i]);
-    sockets[i].uncork();
-    callbacks[i]?.();
+  scheduled = false;
+  // (what is held again from here on lands in the next batch)
+  const sockets = corked.splice(0);
+  const fns = callbacks.splice(0);
+  for (const s of sockets) {
+    marked.delete(s);
+    s.uncork();
   }
+  for (const fn of fns) fn();
 }
 
-/**
- * Corks `socket` until the end of this batch of I/O events (once per batch); `onFlushed` runs
- * right after its uncork (the first one given in the batch counts).
- */
-export function holdWrites(socket: net.Socket, onFlushed?: () => void): void {
+function schedule(): void {
+  if (scheduled) return;
+  scheduled = true;
+  setImmediate(flush);
+}
+
+/** Corks `socket` until the end of this batch of I/O events (once per batch). */
+export function holdWrites(socket: net.Socket): void {
   if (marked.has(socket)) return;
   marked.add(socket);
   socket.cork();
-  flushed.push(onFlushed);
-  if (pending.push(socket) === 1) setImmediate(flush);
+  corked.push(socket);
+  schedule();
+}
+
+/** Runs `fn` at the end of this batch of I/O events (once per call: the caller dedupes). */
+export function atBatchEnd(fn: () => void): void {
+  callbacks.push(fn);
+  schedule();
 }
