@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest, ClientResponse } from './client-http';
 import type { ConsumerIndex, KeyOwner } from './consumer-index';
 import { getQueryParam, removeQueryParam } from './http-util';
 import type { PluginChain } from './plugins/pipeline';
@@ -29,8 +29,8 @@ export class RequestContext implements MatchRequest {
   responseBody?: string;
 
   constructor(
-    readonly req: IncomingMessage,
-    readonly res: ServerResponse,
+    readonly req: ClientRequest,
+    readonly res: ClientResponse,
     readonly consumers: ConsumerIndex,
     /** Normalised path used for matching. */
     readonly path: string,

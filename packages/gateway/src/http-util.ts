@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { ClientResponse } from './client-http';
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1 plus the legacy ones proxies strip): never forwarded in
@@ -45,7 +45,7 @@ export function extraConnectionTokens(value: string): Set<string> | undefined {
 
 /** Sends a gateway-generated JSON reply (APISIX's `{"error_msg": ...}` and plugin replies). */
 export function sendJson(
-  res: ServerResponse,
+  res: ClientResponse,
   status: number,
   body: unknown,
   headers?: Record<string, string>,
@@ -62,7 +62,7 @@ export function sendJson(
   res.end(res.req?.method === 'HEAD' ? undefined : text);
 }
 
-export function sendError(res: ServerResponse, status: number, reason: string): void {
+export function sendError(res: ClientResponse, status: number, reason: string): void {
   sendJson(res, status, { error_msg: reason });
 }
 

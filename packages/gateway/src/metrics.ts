@@ -1,5 +1,6 @@
 import { HttpListener } from './http-listener';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientResponse } from './client-http';
 import type { ManagerStats } from '@portico/secrets';
 
 /**
@@ -69,7 +70,7 @@ export const CLIENT_CLOSED = 499;
 
 const ROUTE_ID = Symbol('portico.routeId');
 const RAW_STATUS = Symbol('portico.rawStatus');
-type Tagged = ServerResponse & { [ROUTE_ID]?: string; [RAW_STATUS]?: number };
+type Tagged = ClientResponse & { [ROUTE_ID]?: string; [RAW_STATUS]?: number };
 
 export class GatewayMetrics {
   private readonly routes = new Map<string, RouteStats>();
@@ -78,12 +79,12 @@ export class GatewayMetrics {
   constructor(private readonly sources: MetricsSources) {}
 
   /** Remembers which route answers `res`, for the request counter (unmatched requests count under route ""). */
-  static tagRoute(res: ServerResponse, routeId: string): void {
+  static tagRoute(res: ClientResponse, routeId: string): void {
     (res as Tagged)[ROUTE_ID] = routeId;
   }
 
   /** The status of an answer written to the socket directly (websocket tunnel), not through `res`. */
-  static tagRawStatus(res: ServerResponse, status: number): void {
+  static tagRawStatus(res: ClientResponse, status: number): void {
     (res as Tagged)[RAW_STATUS] = status;
   }
 
@@ -91,7 +92,7 @@ export class GatewayMetrics {
    * 'close' listener for a proxy response, called with `this` = the response, so the proxy
    * registers this one function for every request instead of a closure per request.
    */
-  readonly onResponseClose = ((metrics: GatewayMetrics) => function (this: ServerResponse): void {
+  readonly onResponseClose = ((metrics: GatewayMetrics) => function (this: ClientResponse): void {
     const code = this.headersSent ? this.statusCode : (this as Tagged)[RAW_STATUS] ?? CLIENT_CLOSED;
     metrics.request((this as Tagged)[ROUTE_ID] ?? '', code);
   })(this);

@@ -1,8 +1,9 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { util as undiciUtil } from 'undici';
 import { componentLogger, type Logger } from '@portico/core';
+import type { ClientRequest, ClientResponse } from './client-http';
 import { RequestContext } from './context';
 import {
   connectionTokens,
@@ -147,18 +148,14 @@ export class ProxyServer {
     return ports;
   }
 
-  /**
-   * The own server's requests and responses implement the part of IncomingMessage and
-   * ServerResponse that the proxy, RequestContext, http-util, metrics and websocket.ts use
-   * (h1/server.ts), hence the casts.
-   */
+  /** The own server (h1/server.ts), or node:http's: both hand over ClientRequest / ClientResponse. */
   private createServer(): DataPlaneServer {
     if (ownHttpServer) {
       const o = this.serverOptions;
       return new H1Server(
         { keepAliveTimeout: o.keepAliveTimeout ?? 5000, headersTimeout: o.headersTimeout ?? 60_000, maxHeaderSize: o.maxHeaderSize ?? http.maxHeaderSize },
-        (req, res) => this.handle(req as unknown as IncomingMessage, res as unknown as ServerResponse),
-        (req, socket, head) => this.handleUpgrade(req as unknown as IncomingMessage, socket, head),
+        this.handle,
+        this.handleUpgrade,
       );
     }
     const server = http.createServer(this.serverOptions, this.handle);
@@ -189,7 +186,7 @@ export class ProxyServer {
     this.servers.length = 0;
   }
 
-  private readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+  private readonly handle = (req: ClientRequest, res: ClientResponse): void => {
     this.inflight++;
     // One shared listener, not a closure per request (and `on`, not `once`, which wraps it):
     // 'close' fires once per response anyway.
@@ -202,7 +199,7 @@ export class ProxyServer {
   };
 
   /** An Upgrade request: routed and answered like any other, over the raw socket (websocket.ts). */
-  private readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+  private readonly handleUpgrade = (req: ClientRequest, socket: Duplex, head: Buffer): void => {
     this.upgraded.add(socket);
     socket.once('close', () => this.upgraded.delete(socket));
     this.handle(req, upgradeResponse(req, socket, head));
@@ -212,7 +209,7 @@ export class ProxyServer {
    * A response's 'close' (`this` is the response): the request is done; metrics count it; an
    * exchange still running for it (the client left) abandons its upstream request.
    */
-  private readonly onResponseClose = ((proxy: ProxyServer) => function (this: ServerResponse): void {
+  private readonly onResponseClose = ((proxy: ProxyServer) => function (this: ClientResponse): void {
     proxy.onRequestDone();
     proxy.metrics?.onResponseClose.call(this);
     (this as ExchangeTagged)[RUNNING_EXCHANGE]?.clientClosed();
@@ -226,11 +223,11 @@ export class ProxyServer {
     }
   }
 
-  private internalError(res: ServerResponse, err: unknown): void {
+  private internalError(res: ClientResponse, err: unknown): void {
     replyInternalError(this.log, res, err);
   }
 
-  private route(req: IncomingMessage, res: ServerResponse): void {
+  private route(req: ClientRequest, res: ClientResponse): void {
     let target = req.url ?? '/';
     let hostHeader = req.headers.host;
     if (target.charCodeAt(0) !== 47 /* / */) {
@@ -334,7 +331,7 @@ export class ProxyServer {
 }
 
 /** A request whose handling threw: logged, and answered 500 (or cut, once the head is out). */
-function replyInternalError(log: Logger, res: ServerResponse, err: unknown, route?: string): void {
+function replyInternalError(log: Logger, res: ClientResponse, err: unknown, route?: string): void {
   log.error({ route, err: (err as Error)?.stack ?? String(err) }, 'request handling failed');
   if (!res.headersSent) sendError(res, 500, 'internal server error');
   else res.destroy();
@@ -364,7 +361,7 @@ function sendReply(ctx: RequestContext, r: PluginResponse): void {
 
 /** The exchange a response is waiting for, told when the client leaves (ProxyServer.onResponseClose). */
 const RUNNING_EXCHANGE = Symbol('runningExchange');
-type ExchangeTagged = ServerResponse & { [RUNNING_EXCHANGE]?: Exchange };
+type ExchangeTagged = ClientResponse & { [RUNNING_EXCHANGE]?: Exchange };
 
 /** One request's trip upstream, including retries on other nodes. */
 export class Forwarding {

@@ -1,4 +1,5 @@
 import http, { type IncomingMessage } from 'node:http';
+import type { ClientRequest } from './client-http';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
@@ -26,7 +27,7 @@ import type { Target, UpstreamRuntime } from './upstream';
  */
 
 const REQUEST_HEAD = Symbol('portico.upgradeHead');
-type UpgradeRequest = IncomingMessage & { [REQUEST_HEAD]?: Buffer };
+type UpgradeRequest = ClientRequest & { [REQUEST_HEAD]?: Buffer };
 
 /** Largest upstream response head read before the tunnel gives up (a 101 head is tiny). */
 const MAX_RESPONSE_HEAD = 64 * 1024;
@@ -35,9 +36,10 @@ const MAX_RESPONSE_HEAD = 64 * 1024;
  * A ServerResponse writing to an upgrade request's raw socket, closed after one response
  * (the connection cannot go back to the HTTP parser).
  */
-export function upgradeResponse(req: IncomingMessage, socket: Duplex, head: Buffer): http.ServerResponse {
+export function upgradeResponse(req: ClientRequest, socket: Duplex, head: Buffer): http.ServerResponse {
   (req as UpgradeRequest)[REQUEST_HEAD] = head;
-  const res = new http.ServerResponse(req);
+  // (node's ServerResponse reads only the request's method, version and headers)
+  const res = new http.ServerResponse(req as IncomingMessage);
   res.shouldKeepAlive = false;
   res.assignSocket(socket as net.Socket);
   res.once('finish', () => socket.end());
@@ -46,7 +48,7 @@ export function upgradeResponse(req: IncomingMessage, socket: Duplex, head: Buff
 }
 
 /** True for a request that arrived through the 'upgrade' event. */
-export function isUpgrade(req: IncomingMessage): boolean {
+export function isUpgrade(req: ClientRequest): boolean {
   return (req as UpgradeRequest)[REQUEST_HEAD] !== undefined;
 }
 

@@ -509,7 +509,7 @@ class ServerConnection {
   }
 }
 
-/** A request: what the proxy reads of node's IncomingMessage, and its body as a stream. */
+/** A request: what the proxy reads of node's IncomingMessage (ClientRequest, client-http.ts), and its body as a stream. */
 export class ServerRequest extends Readable {
   readonly rawHeaders: string[];
   complete = false;
@@ -591,7 +591,7 @@ export class ServerRequest extends Readable {
   }
 }
 
-/** A response: what the proxy, http-util and metrics use of node's ServerResponse. */
+/** A response: what the proxy, http-util and metrics use of node's ServerResponse (ClientResponse, client-http.ts). */
 export class ServerResponse extends EventEmitter {
   statusCode = 200;
   statusMessage?: string;
