@@ -378,6 +378,19 @@ describe('H1Server (the data plane\'s HTTP/1.1 server)', () => {
     expect(Buffer.from(await chunked.arrayBuffer())).toEqual(Buffer.concat([Buffer.from(text), Buffer.from([0xe9])]));
   });
 
+  it('gives request headers node:http\'s shape: lower-case names, duplicates joined, dropped or listed by its rules', async () => {
+    let seen: Record<string, unknown> | undefined;
+    const port = await serve((req, res) => {
+      seen = { ...req.headers };
+      hello(req, res);
+    });
+    const c = connect(port);
+    c.socket.write('GET /h HTTP/1.1\r\nHost: a\r\nCookie: x=1\r\ncookie: y=2\r\nX-Foo: 1\r\nx-foo: 2\r\nAge: 1\r\nage: 2\r\n' +
+      'Set-Cookie: s\r\nConstructor: c\r\n__proto__: p\r\n\r\n');
+    await waitFor(() => c.text().endsWith('GET /h'), { what: 'the answer' });
+    expect(seen).toEqual({ host: 'a', cookie: 'x=1; y=2', 'x-foo': '1, 2', age: '1', 'set-cookie': ['s'], constructor: 'c' });
+  });
+
   it('refuses an invalid response header as node:http does (the proxy answers 502 then)', async () => {
     let thrown: string | undefined;
     const port = await serve((_req, res) => {

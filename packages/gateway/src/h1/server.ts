@@ -543,7 +543,13 @@ export class ServerRequest extends Readable {
     if (this.parsedHeaders) return this.parsedHeaders;
     const out: IncomingHttpHeaders = {};
     const raw = this.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) addHeaderLine.call(HEADER_RULES, raw[i], raw[i + 1], out);
+    for (let i = 0; i < raw.length; i += 2) {
+      // A name seen first is stored as is, which is what node's rules give it; duplicates,
+      // set-cookie (always a list) and names the object already has go through node's rules.
+      const name = raw[i].toLowerCase();
+      if (out[name] === undefined && name !== 'set-cookie') out[name] = raw[i + 1];
+      else addHeaderLine.call(HEADER_RULES, raw[i], raw[i + 1], out);
+    }
     this.parsedHeaders = out;
     return out;
   }
