@@ -3,7 +3,7 @@ import { ClientError } from './errors';
 import type { UpstreamHandler } from './handler';
 import { closeParserLater, consumeReads, createResponseParser, streamReads, type ConsumedReads, type NativeParser } from './native-parser';
 import { HEAD_END_CLOSE, HEAD_END_KEEP_ALIVE, type RequestHead, type UpstreamRequest } from './request-head';
-import { holdWrites } from './write-batch';
+import { atBatchEnd, holdWrites } from './write-batch';
 
 /** Methods a node may see twice without harm (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE']);
@@ -92,6 +92,8 @@ export class H1Connection {
   private lastRequest = false;
   /** The last response allows another request. */
   private keepAlive = false;
+  /** A request head waiting for the end of this batch of I/O events. */
+  private pendingHead?: string;
   private keepAliveMs: number;
   /** Response headers flushed by the parser before the head was complete. */
   private early: string[] = [];
@@ -141,11 +143,19 @@ export class H1Connection {
     }
     if (req.done) return; // aborted from onConnect
     this.lastRequest = this.started >= this.owner.maxRequests;
-    holdWrites(this.socket);
-    this.socket.write(req.head.text + (this.lastRequest ? HEAD_END_CLOSE : HEAD_END_KEEP_ALIVE), 'latin1');
+    const head = req.head.text + (this.lastRequest ? HEAD_END_CLOSE : HEAD_END_KEEP_ALIVE);
     this.arm(req.opts.headersTimeout);
-    if (req.opts.body) this.pipeBody(req, req.opts.body);
-    else req.bodyEnded = true;
+    if (req.opts.body) {
+      // the body's chunks follow the head in the socket's own (corked) buffer
+      holdWrites(this.socket);
+      this.socket.write(head, 'latin1');
+      this.pipeBody(req, req.opts.body);
+    } else {
+      // sent at the end of this batch of I/O events (write-batch.ts), unless the request is gone by then
+      this.pendingHead = head;
+      atBatchEnd(this.writePendingHead);
+      req.bodyEnded = true;
+    }
   }
 
   /** The handler's abort: the request fails with `err` and the connection is closed. */
@@ -158,6 +168,12 @@ export class H1Connection {
     if (this.current) this.fail(this.current, err, false);
     else this.close();
   }
+
+  private readonly writePendingHead = (): void => {
+    const head = this.pendingHead;
+    this.pendingHead = undefined;
+    if (head !== undefined && this.state !== 'closed') this.socket.write(head, 'latin1');
+  };
 
   private readonly onConnected = (): void => {
     const req = this.current;
