@@ -2,7 +2,7 @@ import net from 'node:net';
 import { ClientError } from './errors';
 import type { UpstreamHandler } from './handler';
 import { closeParserLater, consumeReads, createResponseParser, streamReads, type ConsumedReads, type NativeParser } from './native-parser';
-import { HEAD_END_CLOSE, HEAD_END_KEEP_ALIVE, type RequestHead, type UpstreamRequest } from './request-head';
+import { closingHead, type RequestHead, type UpstreamRequest } from './request-head';
 import { atBatchEnd, holdWrites } from './write-batch';
 
 /** Methods a node may see twice without harm (RFC 9110 §9.2.2). */
@@ -143,7 +143,7 @@ export class H1Connection {
     }
     if (req.done) return; // aborted from onConnect
     this.lastRequest = this.started >= this.owner.maxRequests;
-    const head = req.head.text + (this.lastRequest ? HEAD_END_CLOSE : HEAD_END_KEEP_ALIVE);
+    const head = this.lastRequest ? closingHead(req.head.text) : req.head.text;
     this.arm(req.opts.headersTimeout);
     if (req.opts.body) {
       // the body's chunks follow the head in the socket's own (corked) buffer

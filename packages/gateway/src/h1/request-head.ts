@@ -1,4 +1,5 @@
 import { ClientError } from './errors';
+import { StringPieces } from './pieces';
 
 /** What the proxy asks of an upstream client: one request (the shape undici's dispatch takes). */
 export interface UpstreamRequest {
@@ -40,7 +41,7 @@ export const HEAD_END_KEEP_ALIVE = 'connection: keep-alive\r\n\r\n';
 export const HEAD_END_CLOSE = 'connection: close\r\n\r\n';
 
 export interface RequestHead {
-  /** Request line and headers, without the Connection header and the blank line. */
+  /** The whole head, for a connection kept open (`HEAD_END_KEEP_ALIVE`); see `closingHead`. */
   text: string;
   /** The body is sent chunked (it has no content-length). */
   chunked: boolean;
@@ -49,8 +50,8 @@ export interface RequestHead {
 /**
  * The request head for `req`, validated as undici validates it: a bad method, path or header
  * throws a ClientError with code UND_ERR_INVALID_ARG (the proxy answers 400), and nothing is
- * sent. `defaultHost` is used when the caller gave no Host. The connection adds its Connection
- * header and the blank line (`HEAD_END_*`) when it writes the head.
+ * sent. `defaultHost` is used when the caller gave no Host. The head ends with
+ * `HEAD_END_KEEP_ALIVE`; the last request on a connection is sent as `closingHead(text)`.
  */
 export function buildRequestHead(req: UpstreamRequest, defaultHost: string): RequestHead {
   const { method, path, headers } = req;
@@ -59,7 +60,7 @@ export function buildRequestHead(req: UpstreamRequest, defaultHost: string): Req
     throw invalid('path must start with a slash');
   }
   if (BAD_PATH.test(path)) throw invalid('invalid request path');
-  let text = `${method} ${path} HTTP/1.1\r\n`;
+  const parts = HEAD_PARTS.start().add(method).add(' ').add(path).add(' HTTP/1.1\r\n');
   let host = false;
   let length: string | undefined;
   for (let i = 0; i < headers.length; i += 2) {
@@ -77,23 +78,32 @@ export function buildRequestHead(req: UpstreamRequest, defaultHost: string): Req
       length = v;
       continue;
     } else if (n >= 6 && n <= 17 && FRAMING.has(name.toLowerCase())) throw invalid(`invalid ${name.toLowerCase()} header`);
-    text += `${name}: ${value}\r\n`;
+    parts.add(name).add(': ').add(value).add('\r\n');
   }
-  if (!host) text += `host: ${defaultHost}\r\n`;
+  if (!host) parts.add('host: ').add(defaultHost).add('\r\n');
   let chunked = false;
   if (req.body) {
-    if (length !== undefined) text += `content-length: ${length}\r\n`;
+    if (length !== undefined) parts.add('content-length: ').add(length).add('\r\n');
     else {
-      text += 'transfer-encoding: chunked\r\n';
+      parts.add('transfer-encoding: chunked\r\n');
       chunked = true;
     }
   } else if (length !== undefined) {
     // Without a body only 0 is true; anything else would leave the node waiting for bytes.
     if (Number(length) !== 0) throw invalid('content-length without a body');
-    text += 'content-length: 0\r\n';
+    parts.add('content-length: 0\r\n');
   }
+  const text = parts.add(HEAD_END_KEEP_ALIVE).join();
   return { text, chunked };
 }
+
+/** `text` (a RequestHead's) as the last request on its connection: Connection: close. */
+export function closingHead(text: string): string {
+  return text.slice(0, text.length - HEAD_END_KEEP_ALIVE.length) + HEAD_END_CLOSE;
+}
+
+/** The pieces of the request head being built. */
+const HEAD_PARTS = new StringPieces();
 
 function invalid(message: string): ClientError {
   return new ClientError(message, 'UND_ERR_INVALID_ARG');

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { STATUS_CODES, IncomingMessage, validateHeaderName, validateHeaderValue, type IncomingHttpHeaders } from 'node:http';
 import net from 'node:net';
 import { Readable } from 'node:stream';
+import { StringPieces } from './pieces';
 import { atBatchEnd } from './write-batch';
 import { closeParserLater, consumeReads, createRequestParser, HTTP_METHODS, nativeParserAvailable, streamReads, type ConsumedReads, type ServerParser } from './native-parser';
 
@@ -673,60 +674,69 @@ export class ServerResponse extends EventEmitter {
   /** Builds the head (node's _storeHeader): `bodyLength` when the whole body is known (end before any write). */
   private buildHead(headers: Record<string, unknown> | unknown[] | undefined, bodyLength: number | undefined): void {
     if (this.statusCode === 204 || this.statusCode === 304 || this.statusCode < 200) this.bodyAllowed = false;
-    let head = `HTTP/1.1 ${this.statusCode} ${this.statusMessage ?? STATUS_CODES[this.statusCode] ?? 'unknown'}\r\n`;
-    const seen = { date: false, length: false, te: false, connection: false, keepAlive: false };
-    const add = (name: string, value: unknown): void => {
-      if (Array.isArray(value)) {
-        for (const v of value) add(name, v);
-        return;
-      }
-      validateHeaderName(name);
-      validateHeaderValue(name, value as string);
-      const v = String(value);
-      const n = name.length;
-      if (n === 4 && name.toLowerCase() === 'date') seen.date = true;
-      else if (n === 14 && name.toLowerCase() === 'content-length') seen.length = true;
-      else if (n === 17 && name.toLowerCase() === 'transfer-encoding') {
-        seen.te = true;
-        if (/(?:^|,)\s*chunked\s*$/i.test(v)) this.chunked = true;
-      } else if (n === 10) {
-        const lower = name.toLowerCase();
-        if (lower === 'connection') {
-          seen.connection = true;
-          if (/(?:^|\W)close(?:$|\W)/i.test(v)) this.last = true;
-        } else if (lower === 'keep-alive') seen.keepAlive = true; // the caller's replaces ours, as in node
-      }
-      head += `${name}: ${v}\r\n`;
-    };
-    if (this.headerList) for (const [, [name, value]] of this.headerList) add(name, value);
+    const parts = HEAD_PARTS.start().add('HTTP/1.1 ').add(String(this.statusCode)).add(' ')
+      .add(this.statusMessage ?? STATUS_CODES[this.statusCode] ?? 'unknown').add('\r\n');
+    let seen = 0;
+    if (this.headerList) for (const [, [name, value]] of this.headerList) seen |= this.addHeader(name, value);
     if (Array.isArray(headers)) {
       if (headers.length % 2 !== 0) throw Object.assign(new TypeError('headers must be name/value pairs'), { code: 'ERR_INVALID_ARG_VALUE' });
-      for (let i = 0; i < headers.length; i += 2) add(headers[i] as string, headers[i + 1]);
+      for (let i = 0; i < headers.length; i += 2) seen |= this.addHeader(headers[i] as string, headers[i + 1]);
     } else if (headers) {
-      for (const name of Object.keys(headers)) if (headers[name] !== undefined) add(name, headers[name]);
+      for (const name of Object.keys(headers)) if (headers[name] !== undefined) seen |= this.addHeader(name, headers[name]);
     }
-    if (!seen.date) head += `Date: ${utcDate()}\r\n`;
+    if (!(seen & SEEN_DATE)) parts.add('Date: ').add(utcDate()).add('\r\n');
     const http11 = this.req.httpVersionMajor === 1 && this.req.httpVersionMinor >= 1;
+    const hasLength = (seen & SEEN_LENGTH) !== 0;
+    const hasTe = (seen & SEEN_TE) !== 0;
     // HTTP/1.0 clients get no chunked framing: without a length the body ends with the connection.
-    const framable = seen.length || seen.te || bodyLength !== undefined || http11;
-    if (!seen.connection) {
+    const framable = hasLength || hasTe || bodyLength !== undefined || http11;
+    if (!(seen & SEEN_CONNECTION)) {
       if (!this.last && framable) {
-        head += 'Connection: keep-alive\r\n';
-        if (this.keepAliveMs > 0 && !seen.keepAlive) head += `Keep-Alive: timeout=${Math.floor(this.keepAliveMs / 1000)}\r\n`;
+        parts.add('Connection: keep-alive\r\n');
+        if (this.keepAliveMs > 0 && !(seen & SEEN_KEEP_ALIVE)) parts.add('Keep-Alive: timeout=').add(String(Math.floor(this.keepAliveMs / 1000))).add('\r\n');
       } else {
         this.last = true;
-        head += 'Connection: close\r\n';
+        parts.add('Connection: close\r\n');
       }
     }
-    if (!seen.length && !seen.te && this.hasBody && this.bodyAllowed) {
-      if (bodyLength !== undefined) head += `Content-Length: ${bodyLength}\r\n`;
+    if (!hasLength && !hasTe && this.hasBody && this.bodyAllowed) {
+      if (bodyLength !== undefined) parts.add('Content-Length: ').add(String(bodyLength)).add('\r\n');
       else if (http11) {
-        head += 'Transfer-Encoding: chunked\r\n';
+        parts.add('Transfer-Encoding: chunked\r\n');
         this.chunked = true;
       } else this.last = true;
     }
-    this.head = `${head}\r\n`;
+    this.head = parts.add('\r\n').join();
     this.headersSent = true;
+  }
+
+  /** Validates one header (a list: each value) and adds it to HEAD_PARTS; returns the SEEN_* flags it sets. */
+  private addHeader(name: string, value: unknown): number {
+    if (Array.isArray(value)) {
+      let seen = 0;
+      for (const v of value) seen |= this.addHeader(name, v);
+      return seen;
+    }
+    validateHeaderName(name);
+    validateHeaderValue(name, value as string);
+    const v = String(value);
+    HEAD_PARTS.add(name).add(': ').add(v).add('\r\n');
+    const n = name.length;
+    if (n === 4 && name.toLowerCase() === 'date') return SEEN_DATE;
+    if (n === 14 && name.toLowerCase() === 'content-length') return SEEN_LENGTH;
+    if (n === 17 && name.toLowerCase() === 'transfer-encoding') {
+      if (/(?:^|,)\s*chunked\s*$/i.test(v)) this.chunked = true;
+      return SEEN_TE;
+    }
+    if (n === 10) {
+      const lower = name.toLowerCase();
+      if (lower === 'connection') {
+        if (/(?:^|\W)close(?:$|\W)/i.test(v)) this.last = true;
+        return SEEN_CONNECTION;
+      }
+      if (lower === 'keep-alive') return SEEN_KEEP_ALIVE; // the caller's replaces ours, as in node
+    }
+    return 0;
   }
 
   write(chunk: string | Buffer, encoding?: BufferEncoding | (() => void)): boolean {
@@ -789,6 +799,15 @@ export class ServerResponse extends EventEmitter {
     emitClose(this);
   }
 }
+
+/** The pieces of the response head being built. */
+const HEAD_PARTS = new StringPieces();
+/** Headers a response head has from its caller (buildHead's flags). */
+const SEEN_DATE = 1;
+const SEEN_LENGTH = 2;
+const SEEN_TE = 4;
+const SEEN_CONNECTION = 8;
+const SEEN_KEEP_ALIVE = 16;
 
 function emitClose(res: ServerResponse): void {
   if (res.closeEmitted) return;
