@@ -3,7 +3,7 @@ import { ClientError } from './errors';
 import type { UpstreamHandler } from './handler';
 import { closeParserLater, consumeReads, createResponseParser, streamReads, type ConsumedReads, type NativeParser } from './native-parser';
 import { closingHead, type RequestHead, type UpstreamRequest } from './request-head';
-import { atBatchEnd, holdWrites } from './write-batch';
+import { atBatchEnd } from './write-batch';
 
 /** Methods a node may see twice without harm (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE']);
@@ -145,17 +145,12 @@ export class H1Connection {
     this.lastRequest = this.started >= this.owner.maxRequests;
     const head = this.lastRequest ? closingHead(req.head.text) : req.head.text;
     this.arm(req.opts.headersTimeout);
-    if (req.opts.body) {
-      // the body's chunks follow the head in the socket's own (corked) buffer
-      holdWrites(this.socket);
-      this.socket.write(head, 'latin1');
-      this.pipeBody(req, req.opts.body);
-    } else {
-      // sent at the end of this batch of I/O events (write-batch.ts), unless the request is gone by then
-      this.pendingHead = head;
-      atBatchEnd(this.writePendingHead);
-      req.bodyEnded = true;
-    }
+    // Sent at the end of this batch of I/O events (write-batch.ts), or before the body's first
+    // bytes if they come sooner; not at all if the request is gone by then.
+    this.pendingHead = head;
+    atBatchEnd(this.writePendingHead);
+    if (req.opts.body) this.pipeBody(req, req.opts.body);
+    else req.bodyEnded = true;
   }
 
   /** The handler's abort: the request fails with `err` and the connection is closed. */
@@ -198,6 +193,7 @@ export class H1Connection {
       this.refresh();
       const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
       if (n === 0) return; // an empty chunk would read as the chunked terminator
+      this.writePendingHead();
       let ok: boolean;
       if (chunked) {
         socket.cork();
@@ -218,6 +214,7 @@ export class H1Connection {
     };
     const onEnd = (): void => {
       if (!active()) return;
+      this.writePendingHead();
       if (chunked) socket.write('0\r\n\r\n', 'latin1');
       req.bodyEnded = true;
       req.unpipe?.();

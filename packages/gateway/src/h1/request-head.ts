@@ -37,8 +37,8 @@ const BAD_PATH = /[^\u0021-\u00ff]/;
 const FRAMING = new Set(['connection', 'keep-alive', 'upgrade', 'transfer-encoding', 'expect']);
 
 /** The end of a request head that keeps the connection open, and of the last one on it. */
-export const HEAD_END_KEEP_ALIVE = 'connection: keep-alive\r\n\r\n';
-export const HEAD_END_CLOSE = 'connection: close\r\n\r\n';
+const HEAD_END_KEEP_ALIVE = 'connection: keep-alive\r\n\r\n';
+const HEAD_END_CLOSE = 'connection: close\r\n\r\n';
 
 export interface RequestHead {
   /** The whole head, for a connection kept open (`HEAD_END_KEEP_ALIVE`); see `closingHead`. */

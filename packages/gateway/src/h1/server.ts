@@ -485,9 +485,9 @@ class ServerConnection {
       if (!this.closed) {
         this.writeOut();
         this.socket.end();
+        // nothing more is read from a connection that is closing
+        this.detachReads();
       }
-      // nothing more is read from a connection that is closing
-      if (!this.closed) this.detachReads();
       return;
     }
     if (this.queue.length < MAX_PIPELINED && !this.incoming) this.resumeReads();
