@@ -20,11 +20,13 @@
  * priority it yields the core at once to anything else there (the bench's upstream shares it).
  *
  * Usage: openloop -p PORT -r RATE [-a IP] [-P PATH] [-d SECONDS] [-w WARMUP_S] [-c MAXCONN]
- *                 [-H 'name: value']... [-u] [-b] [-s SEED]
+ *                 [-H 'name: value']... [-u] [-b] [-s SEED] [-o FILE]
  * Prints one line, OPENLOOP {json}, for the requests scheduled in the measured part: requests,
  * errors, non-2xx, achieved rate, connections opened, how many waited for a connection
  * ("queued"), latency percentiles in microseconds, and late_p99: how late this process itself
- * wrote the requests that had a connection free (its own noise).
+ * wrote the requests that had a connection free (its own noise). With -o, also writes each
+ * measured request as a line "scheduled_ms latency_us" (ms from the measured part's start, in
+ * completion order) to FILE: the tail's shape in time, e.g. stalls of the server.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -76,6 +78,9 @@ static size_t wait_head, wait_tail, wait_cap;
 
 static uint32_t *lat_us; /* latencies of measured requests */
 static size_t nlat, cap_lat;
+static uint32_t *sched_ms10; /* -o: each measured request's scheduled time, in 0.1 ms from the measured part's start */
+static size_t nsched, cap_sched;
+static const char *trace_path; /* -o FILE: one line per measured request, "scheduled_ms latency_us" */
 static uint32_t *late_us; /* how late each measured request was written */
 static size_t nlate, cap_late;
 static uint64_t errors, non2xx, measured_sent, queued_measured;
@@ -177,6 +182,7 @@ static void record(struct conn *c, int status_ok) {
   if (c->scheduled >= measure_from && c->scheduled < measure_to) {
     if (!status_ok) non2xx++;
     push_u32(&lat_us, &nlat, &cap_lat, (uint32_t)((done - c->scheduled) / 1000));
+    if (trace_path) push_u32(&sched_ms10, &nsched, &cap_sched, (uint32_t)((c->scheduled - measure_from) / 100000));
   }
 }
 
@@ -273,7 +279,7 @@ int main(int argc, char **argv) {
   double rate = 0, duration = 10, warmup = 2;
   char headers[4096] = "";
   int opt;
-  while ((opt = getopt(argc, argv, "a:p:P:r:d:w:c:H:ubs:")) != -1) {
+  while ((opt = getopt(argc, argv, "a:p:P:r:d:w:c:H:ubs:o:")) != -1) {
     switch (opt) {
       case 'a': ip = optarg; break;
       case 'p': port = atoi(optarg); break;
@@ -290,7 +296,8 @@ int main(int argc, char **argv) {
       case 'u': uniform = 1; break;
       case 'b': spin = 1; break;
       case 's': rng_state = strtoull(optarg, NULL, 10) | 1; break;
-      default: fprintf(stderr, "usage: openloop -p PORT -r RATE [-a IP] [-P PATH] [-d S] [-w S] [-c N] [-H h]... [-u] [-s SEED]\n"); return 2;
+      case 'o': trace_path = optarg; break;
+      default: fprintf(stderr, "usage: openloop -p PORT -r RATE [-a IP] [-P PATH] [-d S] [-w S] [-c N] [-H h]... [-u] [-s SEED] [-o FILE]\n"); return 2;
     }
   }
   if (max_conn < 4 || max_conn > MAX_CONN) { fprintf(stderr, "openloop: -c must be 4..%d\n", MAX_CONN); return 2; }
@@ -358,6 +365,13 @@ int main(int argc, char **argv) {
     if (conns[i].state == BUSY && conns[i].scheduled >= measure_from && conns[i].scheduled < measure_to) errors++;
   errors += wait_tail - wait_head;
 
+  if (trace_path) {
+    FILE *f = fopen(trace_path, "w");
+    if (!f) die("trace file");
+    fprintf(f, "# measured part starts at CLOCK_MONOTONIC %.3f ms\n", measure_from / 1e6);
+    for (size_t i = 0; i < nlat; i++) fprintf(f, "%.1f %u\n", sched_ms10[i] / 10.0, lat_us[i]);
+    fclose(f);
+  }
   qsort(lat_us, nlat, sizeof(uint32_t), cmp_u32);
   qsort(late_us, nlate, sizeof(uint32_t), cmp_u32);
   printf("OPENLOOP {\"requests\":%zu,\"sent\":%llu,\"errors\":%llu,\"non2xx\":%llu,\"duration_us\":%llu,\"rate\":%.1f,"

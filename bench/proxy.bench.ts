@@ -245,11 +245,15 @@ export const OPENLOOP_BIN = path.join(ROOT, 'bench/.bin/openloop');
  * scheduling priority so it never delays the upstream): latency from each request's scheduled
  * time, so neither a bursty generator nor coordinated omission shapes the tail.
  */
+let openLoopRuns = 0;
+
 export async function openLoop(sut: Sut, rate: number, seconds = DURATION_S, warmupS = WARMUP_S): Promise<OpenLoopResult> {
   const u = new URL(sut.url);
   const args = ['-c', LOAD_CPU, OPENLOOP_BIN, '-b', '-a', u.hostname, '-p', u.port, '-P', u.pathname + u.search,
     '-r', String(Math.round(rate)), '-d', String(seconds), '-w', String(warmupS)];
   for (const [k, v] of Object.entries(sut.headers ?? {})) args.push('-H', `${k}: ${v}`);
+  // BENCH_OPENLOOP_TRACE=<prefix>: each run's per-request timeline goes to <prefix>-<n>.txt (openloop -o).
+  if (process.env.BENCH_OPENLOOP_TRACE) args.push('-o', `${process.env.BENCH_OPENLOOP_TRACE}-${++openLoopRuns}.txt`);
   const before = [cpuJiffies(SUT_CPU), cpuJiffies(LOAD_CPU)];
   const child = run('taskset', args);
   await new Promise<void>((resolve) => child.once('exit', () => resolve()));
