@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { ClientError } from './errors';
 import type { UpstreamHandler } from './handler';
-import { closeParserLater, consumeReads, createResponseParser, streamReads, type ConsumedReads, type NativeParser } from './native-parser';
+import { closeParserLater, consumeReads, createResponseParser, setBodyCallback, streamReads, type ConsumedReads, type NativeParser } from './native-parser';
 import { closingHead, type RequestHead, type UpstreamRequest } from './request-head';
 import { atBatchEnd } from './write-batch';
 
@@ -11,6 +11,20 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
 const CLOSED_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 /** Subtracted from a node's `Keep-Alive: timeout=N` hint, so we stop using a connection before it does. */
 const KEEP_ALIVE_MARGIN_MS = 2000;
+/** The blank line that ends a response head. */
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+const CR = 13;
+const LF = 10;
+
+/**
+ * The one buffer every plain-TCP upstream socket reads into (net's `onread`). Sharing it is safe
+ * because a read is handled to the end before the event loop can read again, and nothing keeps
+ * a view of it: body bytes are copied out (onStaticRead).
+ */
+let readBuffer: Buffer | undefined;
+function sharedReadBuffer(): Buffer {
+  return (readBuffer ??= Buffer.allocUnsafeSlow(64 * 1024));
+}
 
 /** What a connection needs from its pool. */
 export interface ConnectionOwner {
@@ -23,8 +37,11 @@ export interface ConnectionOwner {
   readonly maxRequests: number;
   /** TLS connections: ready on 'secureConnect' rather than 'connect'. */
   readonly secure: boolean;
-  /** A new socket to the node (TLS with this SNI name for https). */
-  connect(servername: string | undefined): net.Socket;
+  /**
+   * A new socket to the node (TLS with this SNI name for https). `onread` (plain TCP only):
+   * reads go into its buffer and to its callback instead of 'data'.
+   */
+  connect(servername: string | undefined, onread?: net.OnReadOpts): net.Socket;
   /** The connection finished a request cleanly and can take another. */
   onIdle(conn: H1Connection): void;
   /** A handler threw from onComplete or onError, where the request cannot fail any more. */
@@ -82,6 +99,22 @@ export class H1Connection {
   private readonly parser: NativeParser;
   /** Pauses and resumes reading: the parser's own reads (consumeReads), else the stream's. */
   private reads?: ConsumedReads;
+  /**
+   * Plain TCP: the socket reads into the shared buffer (onStaticRead). A Content-Length body is
+   * then taken from there into a pooled Buffer, where node's parser would copy every body chunk
+   * into an ArrayBuffer of its own: one per response, whose sweeping was ~40 % of a scavenge's
+   * pause in the proxy bench (bench/README.md, "Reads into one buffer").
+   */
+  private readonly staticReads: boolean;
+  /** The parser's next byte starts a new response (no part of its head has been read). */
+  private atHeadStart = true;
+  /** The read being parsed, when a response head starts it and ends at `headEnd` (onStaticRead). */
+  private readData?: Buffer;
+  private headEnd = -1;
+  /** Body bytes still to come of a Content-Length body taken from the read buffer. */
+  private bodyLeft = 0;
+  /** The parser copies body chunks to onBody (false while bodies are taken from the read buffer). */
+  private parserCopiesBodies = true;
   private paused = false;
   /** The request on this connection, until it completes or fails. */
   current?: H1Request;
@@ -117,13 +150,16 @@ export class H1Connection {
       onExecute: this.onParserExecute,
     }, owner.maxHeaderSize);
     this.servername = req.servername;
-    const socket = owner.connect(this.servername);
+    this.staticReads = !owner.secure;
+    const socket = this.staticReads
+      ? owner.connect(this.servername, { buffer: sharedReadBuffer(), callback: this.onStaticRead })
+      : owner.connect(this.servername);
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
     // The connect timeout covers the TLS handshake too, as undici's does.
     socket.on(owner.secure ? 'secureConnect' : 'connect', this.onConnected);
-    socket.on('data', this.onSocketData);
+    if (!this.staticReads) socket.on('data', this.onSocketData);
     socket.on('end', this.onSocketEnd);
     socket.on('error', this.onSocketError);
     socket.on('close', this.onSocketClose);
@@ -173,9 +209,9 @@ export class H1Connection {
   private readonly onConnected = (): void => {
     const req = this.current;
     if (this.state !== 'connecting' || !req || req.done) return;
-    // TLS sockets too: their handle (TLSWrap) is a stream base that node's https server lets
-    // its parser consume the same way.
-    this.reads = consumeReads(this.parser, this.socket) ?? streamReads(this.socket);
+    // TLS sockets: their handle (TLSWrap) is a stream base that node's https server lets its
+    // parser consume the same way. Plain sockets read into the shared buffer (onStaticRead).
+    this.reads = this.staticReads ? streamReads(this.socket) : consumeReads(this.parser, this.socket) ?? streamReads(this.socket);
     this.start(req);
   };
 
@@ -259,6 +295,61 @@ export class H1Connection {
   };
 
   /**
+   * A read into the shared buffer (plain TCP), run through the parser whole. When a response
+   * head starts the read and ends in it, and announces a Content-Length body, the body's bytes
+   * are taken from the buffer (chooseBodySource), and from the next reads until the length is
+   * reached; the parser, told not to copy them, only frames them. Any other body (chunked,
+   * close-delimited, after a head split over reads or a 1xx) comes through the parser's onBody.
+   * Returns false to stop reading (backpressure): net then stops the socket's reads.
+   */
+  private readonly onStaticRead = (nread: number, buf: Uint8Array): boolean => {
+    const req = this.current;
+    if (req) req.gotBytes = true;
+    const data = (buf as Buffer).subarray(0, nread);
+    if (this.bodyLeft > 0) {
+      const n = Math.min(nread, this.bodyLeft);
+      this.bodyLeft -= n;
+      this.takeBody(data, 0, n);
+      if (this.isClosed()) return false;
+    } else if (this.atHeadStart && data[0] !== CR && data[0] !== LF) {
+      // (a read starting with CR or LF may be blank lines before the head, which the parser skips)
+      this.headEnd = data.indexOf(HEAD_END);
+      this.readData = data;
+    }
+    this.execute(data);
+    if (this.readData) {
+      // No head ended in this read: the one begun goes on in the next, which does not start it.
+      this.atHeadStart = false;
+      this.readData = undefined;
+      this.headEnd = -1;
+    }
+    return !this.paused;
+  };
+
+  /** Hands `n` body bytes of the read buffer from `from` on, copied out of it (the buffer is reused by the next read). */
+  private takeBody(data: Buffer, from: number, n: number): void {
+    const chunk = Buffer.allocUnsafe(n); // from node's pool when small: no ArrayBuffer of its own
+    data.copy(chunk, 0, from, from + n);
+    this.onBody(chunk);
+  }
+
+  /** Runs `bytes` through the parser; false when that ended the connection. */
+  private execute(bytes: Buffer): boolean {
+    const ret = this.parser.execute(bytes);
+    if (typeof ret !== 'number') {
+      if (this.current) this.fail(this.current, ret, false);
+      else this.close();
+      return false;
+    }
+    return !this.isClosed();
+  }
+
+  /** A method, not a field test, so that tsc does not narrow the state across the calls that close it. */
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /**
    * Header lines the parser flushed before the head was complete (more than 32, or a head
    * split over reads), or a chunked body's trailers, which are dropped at message end.
    * Bounded by the parser's header size limit.
@@ -275,6 +366,12 @@ export class H1Connection {
       headers = this.early;
       this.early = [];
     }
+    this.atHeadStart = false;
+    // Only the head that starts the read can have its body taken from it (chooseBodySource).
+    const read = this.readData;
+    const headEnd = this.headEnd;
+    this.readData = undefined;
+    this.headEnd = -1;
     const req = this.current;
     if (!req || req.done || this.state !== 'busy') {
       // An answer nobody asked for (e.g. bytes on an idle connection): it cannot be trusted.
@@ -303,8 +400,30 @@ export class H1Connection {
     }
     if (req.done) return 1;
     if (go === false) this.pauseReading();
-    return req.opts.method === 'HEAD' ? 1 : 0;
+    if (req.opts.method === 'HEAD') return 1;
+    if (this.staticReads) this.chooseBodySource(status, headers, read, headEnd);
+    return 0;
   };
+
+  /**
+   * Where this response's body comes from: the read buffer when its head started the read being
+   * parsed and ended in it at `headEnd`, and it has a Content-Length body; else the parser's
+   * onBody. 204 and 304 have no body whatever they announce (as the parser knows). The body's
+   * bytes in this read are handed on here, before the parser frames them and ends the message.
+   */
+  private chooseBodySource(status: number, headers: string[], read: Buffer | undefined, headEnd: number): void {
+    const length = read && headEnd >= 0 && status !== 204 && status !== 304 ? contentLength(headers) : -1;
+    const copies = length < 0;
+    if (copies !== this.parserCopiesBodies) {
+      this.parserCopiesBodies = copies;
+      setBodyCallback(this.parser, copies ? this.onBody : undefined);
+    }
+    if (length <= 0) return;
+    const from = headEnd + 4;
+    const n = Math.min(read!.length - from, length);
+    this.bodyLeft = length - n;
+    if (n > 0) this.takeBody(read!, from, n);
+  }
 
   /** `Keep-Alive: timeout=N`: reuse the connection only while the node still keeps it. */
   private readKeepAliveHint(headers: string[]): void {
@@ -357,6 +476,7 @@ export class H1Connection {
   }
 
   private readonly onMessageComplete = (): void => {
+    this.atHeadStart = true;
     // Trailers are not relayed (undici hands them to onComplete, which the proxy ignores too).
     if (this.early.length > 0) this.early = [];
     const req = this.current;
@@ -508,6 +628,20 @@ export function notifyError(req: H1Request, err: Error, owner: Pick<ConnectionOw
   } catch (thrown) {
     owner.onHandlerError(thrown);
   }
+}
+
+/**
+ * A response's Content-Length when it frames the body, else -1 (chunked, or none: the body runs
+ * to the close). The parser has checked the value, and rejects a response with both headers.
+ */
+function contentLength(headers: string[]): number {
+  let length = -1;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i];
+    if (name.length === 14 && name.toLowerCase() === 'content-length') length = Number(headers[i + 1]);
+    else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return -1;
+  }
+  return Number.isSafeInteger(length) ? length : -1;
 }
 
 function asError(err: unknown): Error {

@@ -117,6 +117,16 @@ function createParser(type: 'REQUEST' | 'RESPONSE', cb: NativeParserCallbacks & 
   return p;
 }
 
+/**
+ * Sets or clears the parser's body callback. Node's binding looks it up for every body chunk,
+ * and copies the chunk into a new Buffer (an ArrayBuffer of its own, swept by every scavenge)
+ * only when one is set: a caller that takes a body's bytes from its read buffer itself clears it
+ * for that message, and the parser still frames the body (counts it, finds the message end).
+ */
+export function setBodyCallback(parser: NativeParser, onBody: ((chunk: Buffer) => void) | undefined): void {
+  (parser as unknown as Record<number, unknown>)[HTTPParser!.kOnBody] = onBody;
+}
+
 /** The request parser's extra methods (node:http's server uses them the same way). */
 export interface ServerParser extends NativeParser {
   /** The buffer of the read being parsed (the bytes after an upgrade request's head). */

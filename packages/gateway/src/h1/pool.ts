@@ -156,8 +156,8 @@ export class H1Pool implements ConnectionOwner {
   }
 
   /** A new socket to the node; TLS with `servername` as SNI and identity for https. */
-  connect(servername: string | undefined): net.Socket {
-    if (!this.tls) return net.connect({ host: this.host, port: this.port });
+  connect(servername: string | undefined, onread?: net.OnReadOpts): net.Socket {
+    if (!this.tls) return net.connect({ host: this.host, port: this.port, ...(onread ? { onread } : {}) });
     const key = servername ?? '';
     const socket = tls.connect({
       host: this.host,
