@@ -347,9 +347,13 @@ export async function startNginxProxy(tmp: string, upstreamPort: number): Promis
  * takes both.
  */
 function bareProxy(client: string, dispatch: string, server: 'node' | 'own' = 'node'): string {
-  const create = server === 'node' ? `require('node:http').createServer(`
+  // Keep-alive as long as Portico's default (75 s). With node's 5 s, connections the open-loop
+  // generator opened during a stall and then left idle were closed under it, and a request sent
+  // on one as it closed counted as an error (19 in one run of the ceiling).
+  const create = server === 'node' ? `Object.assign(require('node:http').createServer(`
     : `new (require(${JSON.stringify(path.join(ROOT, 'packages/gateway/dist/h1/server'))}).H1Server)(
-  { keepAliveTimeout: 5000, headersTimeout: 60000, maxHeaderSize: 16384 }, `;
+  { keepAliveTimeout: 75000, headersTimeout: 60000, maxHeaderSize: 16384 }, `;
+  const created = server === 'node' ? '), { keepAliveTimeout: 75000 })' : ')';
   const upgrade = server === 'node' ? '' : ', (req, socket) => socket.destroy()';
   return `${client}
 ${create}(req, res) => {${dispatch}, {
@@ -369,7 +373,7 @@ ${create}(req, res) => {${dispatch}, {
     onComplete() { res.end(); },
     onError(err) { if (!res.headersSent) { res.statusCode = 502; res.end(); } else res.destroy(); },
   });
-}${upgrade}).listen(Number(process.argv[2]), '127.0.0.1', () => console.log('ready'));
+}${upgrade}${created}.listen(Number(process.argv[2]), '127.0.0.1', () => console.log('ready'));
 `;
 }
 
