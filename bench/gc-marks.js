@@ -13,4 +13,16 @@ const lines = [];
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) lines.push(`${(originMs + e.startTime).toFixed(3)} ${e.duration.toFixed(3)} ${kinds[e.detail.kind] || e.detail.kind}`);
 }).observe({ entryTypes: ['gc'] });
-process.on('exit', () => fs.writeFileSync(process.env.GC_MARKS_OUT || `gc-marks-${process.pid}.txt`, lines.join('\n') + '\n'));
+let written = false;
+function write() {
+  if (written) return;
+  written = true;
+  fs.writeFileSync(process.env.GC_MARKS_OUT || `gc-marks-${process.pid}.txt`, lines.join('\n') + '\n');
+}
+process.on('exit', write);
+// A process without a SIGTERM handler of its own (the bare proxies) would die without 'exit':
+// write, then exit as the default action would. Portico handles SIGTERM itself and exits.
+process.on('SIGTERM', () => {
+  write();
+  if (process.listenerCount('SIGTERM') === 1) process.exit(143);
+});

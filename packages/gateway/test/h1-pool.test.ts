@@ -589,4 +589,38 @@ describe('H1Pool (the upstream client for http and https nodes)', () => {
     // reads too, but the reads of answer 3 may come together on a busy machine.)
     expect([4, 5].map((i) => ownArrayBuffers[i] > 0)).toEqual([true, true]);
   });
+
+  it('https: takes a Content-Length body from its read buffer too, and chunked ones through the parser', async () => {
+    const certs = makeTestCertificates('portico-h1-pool');
+    openServers.push(async () => fs.rmSync(certs.dir, { recursive: true, force: true }));
+    const big = 'y'.repeat(100_000);
+    const answers = [
+      'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello',
+      `HTTP/1.1 200 OK\r\ncontent-length: ${big.length}\r\n\r\n${big}`,
+      'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+      'HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nlast',
+    ];
+    let n = 0;
+    const server = tls.createServer({ cert: fs.readFileSync(path.join(certs.dir, 'server.pem')), key: fs.readFileSync(path.join(certs.dir, 'server.key')) }, (sock) => {
+      sock.on('error', () => undefined);
+      sock.on('data', () => sock.write(answers[n++]));
+    });
+    const port = await listenOnLoopback(server);
+    openServers.push(() => new Promise<void>((r) => server.close(() => r())));
+    const pool = new H1Pool(`https://127.0.0.1:${port}`, { idleMs: 60_000, maxRequests: 1000, tls: { rejectUnauthorized: false } });
+    pools.push(pool);
+    const bodies: string[] = [];
+    const ownArrayBuffers: number[] = [];
+    for (let i = 0; i < answers.length; i++) {
+      let own = 0;
+      const out = await call(pool, {}, { onData: (chunk) => ((own += chunk.length < 4096 && chunk.buffer.byteLength === chunk.length ? 1 : 0), true) });
+      expect(out.error).toBeUndefined();
+      bodies.push(out.body);
+      ownArrayBuffers.push(own);
+    }
+    expect(bodies).toEqual(['hello', big, 'abc', 'last']);
+    expect(pool.size).toBe(1);
+    expect([ownArrayBuffers[0], ownArrayBuffers[3]]).toEqual([0, 0]);
+    expect(ownArrayBuffers[2]).toBeGreaterThan(0);
+  });
 });

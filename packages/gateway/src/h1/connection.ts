@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { ClientError } from './errors';
 import type { UpstreamHandler } from './handler';
-import { closeParserLater, consumeReads, createResponseParser, setBodyCallback, streamReads, type ConsumedReads, type NativeParser } from './native-parser';
+import { closeParserLater, createResponseParser, setBodyCallback, streamReads, type ConsumedReads, type NativeParser } from './native-parser';
 import { closingHead, type RequestHead, type UpstreamRequest } from './request-head';
 import { atBatchEnd } from './write-batch';
 
@@ -17,7 +17,7 @@ const CR = 13;
 const LF = 10;
 
 /**
- * The one buffer every plain-TCP upstream socket reads into (net's `onread`). Sharing it is safe
+ * The one buffer every upstream socket reads into (net's and tls's `onread`). Sharing it is safe
  * because a read is handled to the end before the event loop can read again, and nothing keeps
  * a view of it: body bytes are copied out (onStaticRead).
  */
@@ -38,10 +38,10 @@ export interface ConnectionOwner {
   /** TLS connections: ready on 'secureConnect' rather than 'connect'. */
   readonly secure: boolean;
   /**
-   * A new socket to the node (TLS with this SNI name for https). `onread` (plain TCP only):
-   * reads go into its buffer and to its callback instead of 'data'.
+   * A new socket to the node (TLS with this SNI name for https), whose reads go into `onread`'s
+   * buffer and to its callback instead of 'data'.
    */
-  connect(servername: string | undefined, onread?: net.OnReadOpts): net.Socket;
+  connect(servername: string | undefined, onread: net.OnReadOpts): net.Socket;
   /** The connection finished a request cleanly and can take another. */
   onIdle(conn: H1Connection): void;
   /** A handler threw from onComplete or onError, where the request cannot fail any more. */
@@ -97,15 +97,8 @@ export class H1Connection {
   /** The TLS server name this connection was opened with (https); requests for another name do not use it. */
   readonly servername: string | undefined;
   private readonly parser: NativeParser;
-  /** Pauses and resumes reading: the parser's own reads (consumeReads), else the stream's. */
+  /** Pauses and resumes the socket's reads (backpressure). */
   private reads?: ConsumedReads;
-  /**
-   * Plain TCP: the socket reads into the shared buffer (onStaticRead). A Content-Length body is
-   * then taken from there into a pooled Buffer, where node's parser would copy every body chunk
-   * into an ArrayBuffer of its own: one per response, whose sweeping was ~40 % of a scavenge's
-   * pause in the proxy bench (bench/README.md, "Reads into one buffer").
-   */
-  private readonly staticReads: boolean;
   /** The parser's next byte starts a new response (no part of its head has been read). */
   private atHeadStart = true;
   /** The read being parsed, when a response head starts it and ends at `headEnd` (onStaticRead). */
@@ -147,19 +140,19 @@ export class H1Connection {
       onHeadersComplete: this.onHeadersComplete,
       onBody: this.onBody,
       onMessageComplete: this.onMessageComplete,
-      onExecute: this.onParserExecute,
     }, owner.maxHeaderSize);
     this.servername = req.servername;
-    this.staticReads = !owner.secure;
-    const socket = this.staticReads
-      ? owner.connect(this.servername, { buffer: sharedReadBuffer(), callback: this.onStaticRead })
-      : owner.connect(this.servername);
+    // The socket reads into the shared buffer (onStaticRead). A Content-Length body is taken
+    // from there into a pooled Buffer, where node's parser, reading the socket itself as
+    // node:http does, copied every body chunk into an ArrayBuffer of its own: one per response,
+    // whose sweeping was ~40 % of a scavenge's pause in the proxy bench (bench/README.md,
+    // "Reads into one buffer").
+    const socket = owner.connect(this.servername, { buffer: sharedReadBuffer(), callback: this.onStaticRead });
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
     // The connect timeout covers the TLS handshake too, as undici's does.
     socket.on(owner.secure ? 'secureConnect' : 'connect', this.onConnected);
-    if (!this.staticReads) socket.on('data', this.onSocketData);
     socket.on('end', this.onSocketEnd);
     socket.on('error', this.onSocketError);
     socket.on('close', this.onSocketClose);
@@ -209,9 +202,7 @@ export class H1Connection {
   private readonly onConnected = (): void => {
     const req = this.current;
     if (this.state !== 'connecting' || !req || req.done) return;
-    // TLS sockets: their handle (TLSWrap) is a stream base that node's https server lets its
-    // parser consume the same way. Plain sockets read into the shared buffer (onStaticRead).
-    this.reads = this.staticReads ? streamReads(this.socket) : consumeReads(this.parser, this.socket) ?? streamReads(this.socket);
+    this.reads = streamReads(this.socket);
     this.start(req);
   };
 
@@ -279,23 +270,8 @@ export class H1Connection {
     body.resume();
   }
 
-  /** After each read the parser took itself (consumeReads). */
-  private readonly onParserExecute = (ret: number | Error): void => {
-    const req = this.current;
-    if (req) req.gotBytes = true;
-    if (typeof ret !== 'number') {
-      if (this.current) this.fail(this.current, ret, false);
-      else this.close();
-    }
-  };
-
-  /** Reads fed by 'data' events (when consumeReads is not available). */
-  private readonly onSocketData = (data: Buffer): void => {
-    this.onParserExecute(this.parser.execute(data));
-  };
-
   /**
-   * A read into the shared buffer (plain TCP), run through the parser whole. When a response
+   * A read into the shared buffer, run through the parser whole. When a response
    * head starts the read and ends in it, and announces a Content-Length body, the body's bytes
    * are taken from the buffer (chooseBodySource), and from the next reads until the length is
    * reached; the parser, told not to copy them, only frames them. Any other body (chunked,
@@ -401,7 +377,7 @@ export class H1Connection {
     if (req.done) return 1;
     if (go === false) this.pauseReading();
     if (req.opts.method === 'HEAD') return 1;
-    if (this.staticReads) this.chooseBodySource(status, headers, read, headEnd);
+    this.chooseBodySource(status, headers, read, headEnd);
     return 0;
   };
 

@@ -21,7 +21,7 @@ export interface NativeParserCallbacks {
   onBody(chunk: Buffer): void;
   onMessageComplete(): void;
   /** After each read the parser took from the socket itself (`consumeReads`): bytes parsed, or the error. */
-  onExecute(ret: number | Error): void;
+  onExecute?(ret: number | Error): void;
 }
 
 export interface NativeParser {
@@ -113,7 +113,7 @@ function createParser(type: 'REQUEST' | 'RESPONSE', cb: NativeParserCallbacks & 
   p[HTTPParser.kOnHeadersComplete] = cb.onHeadersComplete;
   p[HTTPParser.kOnBody] = cb.onBody;
   p[HTTPParser.kOnMessageComplete] = cb.onMessageComplete;
-  if (HTTPParser.kOnExecute !== undefined) p[HTTPParser.kOnExecute] = cb.onExecute;
+  if (HTTPParser.kOnExecute !== undefined && cb.onExecute) p[HTTPParser.kOnExecute] = cb.onExecute;
   return p;
 }
 

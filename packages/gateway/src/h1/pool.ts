@@ -156,10 +156,12 @@ export class H1Pool implements ConnectionOwner {
   }
 
   /** A new socket to the node; TLS with `servername` as SNI and identity for https. */
-  connect(servername: string | undefined, onread?: net.OnReadOpts): net.Socket {
-    if (!this.tls) return net.connect({ host: this.host, port: this.port, ...(onread ? { onread } : {}) });
+  connect(servername: string | undefined, onread: net.OnReadOpts): net.Socket {
+    if (!this.tls) return net.connect({ host: this.host, port: this.port, onread });
     const key = servername ?? '';
-    const socket = tls.connect({
+    // node's tls.connect takes `onread` when it opens the socket itself (no `socket` option, as
+    // here; h1-pool.test's https cases depend on it), but @types/node's ConnectionOptions lacks it.
+    const options: tls.ConnectionOptions & { onread: net.OnReadOpts } = {
       host: this.host,
       port: this.port,
       servername,
@@ -169,7 +171,9 @@ export class H1Pool implements ConnectionOwner {
       ...(this.tls.ca ? { ca: this.tls.ca } : {}),
       ...(this.tls.cert && this.tls.key ? { cert: this.tls.cert, key: this.tls.key } : {}),
       session: this.sessions.get(key),
-    });
+      onread,
+    };
+    const socket = tls.connect(options);
     socket.on('session', (session: Buffer) => {
       // One pool reaches one node, under a name or two; the bound only guards against a
       // caller that varies the name per request.
