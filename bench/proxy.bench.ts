@@ -36,6 +36,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePorts, startPortico, waitFor, type PorticoProcess } from '@portico/testkit';
+import { analyzeTrace, readGcStarts, SLOW_US } from './tail-episodes';
 
 const ROOT = path.resolve(__dirname, '..');
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 2);
@@ -235,6 +236,9 @@ export interface OpenLoopResult {
   /** Hypervisor steal during the run, % of wall time: on the SUT's CPU, and on the generator's and upstream's. */
   stealPct: number;
   loadStealPct: number;
+  /** With a trace (openloop -o): its file, and the % of requests slower than SLOW_US. */
+  trace?: string;
+  slowPct?: number;
 }
 
 /** The built generator (scripts/bench-tools.sh compiles bench/openloop.c into it). */
@@ -247,13 +251,14 @@ export const OPENLOOP_BIN = path.join(ROOT, 'bench/.bin/openloop');
  */
 let openLoopRuns = 0;
 
-export async function openLoop(sut: Sut, rate: number, seconds = DURATION_S, warmupS = WARMUP_S): Promise<OpenLoopResult> {
+export async function openLoop(sut: Sut, rate: number, seconds = DURATION_S, warmupS = WARMUP_S, traceFile?: string): Promise<OpenLoopResult> {
   const u = new URL(sut.url);
   const args = ['-c', LOAD_CPU, OPENLOOP_BIN, '-b', '-a', u.hostname, '-p', u.port, '-P', u.pathname + u.search,
     '-r', String(Math.round(rate)), '-d', String(seconds), '-w', String(warmupS)];
   for (const [k, v] of Object.entries(sut.headers ?? {})) args.push('-H', `${k}: ${v}`);
   // BENCH_OPENLOOP_TRACE=<prefix>: each run's per-request timeline goes to <prefix>-<n>.txt (openloop -o).
-  if (process.env.BENCH_OPENLOOP_TRACE) args.push('-o', `${process.env.BENCH_OPENLOOP_TRACE}-${++openLoopRuns}.txt`);
+  const trace = traceFile ?? (process.env.BENCH_OPENLOOP_TRACE ? `${process.env.BENCH_OPENLOOP_TRACE}-${++openLoopRuns}.txt` : undefined);
+  if (trace) args.push('-o', trace);
   const before = [cpuJiffies(SUT_CPU), cpuJiffies(LOAD_CPU)];
   const child = run('taskset', args);
   await new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -270,7 +275,13 @@ export async function openLoop(sut: Sut, rate: number, seconds = DURATION_S, war
     requests: j.requests, errors: j.errors, non2xx: j.non2xx, rate: j.rate, connections: j.connections, queued: j.queued,
     p50Us: j.p50, p90Us: j.p90, p99Us: j.p99, p999Us: j.p999, maxUs: j.max, lateP99Us: j.late_p99,
     stealPct: stealPct(0), loadStealPct: stealPct(1),
+    ...(trace ? { trace, slowPct: slowShare(analyzeTrace(trace, []).slow, j.requests) } : {}),
   };
+}
+
+/** `n` of `requests`, in % (2 decimals). */
+function slowShare(n: number, requests: number): number {
+  return requests > 0 ? round((100 * n) / requests, 2) : 0;
 }
 
 // ---------- systems under test ----------
@@ -537,6 +548,10 @@ const LATENCY_MAX_STEAL_PCT = Number(process.env.BENCH_LATENCY_MAX_STEAL_PCT ?? 
 
 export type LatencyResult = OpenLoopResult & {
   p99sUs: number[]; stealsPct: number[];
+  /** Per run (as p99sUs): % of requests slower than SLOW_US, and (SUTs with GC marks) of those in GC episodes. */
+  slowPcts: number[];
+  gcSlowPcts?: number[];
+  traces: string[];
   /** Runs set aside for steal above LATENCY_MAX_STEAL_PCT: their p99 and CPU 0 / CPU 1 steal. */
   setAside: Array<{ p99Us: number; stealPct: number; loadStealPct: number }>;
 };
@@ -549,30 +564,36 @@ export type LatencyResult = OpenLoopResult & {
  * steal above LATENCY_MAX_STEAL_PCT is set aside (and reported) and run again, up to 2 × `repeat`
  * extra runs; the run with the median p99 of those kept is returned (of all, if none was clean).
  */
-export async function latencyAt(sut: Sut, rate: number, repeat = LATENCY_REPEAT, label?: string): Promise<LatencyResult> {
+export async function latencyAt(sut: Sut, rate: number, repeat = LATENCY_REPEAT, label?: string, traceDir?: string): Promise<LatencyResult> {
   // warm-up: at half load a fresh process needs a few seconds before its hot path is optimised
   await openLoop(sut, rate, Math.max(WARMUP_S, 5), 0);
   const kept: OpenLoopResult[] = [];
   const setAside: OpenLoopResult[] = [];
   const wanted = Math.max(1, repeat);
   for (let attempt = 0; kept.length < wanted && attempt < 3 * wanted; attempt++) {
-    const r = await openLoop(sut, rate, DURATION_S, 1);
+    const trace = traceDir ? path.join(traceDir, `${(label ?? 'run').replace(/[^a-z0-9]+/gi, '-')}-${attempt}.txt`) : undefined;
+    const r = await openLoop(sut, rate, DURATION_S, 1, trace);
     const disturbed = r.stealPct > LATENCY_MAX_STEAL_PCT || r.loadStealPct > LATENCY_MAX_STEAL_PCT;
     (disturbed ? setAside : kept).push(r);
     if (label) {
       console.log(`  ${`latency, ${label}`.padEnd(36)}${fmt(r.rate, 0).padStart(7)} req/s  p50 ${ms(r.p50Us)}  p99 ${ms(r.p99Us)}  p99.9 ${ms(r.p999Us)}` +
-        `  steal ${r.stealPct} / ${r.loadStealPct} %${disturbed ? '  (set aside)' : ''}${r.errors || r.non2xx ? `  !! errors ${r.errors}, non-2xx ${r.non2xx}` : ''}`);
+        `  steal ${r.stealPct} / ${r.loadStealPct} %${r.slowPct !== undefined ? `  >${SLOW_US / 1000} ms ${r.slowPct} %` : ''}` +
+        `${disturbed ? '  (set aside)' : ''}${r.errors || r.non2xx ? `  !! errors ${r.errors}, non-2xx ${r.non2xx}` : ''}`);
     }
   }
   const runs = kept.length > 0 ? kept : setAside;
   const byP99 = runs.slice().sort((a, b) => a.p99Us - b.p99Us);
   return {
     ...byP99[Math.floor((byP99.length - 1) / 2)], p99sUs: runs.map((r) => r.p99Us), stealsPct: runs.map((r) => r.stealPct),
+    slowPcts: runs.map((r) => r.slowPct ?? 0), traces: runs.flatMap((r) => (r.trace ? [r.trace] : [])),
     setAside: (kept.length > 0 ? setAside : []).map((r) => ({ p99Us: r.p99Us, stealPct: r.stealPct, loadStealPct: r.loadStealPct })),
   };
 }
 
 const p99s = (p: LatencyResult) => p.p99sUs.map((us) => (us / 1000).toFixed(2)).join(' / ');
+/** "over 1 ms a / b / c % (GC x / y / z %)" of a latency result's runs. */
+const slowOf = (p: LatencyResult) => `requests over ${SLOW_US / 1000} ms ${p.slowPcts.join(' / ')} %` +
+  (p.gcSlowPcts ? ` (in GC episodes ${p.gcSlowPcts.join(' / ')} %)` : '');
 /** "CPU 0 steal a / b / c %", and the runs set aside for steal, if any. */
 const steals = (p: LatencyResult) => `CPU 0 steal ${p.stealsPct.map((x) => x.toFixed(1)).join(' / ')} %` +
   (p.errors || p.non2xx ? `; !! errors ${p.errors}, non-2xx ${p.non2xx}` : '') +
@@ -723,10 +744,30 @@ async function main(): Promise<void> {
     // nginx and the bare node proxy, for what any proxy on CPU 0 adds at this rate on this machine
     // (hypervisor steal lands on CPU 0's SUT, never on the direct run).
     const latencyRate = results.find((r) => r.id === 'key-auth')!.rps / 2;
+    // Every run is traced (openloop -o), and the Node SUTs write their GC pauses
+    // (bench/gc-marks.js), so each run's slow requests are told apart: those a GC pause began
+    // among, and the others, which nginx has too (bench/tail-episodes.ts).
+    const traceDir = path.join(tmp, 'latency-traces');
+    mkdirSync(traceDir, { recursive: true });
     const latencyOf = async (id: string): Promise<LatencyResult> => {
       const c = cases.find((x) => x.id === id)!;
-      const sut = await c.start();
-      try { return await latencyAt(sut, latencyRate, LATENCY_REPEAT, c.label); } finally { await sut.stop(); }
+      const gcMarks = id === 'key-auth' || id === 'bare-own' ? path.join(traceDir, `gc-${id}.txt`) : undefined;
+      const gcArgs = ['--require', path.join(ROOT, 'bench/gc-marks.js')];
+      if (gcMarks) process.env.GC_MARKS_OUT = gcMarks; // inherited by the SUT
+      let sut: Sut;
+      try {
+        sut = !gcMarks ? await c.start()
+          : id === 'key-auth' ? await startPorticoCase('key-auth', upstream.port, [...PORTICO_NODE_ARGS, ...gcArgs])
+          : await startPeerWithArgs(tmp, id, upstream.port, gcArgs);
+      } finally { delete process.env.GC_MARKS_OUT; }
+      let r: LatencyResult;
+      try { r = await latencyAt(sut, latencyRate, LATENCY_REPEAT, c.label, traceDir); } finally { await sut.stop(); }
+      if (gcMarks) {
+        const gcStarts = readGcStarts(gcMarks);
+        r.gcSlowPcts = r.traces.map((t) => { const a = analyzeTrace(t, gcStarts); return slowShare(a.gcSlow, a.requests); });
+        console.log(`  ${`tail, ${c.label}`.padEnd(36)} requests over ${SLOW_US / 1000} ms per run: ${r.slowPcts.join(' / ')} %, in GC episodes ${r.gcSlowPcts.join(' / ')} %`);
+      }
+      return r;
     };
     latencyKeyAuth = await latencyOf('key-auth');
     latencyDirect = await latencyOf('direct');
@@ -763,9 +804,9 @@ async function main(): Promise<void> {
     { target: `p99 added latency ≤ ${TARGETS.addedP99Ms} ms at half of Portico key-auth's max`, value: addedP99Ms !== undefined ? round(addedP99Ms, 3) : undefined,
       met: addedP99Ms !== undefined ? addedP99Ms <= TARGETS.addedP99Ms : undefined,
       note: latencyKeyAuth && latencyDirect ? `open-loop Poisson arrivals (bench/openloop.c), median of ${LATENCY_REPEAT} runs each with ≤ ${LATENCY_MAX_STEAL_PCT} % steal on both CPUs, at ${fmt(latencyKeyAuth.rate, 0)} req/s: ` +
-        `Portico p99 ${ms(latencyKeyAuth.p99Us)} (runs: ${p99s(latencyKeyAuth)}; ${steals(latencyKeyAuth)}), direct p99 ${ms(latencyDirect.p99Us)} (${p99s(latencyDirect)})` +
-        (latencyNginx ? `; at the same rate nginx adds ${((latencyNginx.p99Us - latencyDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(latencyNginx.p99Us)}; ${p99s(latencyNginx)}; ${steals(latencyNginx)})` : '') +
-        (latencyBare ? ` and the bare node proxy ${((latencyBare.p99Us - latencyDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(latencyBare.p99Us)}; ${p99s(latencyBare)}; ${steals(latencyBare)})` : '') : undefined },
+        `Portico p99 ${ms(latencyKeyAuth.p99Us)} (runs: ${p99s(latencyKeyAuth)}; ${steals(latencyKeyAuth)}; ${slowOf(latencyKeyAuth)}), direct p99 ${ms(latencyDirect.p99Us)} (${p99s(latencyDirect)})` +
+        (latencyNginx ? `; at the same rate nginx adds ${((latencyNginx.p99Us - latencyDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(latencyNginx.p99Us)}; ${p99s(latencyNginx)}; ${steals(latencyNginx)}; ${slowOf(latencyNginx)})` : '') +
+        (latencyBare ? ` and the bare node proxy ${((latencyBare.p99Us - latencyDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(latencyBare.p99Us)}; ${p99s(latencyBare)}; ${steals(latencyBare)}; ${slowOf(latencyBare)})` : '') : undefined },
     { target: `RSS ≤ ${TARGETS.rss10kRoutesMB} MB with 10k routes (at rest)`, value: large ? Math.max(large.idleRssMB, large.afterRunRssMB) : undefined,
       met: large ? large.afterRunRssMB <= TARGETS.rss10kRoutesMB && large.idleRssMB <= TARGETS.rss10kRoutesMB : undefined,
       note: large ? `${large.routes} routes with key-auth and inline upstreams: ${large.idleRssMB} MB at rest after loading, ${large.afterRunRssMB} MB at rest after a ${DURATION_S} s load run; ` +
