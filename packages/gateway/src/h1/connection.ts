@@ -309,15 +309,12 @@ export class H1Connection {
     this.onBody(chunk);
   }
 
-  /** Runs `bytes` through the parser; false when that ended the connection. */
-  private execute(bytes: Buffer): boolean {
+  /** Runs `bytes` through the parser; a malformed response fails the request and the connection. */
+  private execute(bytes: Buffer): void {
     const ret = this.parser.execute(bytes);
-    if (typeof ret !== 'number') {
-      if (this.current) this.fail(this.current, ret, false);
-      else this.close();
-      return false;
-    }
-    return !this.isClosed();
+    if (typeof ret === 'number') return;
+    if (this.current) this.fail(this.current, ret, false);
+    else this.close();
   }
 
   /** A method, not a field test, so that tsc does not narrow the state across the calls that close it. */
