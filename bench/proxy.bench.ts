@@ -36,7 +36,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePorts, startPortico, waitFor, type PorticoProcess } from '@portico/testkit';
-import { analyzeTrace, readGcStarts, SLOW_US } from './tail-episodes';
+import { readGcStarts, readTrace, SLOW_US, summarize, type TraceEpisodes } from './tail-episodes';
 
 const ROOT = path.resolve(__dirname, '..');
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 2);
@@ -244,13 +244,15 @@ export interface OpenLoopResult {
 /** The built generator (scripts/bench-tools.sh compiles bench/openloop.c into it). */
 export const OPENLOOP_BIN = path.join(ROOT, 'bench/.bin/openloop');
 
+let openLoopRuns = 0;
+/** Each traced run's episodes, read once (openLoop) and put down to GC pauses later (latencyOf). */
+const traces = new Map<string, TraceEpisodes>();
+
 /**
  * Open-loop Poisson arrivals at `rate` req/s against `sut` (bench/openloop.c, on CPU 1 at idle
  * scheduling priority so it never delays the upstream): latency from each request's scheduled
  * time, so neither a bursty generator nor coordinated omission shapes the tail.
  */
-let openLoopRuns = 0;
-
 export async function openLoop(sut: Sut, rate: number, seconds = DURATION_S, warmupS = WARMUP_S, traceFile?: string): Promise<OpenLoopResult> {
   const u = new URL(sut.url);
   const args = ['-c', LOAD_CPU, OPENLOOP_BIN, '-b', '-a', u.hostname, '-p', u.port, '-P', u.pathname + u.search,
@@ -275,8 +277,14 @@ export async function openLoop(sut: Sut, rate: number, seconds = DURATION_S, war
     requests: j.requests, errors: j.errors, non2xx: j.non2xx, rate: j.rate, connections: j.connections, queued: j.queued,
     p50Us: j.p50, p90Us: j.p90, p99Us: j.p99, p999Us: j.p999, maxUs: j.max, lateP99Us: j.late_p99,
     stealPct: stealPct(0), loadStealPct: stealPct(1),
-    ...(trace ? { trace, slowPct: slowShare(analyzeTrace(trace, []).slow, j.requests) } : {}),
+    ...(trace ? { trace, slowPct: slowShare(summarize(traceEpisodes(trace), []).slow, j.requests) } : {}),
   };
+}
+
+function traceEpisodes(file: string): TraceEpisodes {
+  let t = traces.get(file);
+  if (!t) traces.set(file, (t = readTrace(file)));
+  return t;
 }
 
 /** `n` of `requests`, in % (2 decimals). */
@@ -764,7 +772,7 @@ async function main(): Promise<void> {
       try { r = await latencyAt(sut, latencyRate, LATENCY_REPEAT, c.label, traceDir); } finally { await sut.stop(); }
       if (gcMarks) {
         const gcStarts = readGcStarts(gcMarks);
-        r.gcSlowPcts = r.traces.map((t) => { const a = analyzeTrace(t, gcStarts); return slowShare(a.gcSlow, a.requests); });
+        r.gcSlowPcts = r.traces.map((t) => { const a = summarize(traceEpisodes(t), gcStarts); return slowShare(a.gcSlow, a.requests); });
         console.log(`  ${`tail, ${c.label}`.padEnd(36)} requests over ${SLOW_US / 1000} ms per run: ${r.slowPcts.join(' / ')} %, in GC episodes ${r.gcSlowPcts.join(' / ')} %`);
       }
       return r;

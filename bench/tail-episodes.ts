@@ -16,7 +16,7 @@ import { existsSync, readFileSync } from 'node:fs';
 
 export const SLOW_US = Number(process.env.SLOW_US ?? 1000);
 
-interface Episode { from: number; to: number; slow: number; maxUs: number; gc: boolean }
+export interface Episode { from: number; to: number; slow: number; maxUs: number }
 
 export interface TraceSummary {
   requests: number;
@@ -39,7 +39,18 @@ export function readGcStarts(file: string | undefined): number[] {
   return readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => Number(l.split(' ')[0])).sort((a, b) => a - b);
 }
 
-export function analyzeTrace(file: string, gcStarts: number[]): TraceSummary {
+/** One trace's slow requests grouped into episodes (not yet put down to GC pauses or not). */
+export interface TraceEpisodes {
+  requests: number;
+  p50Us: number;
+  p99Us: number;
+  /** The measured part's first and last scheduled times (CLOCK_MONOTONIC ms). */
+  base: number;
+  end: number;
+  episodes: Episode[];
+}
+
+export function readTrace(file: string): TraceEpisodes {
   const [header, ...lines] = readFileSync(file, 'utf8').trim().split('\n');
   const base = Number(/CLOCK_MONOTONIC ([\d.]+)/.exec(header)?.[1]);
   const rows = lines.map((l) => l.split(' ').map(Number)).sort((a, b) => a[0] - b[0]);
@@ -53,23 +64,34 @@ export function analyzeTrace(file: string, gcStarts: number[]): TraceSummary {
       last.to = at;
       last.slow++;
       last.maxUs = Math.max(last.maxUs, us);
-    } else episodes.push({ from: at, to: at, slow: 1, maxUs: us, gc: false });
+    } else episodes.push({ from: at, to: at, slow: 1, maxUs: us });
   }
-  const end = rows.length ? base + rows[rows.length - 1][0] : base;
-  for (const e of episodes) e.gc = gcStarts.some((g) => g >= e.from - 6 && g <= e.to + 0.5);
-  const sum = (es: Episode[]) => es.reduce((a, e) => a + e.slow, 0);
-  const gcEps = episodes.filter((e) => e.gc);
   return {
     requests: rows.length,
     p50Us: latencies[rows.length >> 1] ?? 0,
     p99Us: latencies[Math.floor(rows.length * 0.99)] ?? 0,
-    slow: sum(episodes),
+    base,
+    end: rows.length ? base + rows[rows.length - 1][0] : base,
+    episodes,
+  };
+}
+
+/** `t`'s slow requests, and those in episodes one of `gcStarts` began in. */
+export function summarize(t: TraceEpisodes, gcStarts: number[]): TraceSummary {
+  const isGc = (e: Episode) => gcStarts.some((g) => g >= e.from - 6 && g <= e.to + 0.5);
+  const sum = (es: Episode[]) => es.reduce((a, e) => a + e.slow, 0);
+  const gcEps = t.episodes.filter(isGc);
+  return {
+    requests: t.requests,
+    p50Us: t.p50Us,
+    p99Us: t.p99Us,
+    slow: sum(t.episodes),
     gcSlow: sum(gcEps),
-    episodes: episodes.length,
+    episodes: t.episodes.length,
     gcEpisodes: gcEps.length,
-    gcPauses: gcStarts.filter((g) => g >= base && g <= end).length,
-    largestOther: episodes.filter((e) => !e.gc).sort((a, b) => b.slow - a.slow).slice(0, 8)
-      .map((e) => ({ atMs: Math.round(e.from - base), slow: e.slow, maxUs: e.maxUs })),
+    gcPauses: gcStarts.filter((g) => g >= t.base && g <= t.end).length,
+    largestOther: t.episodes.filter((e) => !isGc(e)).sort((a, b) => b.slow - a.slow).slice(0, 8)
+      .map((e) => ({ atMs: Math.round(e.from - t.base), slow: e.slow, maxUs: e.maxUs })),
   };
 }
 
@@ -78,7 +100,7 @@ function main(): void {
   const gcFile = files[0] && !/^#/.test(readFileSync(files[0], 'utf8')) ? files.shift() : undefined;
   const gcStarts = readGcStarts(gcFile);
   for (const file of files) {
-    const s = analyzeTrace(file, gcStarts);
+    const s = summarize(readTrace(file), gcStarts);
     const pct = (n: number) => `${((100 * n) / s.requests).toFixed(2)} %`;
     console.log(`${file}: ${s.requests} requests, p50 ${s.p50Us} µs, p99 ${s.p99Us} µs; slower than ${SLOW_US} µs: ${s.slow} (${pct(s.slow)}) in ${s.episodes} episodes`);
     if (gcFile) {
