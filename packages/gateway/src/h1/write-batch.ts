@@ -5,14 +5,27 @@
  * reader's CPU halted, and waking one costs the sender dearly in a VM. Measured in
  * bench/README.md ("Sends in batches").
  */
-const callbacks: Array<() => void> = [];
+// Two lists used in turn, so that a batch allocates no new one (this runs for every request).
+let pending: Array<(() => void) | undefined> = [];
+let running: Array<(() => void) | undefined> = [];
+let count = 0;
 
 function flush(): void {
   // (what is added from here on runs after the next batch)
-  for (const fn of callbacks.splice(0)) fn();
+  const run = pending;
+  const n = count;
+  pending = running;
+  running = run;
+  count = 0;
+  for (let i = 0; i < n; i++) {
+    const fn = run[i]!;
+    run[i] = undefined;
+    fn();
+  }
 }
 
 /** Runs `fn` at the end of this batch of I/O events (once per call: the caller dedupes). */
 export function atBatchEnd(fn: () => void): void {
-  if (callbacks.push(fn) === 1) setImmediate(flush);
+  pending[count++] = fn;
+  if (count === 1) setImmediate(flush);
 }
