@@ -23,6 +23,7 @@ import type { GatewayTables, RouteRuntime } from './tables';
 import type { Target, UpstreamRuntime } from './upstream';
 import type { UpstreamHandler, UpstreamRequest } from './h1';
 import { H1Server, ownServerAvailable } from './h1/server';
+import { lowerName } from './h1/header-names';
 
 /** The listening side: node:http's server, or the own one (h1/server.ts). */
 interface DataPlaneServer {
@@ -466,7 +467,7 @@ export class Forwarding {
     const conn = connectionTokens(req.headers.connection);
     const out: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
-      const lower = raw[i].toLowerCase();
+      const lower = lowerName(raw[i]);
       if (HOP_BY_HOP.has(lower) || GATEWAY_SET.has(lower) || conn?.has(lower) || ov?.has(lower)) continue;
       out.push(raw[i], raw[i + 1]);
     }

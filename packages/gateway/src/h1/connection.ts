@@ -2,6 +2,7 @@ import net from 'node:net';
 import { ClientError } from './errors';
 import type { UpstreamHandler } from './handler';
 import { closeParserLater, createResponseParser, setBodyCallback, streamReads, type ConsumedReads, type NativeParser } from './native-parser';
+import { isName } from './header-names';
 import { closingHead, type RequestHead, type UpstreamRequest } from './request-head';
 import { atBatchEnd } from './write-batch';
 
@@ -119,7 +120,7 @@ export class H1Connection {
   /** The last response allows another request. */
   private keepAlive = false;
   /** A request head waiting for the end of this batch of I/O events. */
-  private pendingHead?: string;
+  private pendingHead?: Buffer;
   private keepAliveMs: number;
   /** Response headers flushed by the parser before the head was complete. */
   private early: string[] = [];
@@ -172,7 +173,7 @@ export class H1Connection {
     }
     if (req.done) return; // aborted from onConnect
     this.lastRequest = this.started >= this.owner.maxRequests;
-    const head = this.lastRequest ? closingHead(req.head.text) : req.head.text;
+    const head = this.lastRequest ? closingHead(req.head.bytes) : req.head.bytes;
     this.arm(req.opts.headersTimeout);
     // Sent at the end of this batch of I/O events (write-batch.ts), or before the body's first
     // bytes if they come sooner; not at all if the request is gone by then.
@@ -196,7 +197,7 @@ export class H1Connection {
   private readonly writePendingHead = (): void => {
     const head = this.pendingHead;
     this.pendingHead = undefined;
-    if (head !== undefined && this.state !== 'closed') this.socket.write(head, 'latin1');
+    if (head !== undefined && this.state !== 'closed') this.socket.write(head);
   };
 
   private readonly onConnected = (): void => {
@@ -403,7 +404,7 @@ export class H1Connection {
     this.keepAliveMs = this.owner.idleMs;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i];
-      if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
+      if (!isName(name, 'keep-alive')) continue;
       const m = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(headers[i + 1]);
       if (!m) continue;
       const ms = Number(m[1]) * 1000 - KEEP_ALIVE_MARGIN_MS;
@@ -611,8 +612,8 @@ function contentLength(headers: string[]): number {
   let length = -1;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i];
-    if (name.length === 14 && name.toLowerCase() === 'content-length') length = Number(headers[i + 1]);
-    else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return -1;
+    if (isName(name, 'content-length')) length = Number(headers[i + 1]);
+    else if (isName(name, 'transfer-encoding')) return -1;
   }
   return Number.isSafeInteger(length) ? length : -1;
 }

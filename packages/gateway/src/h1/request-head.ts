@@ -1,5 +1,6 @@
 import { ClientError } from './errors';
-import { StringPieces } from './pieces';
+import { isName, lowerName } from './header-names';
+import { HeadBytes } from './pieces';
 
 /** What the proxy asks of an upstream client: one request (the shape undici's dispatch takes). */
 export interface UpstreamRequest {
@@ -38,11 +39,11 @@ const FRAMING = new Set(['connection', 'keep-alive', 'upgrade', 'transfer-encodi
 
 /** The end of a request head that keeps the connection open, and of the last one on it. */
 const HEAD_END_KEEP_ALIVE = 'connection: keep-alive\r\n\r\n';
-const HEAD_END_CLOSE = 'connection: close\r\n\r\n';
+const HEAD_END_CLOSE = Buffer.from('connection: close\r\n\r\n', 'latin1');
 
 export interface RequestHead {
-  /** The whole head, for a connection kept open (`HEAD_END_KEEP_ALIVE`); see `closingHead`. */
-  text: string;
+  /** The whole head in latin-1, for a connection kept open (`HEAD_END_KEEP_ALIVE`); see `closingHead`. */
+  bytes: Buffer;
   /** The body is sent chunked (it has no content-length). */
   chunked: boolean;
 }
@@ -51,7 +52,7 @@ export interface RequestHead {
  * The request head for `req`, validated as undici validates it: a bad method, path or header
  * throws a ClientError with code UND_ERR_INVALID_ARG (the proxy answers 400), and nothing is
  * sent. `defaultHost` is used when the caller gave no Host. The head ends with
- * `HEAD_END_KEEP_ALIVE`; the last request on a connection is sent as `closingHead(text)`.
+ * `HEAD_END_KEEP_ALIVE`; the last request on a connection is sent as `closingHead(bytes)`.
  */
 export function buildRequestHead(req: UpstreamRequest, defaultHost: string): RequestHead {
   const { method, path, headers } = req;
@@ -69,15 +70,14 @@ export function buildRequestHead(req: UpstreamRequest, defaultHost: string): Req
     if (typeof name !== 'string' || typeof value !== 'string' || !TOKEN.test(name) || BAD_VALUE.test(value)) {
       throw invalid(`invalid header ${typeof name === 'string' && TOKEN.test(name) ? name : '(name)'}`);
     }
-    // Names are compared lower-cased only when their length can match one of the special ones.
-    const n = name.length;
-    if (n === 4 && name.toLowerCase() === 'host') host = true;
-    else if (n === 14 && name.toLowerCase() === 'content-length') {
+    // (names compared in any case without lower-casing them: header-names.ts)
+    if (isName(name, 'host')) host = true;
+    else if (isName(name, 'content-length')) {
       const v = value.trim();
       if (!/^\d{1,15}$/.test(v) || (length !== undefined && length !== v)) throw invalid('invalid content-length header');
       length = v;
       continue;
-    } else if (n >= 6 && n <= 17 && FRAMING.has(name.toLowerCase())) throw invalid(`invalid ${name.toLowerCase()} header`);
+    } else if (name.length >= 6 && name.length <= 17 && FRAMING.has(lowerName(name))) throw invalid(`invalid ${lowerName(name)} header`);
     parts.add(name).add(': ').add(value).add('\r\n');
   }
   if (!host) parts.add('host: ').add(defaultHost).add('\r\n');
@@ -93,17 +93,17 @@ export function buildRequestHead(req: UpstreamRequest, defaultHost: string): Req
     if (Number(length) !== 0) throw invalid('content-length without a body');
     parts.add('content-length: 0\r\n');
   }
-  const text = parts.add(HEAD_END_KEEP_ALIVE).join();
-  return { text, chunked };
+  const bytes = parts.add(HEAD_END_KEEP_ALIVE).finish();
+  return { bytes, chunked };
 }
 
-/** `text` (a RequestHead's) as the last request on its connection: Connection: close. */
-export function closingHead(text: string): string {
-  return text.slice(0, text.length - HEAD_END_KEEP_ALIVE.length) + HEAD_END_CLOSE;
+/** `bytes` (a RequestHead's) as the last request on its connection: Connection: close. */
+export function closingHead(bytes: Buffer): Buffer {
+  return Buffer.concat([bytes.subarray(0, bytes.length - HEAD_END_KEEP_ALIVE.length), HEAD_END_CLOSE]);
 }
 
-/** The pieces of the request head being built. */
-const HEAD_PARTS = new StringPieces();
+/** The request head being built. */
+const HEAD_PARTS = new HeadBytes();
 
 function invalid(message: string): ClientError {
   return new ClientError(message, 'UND_ERR_INVALID_ARG');

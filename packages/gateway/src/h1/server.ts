@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import { STATUS_CODES, IncomingMessage, validateHeaderName, validateHeaderValue, type IncomingHttpHeaders } from 'node:http';
 import net from 'node:net';
 import { Readable } from 'node:stream';
-import { StringPieces } from './pieces';
+import { isName, lowerName } from './header-names';
+import { HeadBytes } from './pieces';
 import { atBatchEnd } from './write-batch';
 import { closeParserLater, consumeReads, createRequestParser, HTTP_METHODS, nativeParserAvailable, streamReads, type ConsumedReads, type ServerParser } from './native-parser';
 
@@ -547,7 +548,7 @@ export class ServerRequest extends Readable {
     for (let i = 0; i < raw.length; i += 2) {
       // A name seen first is stored as is, which is what node's rules give it; duplicates,
       // set-cookie (always a list) and names the object already has go through node's rules.
-      const name = raw[i].toLowerCase();
+      const name = lowerName(raw[i]);
       if (out[name] === undefined && name !== 'set-cookie') out[name] = raw[i + 1];
       else addHeaderLine.call(HEADER_RULES, raw[i], raw[i + 1], out);
     }
@@ -615,7 +616,7 @@ export class ServerResponse extends EventEmitter {
   last: boolean;
   /** Output held while an earlier answer on the connection is still being written. */
   readonly held: Array<string | Buffer> = [];
-  private head?: string;
+  private head?: Buffer;
   private headerList?: Map<string, [string, string | number | readonly string[]]>;
   private readonly hasBody: boolean;
   private bodyAllowed = true;
@@ -706,7 +707,7 @@ export class ServerResponse extends EventEmitter {
         this.chunked = true;
       } else this.last = true;
     }
-    this.head = parts.add('\r\n').join();
+    this.head = parts.add('\r\n').finish();
     this.headersSent = true;
   }
 
@@ -721,22 +722,24 @@ export class ServerResponse extends EventEmitter {
     validateHeaderValue(name, value as string);
     const v = String(value);
     HEAD_PARTS.add(name).add(': ').add(v).add('\r\n');
-    const n = name.length;
-    if (n === 4 && name.toLowerCase() === 'date') return SEEN_DATE;
-    if (n === 14 && name.toLowerCase() === 'content-length') return SEEN_LENGTH;
-    if (n === 17 && name.toLowerCase() === 'transfer-encoding') {
-      if (/(?:^|,)\s*chunked\s*$/i.test(v)) this.chunked = true;
-      return SEEN_TE;
+    switch (name.length) {
+      case 4:
+        return isName(name, 'date') ? SEEN_DATE : 0;
+      case 14:
+        return isName(name, 'content-length') ? SEEN_LENGTH : 0;
+      case 17:
+        if (!isName(name, 'transfer-encoding')) return 0;
+        if (/(?:^|,)\s*chunked\s*$/i.test(v)) this.chunked = true;
+        return SEEN_TE;
+      case 10:
+        if (isName(name, 'connection')) {
+          if (/(?:^|\W)close(?:$|\W)/i.test(v)) this.last = true;
+          return SEEN_CONNECTION;
+        }
+        return isName(name, 'keep-alive') ? SEEN_KEEP_ALIVE : 0; // the caller's replaces ours, as in node
+      default:
+        return 0;
     }
-    if (n === 10) {
-      const lower = name.toLowerCase();
-      if (lower === 'connection') {
-        if (/(?:^|\W)close(?:$|\W)/i.test(v)) this.last = true;
-        return SEEN_CONNECTION;
-      }
-      if (lower === 'keep-alive') return SEEN_KEEP_ALIVE; // the caller's replaces ours, as in node
-    }
-    return 0;
   }
 
   write(chunk: string | Buffer, encoding?: BufferEncoding | (() => void)): boolean {
@@ -800,8 +803,8 @@ export class ServerResponse extends EventEmitter {
   }
 }
 
-/** The pieces of the response head being built. */
-const HEAD_PARTS = new StringPieces();
+/** The response head being built. */
+const HEAD_PARTS = new HeadBytes();
 /** Headers a response head has from its caller (buildHead's flags). */
 const SEEN_DATE = 1;
 const SEEN_LENGTH = 2;
