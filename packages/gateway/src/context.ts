@@ -1,6 +1,7 @@
 import type { ClientRequest, ClientResponse } from './client-http';
 import type { ConsumerIndex, KeyOwner } from './consumer-index';
 import { getQueryParam, removeQueryParam } from './http-util';
+import { lowerName } from './h1/header-names';
 import type { PluginChain } from './plugins/pipeline';
 import type { MatchRequest } from './router';
 import type { RouteRuntime } from './tables';
@@ -49,23 +50,23 @@ export class RequestContext implements MatchRequest {
 
   /** A request header as the client sent it (repeated ones joined with ", "). */
   header(name: string): string | undefined {
-    const v = this.req.headers[name.toLowerCase()];
+    const v = this.req.headers[lowerName(name)];
     return Array.isArray(v) ? v.join(', ') : v;
   }
 
   /** Sets (or with null removes) a header on the upstream request. */
   setUpstreamHeader(name: string, value: string | string[] | null): void {
-    (this.headerOverrides ??= new Map()).set(name.toLowerCase(), value);
+    (this.headerOverrides ??= new Map()).set(lowerName(name), value);
   }
 
   /** Sets a header on the response to the client (upstream answer or plugin reply). */
   setResponseHeader(name: string, value: string): void {
-    (this.responseHeaders ??= new Map()).set(name.toLowerCase(), value);
+    (this.responseHeaders ??= new Map()).set(lowerName(name), value);
   }
 
   /** The value a header will have upstream: a plugin's override, else the client's. */
   upstreamHeader(name: string): string | string[] | undefined {
-    const lower = name.toLowerCase();
+    const lower = lowerName(name);
     const ov = this.headerOverrides?.get(lower);
     if (ov !== undefined) return ov ?? undefined;
     return this.req.headers[lower];

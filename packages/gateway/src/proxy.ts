@@ -465,36 +465,64 @@ export class Forwarding {
     const { req, headerOverrides: ov, remoteAddr } = this.ctx;
     const raw = req.rawHeaders;
     const conn = connectionTokens(req.headers.connection);
-    const out: string[] = [];
+    // Sized once for what is added below (overrides with several values push past it): grown by
+    // push, a list of 9+ headers was allocated two or three times over.
+    const out: string[] = new Array(raw.length + 14 + (ov ? 2 * ov.size : 0));
+    let n = 0;
     for (let i = 0; i < raw.length; i += 2) {
       const lower = lowerName(raw[i]);
       if (HOP_BY_HOP.has(lower) || GATEWAY_SET.has(lower) || conn?.has(lower) || ov?.has(lower)) continue;
-      out.push(raw[i], raw[i + 1]);
+      out[n++] = raw[i];
+      out[n++] = raw[i + 1];
     }
     const h = req.headers;
-    if (h['content-length'] !== undefined && h['transfer-encoding'] === undefined) out.push('content-length', h['content-length']);
+    if (h['content-length'] !== undefined && h['transfer-encoding'] === undefined) {
+      out[n++] = 'content-length';
+      out[n++] = h['content-length'];
+    }
     const up = this.upstream;
     const hostOv = ov?.get('host');
-    const host = typeof hostOv === 'string' ? hostOv // proxy-rewrite `host` beats pass_host
+    out[n++] = 'host';
+    out[n++] = typeof hostOv === 'string' ? hostOv // proxy-rewrite `host` beats pass_host
       : up.passHost === 'node' ? t.hostHeader
       : up.passHost === 'rewrite' ? (up.upstreamHost ?? t.hostHeader)
       : (h.host ?? t.hostHeader);
-    out.push('host', host);
     const xff = h['x-forwarded-for'];
-    out.push('x-forwarded-for', xff ? `${xff}, ${remoteAddr}` : remoteAddr);
-    out.push('x-forwarded-proto', 'http');
-    if (h.host !== undefined) out.push('x-forwarded-host', h.host);
-    out.push('x-forwarded-port', String(req.socket.localPort ?? ''));
-    out.push('x-real-ip', remoteAddr);
-    if (ov) {
-      for (const [name, value] of ov) {
-        if (value === null || name === 'host') continue;
-        if (Array.isArray(value)) for (const v of value) out.push(name, v);
-        else out.push(name, value);
-      }
+    out[n++] = 'x-forwarded-for';
+    out[n++] = xff ? `${xff}, ${remoteAddr}` : remoteAddr;
+    out[n++] = 'x-forwarded-proto';
+    out[n++] = 'http';
+    if (h.host !== undefined) {
+      out[n++] = 'x-forwarded-host';
+      out[n++] = h.host;
     }
+    out[n++] = 'x-forwarded-port';
+    out[n++] = portText(req.socket.localPort);
+    out[n++] = 'x-real-ip';
+    out[n++] = remoteAddr;
+    out.length = n;
+    // (forEach with a shared callback: a for-of over the Map made an iterator and an entry array per header)
+    if (ov) ov.forEach(addOverride, out);
     return out;
   }
+}
+
+/** A plugin's header for the upstream request (`this`: the list being built); Host is placed by buildHeaders. */
+function addOverride(this: string[], value: string | string[] | null, name: string): void {
+  if (value === null || name === 'host') return;
+  if (typeof value === 'string') this.push(name, value);
+  else for (let i = 0; i < value.length; i++) this.push(name, value[i]);
+}
+
+let lastPort: number | undefined;
+let lastPortText = '';
+/** A listener's port as text for x-forwarded-port, kept for the next request (String() made one per request). */
+function portText(port: number | undefined): string {
+  if (port !== lastPort) {
+    lastPort = port;
+    lastPortText = String(port ?? '');
+  }
+  return lastPortText;
 }
 
 /**
