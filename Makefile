@@ -17,7 +17,7 @@ typecheck: build
 	npx tsc -p tsconfig.test.json
 
 run: build
-	node packages/cli/dist/main.js start -c $(CONFIG)
+	node --max-semi-space-size=32 packages/cli/dist/main.js start -c $(CONFIG)
 
 test: test-deps typecheck deploy-check
 	@scripts/run-tests.sh

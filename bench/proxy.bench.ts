@@ -36,6 +36,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePorts, startPortico, waitFor, type PorticoProcess } from '@portico/testkit';
+import { NODE_FLAGS } from '../packages/cli/src/v8-flags';
 import { readGcStarts, readTrace, SLOW_US, summarize, type TraceEpisodes } from './tail-episodes';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -46,7 +47,11 @@ const SUT_CPU = '0';
 const LOAD_CPU = '1';
 const PLAIN_KEY = 'bench-plain-key-0123456789';
 const SECRET_KEY = 'bench-secret-key-0123456789';
-/** Extra node flags for the Portico processes (BENCH_PORTICO_NODE_ARGS, space-separated), e.g. to compare V8 settings. */
+/**
+ * Extra node flags for the Portico processes (BENCH_PORTICO_NODE_ARGS, space-separated), e.g. to
+ * compare V8 settings. They come after the flags Portico is shipped with (NODE_FLAGS), and a
+ * later V8 flag wins: `--max-semi-space-size=16` measures node's default young generation.
+ */
 export const PORTICO_NODE_ARGS = (process.env.BENCH_PORTICO_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const TARGETS = { keyAuthVsNginx: 0.5, keyAuthVsBestNode: 1.3, addedP99Ms: 1, rss10kRoutesMB: 120 };
 
@@ -469,7 +474,8 @@ export type PorticoSetup = 'plain' | 'key-auth' | 'key-auth-secret' | 'key-auth-
 export const MANY_ROUTES = Number(process.env.BENCH_MANY_ROUTES ?? 10_000);
 
 export async function startPorticoCase(setup: PorticoSetup, upstreamPort: number, nodeArgs: string[] = PORTICO_NODE_ARGS): Promise<Sut> {
-  const p = await startPortico({ name: `bench-${setup}`, role: 'traditional', nodeArgs, env: { PORTICO_LOG_LEVEL: 'warn', BENCH_KEY: SECRET_KEY } });
+  // Started as `make run` and the image start it (NODE_FLAGS), then the case's own flags.
+  const p = await startPortico({ name: `bench-${setup}`, role: 'traditional', nodeArgs: [...NODE_FLAGS, ...nodeArgs], env: { PORTICO_LOG_LEVEL: 'warn', BENCH_KEY: SECRET_KEY } });
   pin(pidTree(p.pid!), SUT_CPU);
   const upstream = { type: 'roundrobin', nodes: { [`127.0.0.1:${upstreamPort}`]: 1 } };
   const limit = { 'limit-count': { count: 1_000_000_000, time_window: 60, rejected_code: 429 } };

@@ -16,6 +16,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePorts, startPortico, waitFor, type PorticoProcess } from '@portico/testkit';
+import { NODE_FLAGS } from '../packages/cli/src/v8-flags';
 import { nginxConf } from './proxy.bench';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -95,6 +96,7 @@ async function runWrk(url: string, seconds: number, script: string): Promise<{ r
 async function measure(tmp: string, workers: number, upstreamPort: number, script: string, upstreamPid: number): Promise<Result> {
   const p: PorticoProcess = await startPortico({
     name: `bench-workers-${workers}`, role: 'traditional', extraConfig: { apisix: { workers } }, env: { PORTICO_LOG_LEVEL: 'warn' },
+    nodeArgs: [...NODE_FLAGS], // as `make run` starts it (forked workers inherit them)
   });
   try {
     if (SUT_CPUS) for (const pid of pidTree(p.pid!)) execFileSync('taskset', ['-a', '-p', '-c', SUT_CPUS, String(pid)], { stdio: 'ignore' });

@@ -1,11 +1,11 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=32
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 import cluster from 'node:cluster';
 import { ConfigError, DataDirLockedError, componentLogger, loadConfig } from '@portico/core';
 import { USAGE, parseArgs } from './args';
 import { IdleGc } from './idle-gc';
-import { applyV8Flags } from './v8-flags';
+import { applyV8Flags, missingNodeFlags } from './v8-flags';
 import { startPortico } from './start';
 import { runWorker } from './workers';
 
@@ -30,6 +30,10 @@ async function main(): Promise<number> {
   }
   // Every process of the node (single, primary, worker) gives memory back when it goes quiet.
   if (config.apisix.idle_gc) new IdleGc().start();
+  const missing = missingNodeFlags();
+  if (missing.length > 0 && !cluster.isWorker) {
+    log.info({ flags: missing }, 'started without the node flags `make run` and the image use: under load, more young-generation collections delay requests (README, "Tail latency")');
+  }
   // A proxy worker forked by the primary (apisix.workers > 1) runs the same command line.
   if (cluster.isWorker) {
     await runWorker(config);

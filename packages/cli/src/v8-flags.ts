@@ -14,3 +14,25 @@ import v8 from 'node:v8';
 export function applyV8Flags(): void {
   v8.setFlagsFromString('--liftoff-only');
 }
+
+/**
+ * Node flags Portico is started with: by `make run` and the main.js shebang (command line), the
+ * container image (NODE_OPTIONS) and the benches. V8 sizes its heap when the process starts, so
+ * these cannot be applied from inside like `applyV8Flags`; forked workers inherit them.
+ *
+ * `--max-semi-space-size=32`: the young generation may grow to 32 MB semi-spaces (node's default
+ * is 16 MB), which it does after a few dozen seconds of sustained load. Every young-generation
+ * collection (~0.7–1 ms) delays the requests arriving during it; at 10k req/s with key-auth there
+ * were ~39 per 10 s with 16 MB and ~19 with 32 MB, each as long as before. At rest idle-gc.ts
+ * shrinks it back: with 10k routes, 104.0 MB at rest (101.5 MB without), 158 MB at the peak of a
+ * load run (134 MB). bench/README.md, "Heads as bytes, and a larger young generation".
+ */
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32'];
+
+/** Of NODE_FLAGS, those (by name, any value) this process was started without, on its command line or in NODE_OPTIONS. */
+export function missingNodeFlags(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
+  // V8 takes --max-semi-space-size and --max_semi_space_size alike.
+  const nameOf = (flag: string) => flag.split('=')[0].replace(/_/g, '-');
+  const given = new Set([...execArgv, ...nodeOptions.split(/\s+/)].filter((a) => a.startsWith('--')).map(nameOf));
+  return NODE_FLAGS.filter((f) => !given.has(nameOf(f)));
+}
