@@ -557,6 +557,8 @@ export async function measure(tmp: string, id: string, label: string, kind: Kind
 
 /** Runs per system in the latency target; the one with the median p99 is reported. */
 const LATENCY_REPEAT = Number(process.env.BENCH_LATENCY_REPEAT ?? 3);
+/** Seconds of load at the measured rate before a case's latency runs (see latencyAt). */
+const LATENCY_WARMUP_S = Number(process.env.BENCH_LATENCY_WARMUP_S ?? 30);
 /** A latency run with more hypervisor steal than this (% of either CPU) is set aside and run again. */
 const LATENCY_MAX_STEAL_PCT = Number(process.env.BENCH_LATENCY_MAX_STEAL_PCT ?? 1);
 
@@ -571,7 +573,7 @@ export type LatencyResult = OpenLoopResult & {
 };
 
 /**
- * Latency at a fixed rate: open-loop Poisson arrivals (`openLoop`), a 5 s warm-up run, then
+ * Latency at a fixed rate: open-loop Poisson arrivals (`openLoop`), a warm-up run (LATENCY_WARMUP_S, default 30 s), then
  * `repeat` measured runs. The p99 of a 10 s run is set by its worst ~100 ms, so one disturbance
  * of the machine decides it: hypervisor steal of ~1 % on either CPU is enough to make a p99 by
  * itself (seen here: 16–20 % steal on CPU 0 turned nginx's 0.3 ms p99 into 10–17 ms). A run with
@@ -579,8 +581,11 @@ export type LatencyResult = OpenLoopResult & {
  * extra runs; the run with the median p99 of those kept is returned (of all, if none was clean).
  */
 export async function latencyAt(sut: Sut, rate: number, repeat = LATENCY_REPEAT, label?: string, traceDir?: string): Promise<LatencyResult> {
-  // warm-up: at half load a fresh process needs a few seconds before its hot path is optimised
-  await openLoop(sut, rate, Math.max(WARMUP_S, 5), 0);
+  // Warm-up to the steady state of a node under load: a fresh process needs a few seconds before
+  // its hot path is optimised, and ~25 s at this rate before V8 has grown Portico's young
+  // generation to its --max-semi-space-size (NODE_FLAGS), which halves its scavenges. Every case
+  // gets the same warm-up.
+  await openLoop(sut, rate, LATENCY_WARMUP_S, 0);
   const kept: OpenLoopResult[] = [];
   const setAside: OpenLoopResult[] = [];
   const wanted = Math.max(1, repeat);
@@ -817,7 +822,7 @@ async function main(): Promise<void> {
     { target: `key-auth ≥ ${TARGETS.keyAuthVsBestNode}× best Node peer${bestPeer ? ` (${bestPeer.label})` : ''}`, value: ka.vsBestNode, met: ka.vsBestNode !== undefined ? ka.vsBestNode >= TARGETS.keyAuthVsBestNode : undefined },
     { target: `p99 added latency ≤ ${TARGETS.addedP99Ms} ms at half of Portico key-auth's max`, value: addedP99Ms !== undefined ? round(addedP99Ms, 3) : undefined,
       met: addedP99Ms !== undefined ? addedP99Ms <= TARGETS.addedP99Ms : undefined,
-      note: latencyKeyAuth && latencyDirect ? `open-loop Poisson arrivals (bench/openloop.c), median of ${LATENCY_REPEAT} runs each with ≤ ${LATENCY_MAX_STEAL_PCT} % steal on both CPUs, at ${fmt(latencyKeyAuth.rate, 0)} req/s: ` +
+      note: latencyKeyAuth && latencyDirect ? `open-loop Poisson arrivals (bench/openloop.c), after a ${LATENCY_WARMUP_S} s warm-up, median of ${LATENCY_REPEAT} runs each with ≤ ${LATENCY_MAX_STEAL_PCT} % steal on both CPUs, at ${fmt(latencyKeyAuth.rate, 0)} req/s: ` +
         `Portico p99 ${ms(latencyKeyAuth.p99Us)} (runs: ${p99s(latencyKeyAuth)}; ${steals(latencyKeyAuth)}; ${slowOf(latencyKeyAuth)}), direct p99 ${ms(latencyDirect.p99Us)} (${p99s(latencyDirect)})` +
         (latencyNginx ? `; at the same rate nginx adds ${((latencyNginx.p99Us - latencyDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(latencyNginx.p99Us)}; ${p99s(latencyNginx)}; ${steals(latencyNginx)}; ${slowOf(latencyNginx)})` : '') +
         (latencyBare ? ` and the bare node proxy ${((latencyBare.p99Us - latencyDirect.p99Us) / 1000).toFixed(2)} ms (p99 ${ms(latencyBare.p99Us)}; ${p99s(latencyBare)}; ${steals(latencyBare)}; ${slowOf(latencyBare)})` : '') : undefined },
