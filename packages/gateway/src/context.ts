@@ -12,9 +12,17 @@ import type { RouteRuntime } from './tables';
  * Header changes are recorded as overrides and applied when the upstream request is built,
  * so a request no plugin touches copies nothing.
  */
+/** The headers that tell the upstream which consumer an auth plugin found (APISIX's attach_consumer). */
+export const CONSUMER_USERNAME = 'x-consumer-username';
+export const CONSUMER_CREDENTIAL = 'x-credential-identifier';
+
 export class RequestContext implements MatchRequest {
   route!: RouteRuntime;
-  /** Attached by an auth plugin. */
+  /**
+   * Attached by an auth plugin (attachConsumer). Sent upstream as CONSUMER_USERNAME and
+   * CONSUMER_CREDENTIAL in place of the client's (Forwarding.buildHeaders), unless a plugin sets
+   * those headers after the auth plugin ran.
+   */
   consumer?: KeyOwner;
   /** lower-case name → value(s) to send upstream, or null to drop the client's header */
   headerOverrides?: Map<string, string | string[] | null>;
@@ -69,6 +77,10 @@ export class RequestContext implements MatchRequest {
     const lower = lowerName(name);
     const ov = this.headerOverrides?.get(lower);
     if (ov !== undefined) return ov ?? undefined;
+    if (this.consumer !== undefined) {
+      if (lower === CONSUMER_USERNAME) return this.consumer.username;
+      if (lower === CONSUMER_CREDENTIAL) return this.consumer.credentialId;
+    }
     return this.req.headers[lower];
   }
 

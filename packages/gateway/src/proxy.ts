@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { util as undiciUtil } from 'undici';
 import { componentLogger, type Logger } from '@portico/core';
 import type { ClientRequest, ClientResponse } from './client-http';
-import { RequestContext } from './context';
+import { CONSUMER_CREDENTIAL, CONSUMER_USERNAME, RequestContext } from './context';
 import {
   connectionTokens,
   extraConnectionTokens,
@@ -467,11 +467,13 @@ export class Forwarding {
     const conn = connectionTokens(req.headers.connection);
     // Sized once for what is added below (overrides with several values push past it): grown by
     // push, a list of 9+ headers was allocated two or three times over.
-    const out: string[] = new Array(raw.length + 14 + (ov ? 2 * ov.size : 0));
+    const consumer = this.ctx.consumer;
+    const out: string[] = new Array(raw.length + 18 + (ov ? 2 * ov.size : 0));
     let n = 0;
     for (let i = 0; i < raw.length; i += 2) {
       const lower = lowerName(raw[i]);
       if (HOP_BY_HOP.has(lower) || GATEWAY_SET.has(lower) || conn?.has(lower) || ov?.has(lower)) continue;
+      if (consumer !== undefined && (lower === CONSUMER_USERNAME || lower === CONSUMER_CREDENTIAL)) continue;
       out[n++] = raw[i];
       out[n++] = raw[i + 1];
     }
@@ -500,6 +502,17 @@ export class Forwarding {
     out[n++] = portText(req.socket.localPort);
     out[n++] = 'x-real-ip';
     out[n++] = remoteAddr;
+    if (consumer !== undefined) {
+      // (a plugin's value for these comes with the overrides below)
+      if (!ov?.has(CONSUMER_USERNAME)) {
+        out[n++] = CONSUMER_USERNAME;
+        out[n++] = consumer.username;
+      }
+      if (consumer.credentialId !== undefined && !ov?.has(CONSUMER_CREDENTIAL)) {
+        out[n++] = CONSUMER_CREDENTIAL;
+        out[n++] = consumer.credentialId;
+      }
+    }
     out.length = n;
     // (forEach with a shared callback: a for-of over the Map made an iterator and an entry array per header)
     if (ov) ov.forEach(addOverride, out);

@@ -63,6 +63,29 @@ describe('key-auth', () => {
       expect(r.json().headers).toMatchObject({ 'x-consumer-username': 'jill', 'x-credential-identifier': 'c1' });
     });
 
+    it('a later plugin may still set or remove the consumer headers; an earlier value gives way to the consumer', async () => {
+      // proxy-rewrite runs after key-auth (priority 1008 < 2500), as in APISIX
+      await h.put('routes/auth-rw', {
+        uri: '/auth-rw', upstream: upstream(),
+        plugins: { 'key-auth': {}, 'proxy-rewrite': { headers: { set: { 'x-consumer-username': 'renamed' }, remove: ['x-credential-identifier'] } } },
+      });
+      const rw = (await h.request('/auth-rw', { headers: { apikey: 'jill-cred-key' } })).json().headers;
+      expect(rw['x-consumer-username']).toBe('renamed');
+      expect(rw['x-credential-identifier']).toBeUndefined();
+      // a global rule's proxy-rewrite runs before the route's key-auth in the same phase (put waits until it applies)
+      await h.put('global_rules/consumer-hdr', {
+        plugins: { 'proxy-rewrite': { headers: { set: { 'x-global': 'ran', 'x-consumer-username': 'early', 'x-credential-identifier': 'early' } } } },
+      });
+      try {
+        const g = (await h.request('/auth/x', { headers: { apikey: 'jill-cred-key' } })).json().headers;
+        expect(g['x-global']).toBe('ran');
+        expect(g['x-consumer-username']).toBe('jill');
+        expect(g['x-credential-identifier']).toBe('c1');
+      } finally {
+        await h.del('global_rules/consumer-hdr');
+      }
+    });
+
     it('a credential works only while its consumer exists; key changes apply at once', async () => {
       await h.del('consumers/jill');
       expect401(await h.request('/auth/x', { headers: { apikey: 'jill-cred-key' } }), 'Invalid API key in request');

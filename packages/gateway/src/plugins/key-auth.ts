@@ -1,5 +1,5 @@
 import { PLUGIN_DEFINITIONS } from '@portico/core';
-import type { RequestContext } from '../context';
+import { CONSUMER_CREDENTIAL, CONSUMER_USERNAME, type RequestContext } from '../context';
 import type { KeyOwner } from '../consumer-index';
 import type { PhaseResult, Plugin, PluginResponse } from './types';
 
@@ -71,8 +71,14 @@ function reject(conf: KeyAuthConf, ctx: RequestContext, message: string): Plugin
   return { status: 401, body: { message }, headers: { 'WWW-Authenticate': conf.challenge } };
 }
 
+/**
+ * The request is the consumer's: its name and credential go upstream from `ctx.consumer`
+ * (Forwarding.buildHeaders), not as header overrides, which made a Map per request for two
+ * values fixed per consumer. A value an earlier plugin set for those headers gives way to them,
+ * as a later plugin's replaces them.
+ */
 export function attachConsumer(ctx: RequestContext, owner: KeyOwner): void {
   ctx.consumer = owner;
-  ctx.setUpstreamHeader('x-consumer-username', owner.username);
-  ctx.setUpstreamHeader('x-credential-identifier', owner.credentialId ?? null);
+  ctx.headerOverrides?.delete(CONSUMER_USERNAME);
+  ctx.headerOverrides?.delete(CONSUMER_CREDENTIAL);
 }
