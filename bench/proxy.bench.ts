@@ -581,10 +581,11 @@ export type LatencyResult = OpenLoopResult & {
  * extra runs; the run with the median p99 of those kept is returned (of all, if none was clean).
  */
 export async function latencyAt(sut: Sut, rate: number, repeat = LATENCY_REPEAT, label?: string, traceDir?: string): Promise<LatencyResult> {
-  // Warm-up to the steady state of a node under load: a fresh process needs a few seconds before
-  // its hot path is optimised, and ~25 s at this rate before V8 has grown Portico's young
-  // generation to its --max-semi-space-size (NODE_FLAGS), which halves its scavenges. Every case
-  // gets the same warm-up.
+  // Warm-up towards the steady state of a node under load: a fresh process needs a few seconds
+  // before its hot path is optimised, and tens of seconds before V8 grows Portico's young
+  // generation to its --max-semi-space-size (NODE_FLAGS), which halves its scavenges (at ~10k
+  // req/s it had grown within 30 s; at 7.9k some runs still had 16 MB: the per-run GC pause count
+  // in the trace summary shows which). Every case gets the same warm-up.
   await openLoop(sut, rate, LATENCY_WARMUP_S, 0);
   const kept: OpenLoopResult[] = [];
   const setAside: OpenLoopResult[] = [];

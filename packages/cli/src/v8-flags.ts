@@ -21,7 +21,9 @@ export function applyV8Flags(): void {
  * these cannot be applied from inside like `applyV8Flags`; forked workers inherit them.
  *
  * `--max-semi-space-size=32`: the young generation may grow to 32 MB semi-spaces (node's default
- * is 16 MB), which it does after a few dozen seconds of sustained load. Every young-generation
+ * is 16 MB). V8 doubles it once the bytes that survived scavenges since its last growth add up
+ * to its size: under sustained load after tens of seconds to minutes (fewer at higher rates; in the
+ * benches, 20–60 s at 8–10k req/s after start-up). Every young-generation
  * collection (~0.7–1 ms) delays the requests arriving during it; at 10k req/s with key-auth there
  * were ~39 per 10 s with 16 MB and ~19 with 32 MB, each as long as before. At rest idle-gc.ts
  * shrinks it back: with 10k routes, 104.0 MB at rest (101.5 MB without), 158 MB at the peak of a
