@@ -17,6 +17,23 @@ const candidateRange: [number, number] | undefined = (() => {
   }
 })();
 
+/**
+ * Ports this process handed out recently, with when: not handed out again for a while. Callers
+ * starting several servers at once (a cluster's data planes, with Promise.all) each probe and
+ * release their ports before their child binds them, and a random pick of one could land on a
+ * port another had just been given (EADDRINUSE in a CI run).
+ */
+const handedOut = new Map<number, number>();
+const HANDED_OUT_MS = 120_000;
+
+function recentlyHandedOut(port: number, now: number): boolean {
+  const at = handedOut.get(port);
+  if (at === undefined) return false;
+  if (now - at < HANDED_OUT_MS) return true;
+  handedOut.delete(port);
+  return false;
+}
+
 function probe(port: number): Promise<net.Server | undefined> {
   return new Promise((resolve) => {
     const server = net.createServer();
@@ -37,10 +54,19 @@ export async function freePorts(count: number): Promise<number[]> {
       const port = candidateRange && tries < 1000
         ? candidateRange[0] + Math.floor(Math.random() * (candidateRange[1] - candidateRange[0] + 1))
         : 0;
+      if (port !== 0 && recentlyHandedOut(port, Date.now())) continue;
       const server = await probe(port);
-      if (server) servers.push(server);
+      if (!server) continue;
+      if (recentlyHandedOut((server.address() as net.AddressInfo).port, Date.now())) {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        continue;
+      }
+      servers.push(server);
     }
-    return servers.map((s) => (s.address() as net.AddressInfo).port);
+    const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+    const now = Date.now();
+    for (const port of ports) handedOut.set(port, now);
+    return ports;
   } finally {
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   }
