@@ -6,16 +6,16 @@ import type { PluginChain } from './plugins/pipeline';
 import type { MatchRequest } from './router';
 import type { RouteRuntime } from './tables';
 
+/** The headers that tell the upstream which consumer an auth plugin found (APISIX's attach_consumer). */
+export const CONSUMER_USERNAME = 'x-consumer-username';
+export const CONSUMER_CREDENTIAL = 'x-credential-identifier';
+
 /**
  * One request on its way through the gateway: what the router matched on, what plugins
  * decided (consumer, header and query changes for the upstream), and the services they use.
  * Header changes are recorded as overrides and applied when the upstream request is built,
  * so a request no plugin touches copies nothing.
  */
-/** The headers that tell the upstream which consumer an auth plugin found (APISIX's attach_consumer). */
-export const CONSUMER_USERNAME = 'x-consumer-username';
-export const CONSUMER_CREDENTIAL = 'x-credential-identifier';
-
 export class RequestContext implements MatchRequest {
   route!: RouteRuntime;
   /**

@@ -465,9 +465,9 @@ export class Forwarding {
     const { req, headerOverrides: ov, remoteAddr } = this.ctx;
     const raw = req.rawHeaders;
     const conn = connectionTokens(req.headers.connection);
+    const consumer = this.ctx.consumer;
     // Sized once for what is added below (overrides with several values push past it): grown by
     // push, a list of 9+ headers was allocated two or three times over.
-    const consumer = this.ctx.consumer;
     const out: string[] = new Array(raw.length + 18 + (ov ? 2 * ov.size : 0));
     let n = 0;
     for (let i = 0; i < raw.length; i += 2) {
