@@ -34,16 +34,19 @@ export async function startPorticoCluster(opts: StartClusterOptions = {}): Promi
     startEchoUpstream({ name: 'echo' }),
   ]);
   const common = { etcd: etcd.endpoints, etcdTimeout: opts.etcdTimeout ?? 3 };
-  let started: PorticoProcess[] = [];
-  try {
-    started = await Promise.all([
-      startPortico({ name: `${name}-cp`, role: 'control_plane', ...common }),
-      ...Array.from({ length: opts.dataPlanes ?? 3 }, (_, i) =>
-        startPortico({ name: `${name}-dp${i + 1}`, role: 'data_plane', ...common, env: { PORTICO_NODE_ID: `${name}-dp${i + 1}` } })),
-    ]);
-  } catch (err) {
+  // Started together; when one fails, those that did start are stopped too (with Promise.all
+  // they outlived the test run, still heartbeating to a stopped etcd).
+  const results = await Promise.allSettled([
+    startPortico({ name: `${name}-cp`, role: 'control_plane', ...common }),
+    ...Array.from({ length: opts.dataPlanes ?? 3 }, (_, i) =>
+      startPortico({ name: `${name}-dp${i + 1}`, role: 'data_plane', ...common, env: { PORTICO_NODE_ID: `${name}-dp${i + 1}` } })),
+  ]);
+  const started = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(started.map((p) => p.stop()));
     await Promise.all([etcd.stop(), echo.close()]);
-    throw err;
+    throw failed.reason;
   }
   const [cp, ...dataPlanes] = started;
   return {
