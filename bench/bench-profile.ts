@@ -7,7 +7,8 @@
  * <case>: plain | key-auth | key-auth-limit | many | bare-node | bare-h1 | bare-own (the bare proxies of proxy.bench.ts). Node flags go to the SUT, e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof` (written when the SUT exits) or
  * `--trace-gc` (GC lines land in the Portico log, whose path is printed) or
- * `--max-semi-space-size=16`. BENCH_DURATION_S / BENCH_CONNECTIONS as for the bench.
+ * `--max-semi-space-size=16` (Portico is started with NODE_FLAGS first, packages/cli/src/v8-flags.ts, and a later
+ * V8 flag wins, so this measures node's default young generation). BENCH_DURATION_S / BENCH_CONNECTIONS as for the bench.
  * BENCH_REPEAT=n measures n times in a row on the same process. BENCH_PACED=1 adds an open-loop run at
  * half the measured throughput (p99 as in the bench's latency target); BENCH_PACED=<req/s> fixes
  * the pace. BENCH_HEAPSNAPSHOT=1 with `--heapsnapshot-signal=SIGUSR2` writes a heap snapshot into
