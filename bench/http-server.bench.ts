@@ -22,18 +22,14 @@ type Name = 'own' | 'node' | 'nginx';
 
 async function main(): Promise<void> {
   // After the env defaults above: proxy.bench reads them when it loads.
-  const { measure, median, pin, startNginxProxy, startPorticoCase, startUpstream } = await import('./proxy.bench');
+  const { PORTICO_NODE_ARGS, measure, median, pin, startNginxProxy, startPorticoCase, startUpstream } = await import('./proxy.bench');
   execFileSync(path.join(ROOT, 'scripts/bench-tools.sh'), { stdio: 'inherit' });
   pin([process.pid], '1');
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'portico-http-server-'));
   const upstream = await startUpstream(tmp);
-  const saved = process.env.PORTICO_HTTP_SERVER;
-  delete process.env.PORTICO_HTTP_SERVER; // the default: the own server
-  const own = await startPorticoCase('key-auth', upstream.port);
-  process.env.PORTICO_HTTP_SERVER = 'node';
-  const node = await startPorticoCase('key-auth', upstream.port);
-  if (saved === undefined) delete process.env.PORTICO_HTTP_SERVER;
-  else process.env.PORTICO_HTTP_SERVER = saved;
+  // (unset: the default, the own server)
+  const own = await startPorticoCase('key-auth', upstream.port, PORTICO_NODE_ARGS, { PORTICO_HTTP_SERVER: undefined });
+  const node = await startPorticoCase('key-auth', upstream.port, PORTICO_NODE_ARGS, { PORTICO_HTTP_SERVER: 'node' });
   const nginx = await startNginxProxy(tmp, upstream.port);
   const suts = { own, node, nginx };
   const runs: Record<Name, number[]> = { own: [], node: [], nginx: [] };

@@ -443,20 +443,20 @@ async function startPeer(tmp: string, name: string, upstreamPort: number): Promi
   return startPeerWithArgs(tmp, name, upstreamPort, []);
 }
 
-export async function startPeerWithArgs(tmp: string, name: string, upstreamPort: number, nodeArgs: string[]): Promise<Sut> {
-  return startNodeScript(tmp, name, PEERS[name], upstreamPort, nodeArgs);
+export async function startPeerWithArgs(tmp: string, name: string, upstreamPort: number, nodeArgs: string[], env: NodeJS.ProcessEnv = {}): Promise<Sut> {
+  return startNodeScript(tmp, name, PEERS[name], upstreamPort, nodeArgs, env);
 }
 
 /**
  * Runs `source` (a Node proxy listening on argv[2], forwarding to 127.0.0.1:argv[3]) on the SUT
  * core and waits until it answers: the peers above, and bench/node-ceilings.bench.ts's sketches.
  */
-export async function startNodeScript(tmp: string, name: string, source: string, upstreamPort: number, nodeArgs: string[] = []): Promise<Sut> {
+export async function startNodeScript(tmp: string, name: string, source: string, upstreamPort: number, nodeArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Sut> {
   const [port] = await freePorts(1);
   const file = path.join(tmp, `${name}.js`);
   writeFileSync(file, source);
   const child = run('taskset', ['-c', SUT_CPU, process.execPath, ...nodeArgs, file, String(port), String(upstreamPort)],
-    { env: { NODE_PATH: path.join(ROOT, 'node_modules'), NODE_ENV: 'production' } });
+    { env: { NODE_PATH: path.join(ROOT, 'node_modules'), NODE_ENV: 'production', ...env } });
   // fast-gateway strips its route prefix and matches `/bench/*` only: it gets `/bench/` (forwarded as `/`).
   const url = `http://127.0.0.1:${port}${name === 'fast-gateway' ? '/bench/' : '/bench'}`;
   await waitHttp(url, {}, name);
@@ -473,9 +473,10 @@ export type PorticoSetup = 'plain' | 'key-auth' | 'key-auth-secret' | 'key-auth-
 /** Routes in the large-table case (issue 7: RSS ≤ 120 MB with 10k routes). */
 export const MANY_ROUTES = Number(process.env.BENCH_MANY_ROUTES ?? 10_000);
 
-export async function startPorticoCase(setup: PorticoSetup, upstreamPort: number, nodeArgs: string[] = PORTICO_NODE_ARGS): Promise<Sut> {
+/** `env`: added to the process's environment (a variable set to undefined is left out of it). */
+export async function startPorticoCase(setup: PorticoSetup, upstreamPort: number, nodeArgs: string[] = PORTICO_NODE_ARGS, env: NodeJS.ProcessEnv = {}): Promise<Sut> {
   // Started as `make run` and the image start it (NODE_FLAGS), then the case's own flags.
-  const p = await startPortico({ name: `bench-${setup}`, role: 'traditional', nodeArgs: [...NODE_FLAGS, ...nodeArgs], env: { PORTICO_LOG_LEVEL: 'warn', BENCH_KEY: SECRET_KEY } });
+  const p = await startPortico({ name: `bench-${setup}`, role: 'traditional', nodeArgs: [...NODE_FLAGS, ...nodeArgs], env: { PORTICO_LOG_LEVEL: 'warn', BENCH_KEY: SECRET_KEY, ...env } });
   pin(pidTree(p.pid!), SUT_CPU);
   const upstream = { type: 'roundrobin', nodes: { [`127.0.0.1:${upstreamPort}`]: 1 } };
   const limit = { 'limit-count': { count: 1_000_000_000, time_window: 60, rejected_code: 429 } };
@@ -773,13 +774,9 @@ async function main(): Promise<void> {
       const c = cases.find((x) => x.id === id)!;
       const gcMarks = id === 'key-auth' || id === 'bare-own' ? path.join(traceDir, `gc-${id}.txt`) : undefined;
       const gcArgs = ['--require', path.join(ROOT, 'bench/gc-marks.js')];
-      if (gcMarks) process.env.GC_MARKS_OUT = gcMarks; // inherited by the SUT
-      let sut: Sut;
-      try {
-        sut = !gcMarks ? await c.start()
-          : id === 'key-auth' ? await startPorticoCase('key-auth', upstream.port, [...PORTICO_NODE_ARGS, ...gcArgs])
-          : await startPeerWithArgs(tmp, id, upstream.port, gcArgs);
-      } finally { delete process.env.GC_MARKS_OUT; }
+      const sut = !gcMarks ? await c.start()
+        : id === 'key-auth' ? await startPorticoCase('key-auth', upstream.port, [...PORTICO_NODE_ARGS, ...gcArgs], { GC_MARKS_OUT: gcMarks })
+        : await startPeerWithArgs(tmp, id, upstream.port, gcArgs, { GC_MARKS_OUT: gcMarks });
       let r: LatencyResult;
       try { r = await latencyAt(sut, latencyRate, LATENCY_REPEAT, c.label, traceDir); } finally { await sut.stop(); }
       if (gcMarks) {

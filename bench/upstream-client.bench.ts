@@ -20,18 +20,14 @@ const ROOT = path.resolve(__dirname, '..');
 
 async function main(): Promise<void> {
   // After the env defaults above: proxy.bench reads them when it loads.
-  const { measure, median, pin, startPorticoCase, startUpstream } = await import('./proxy.bench');
+  const { PORTICO_NODE_ARGS, measure, median, pin, startPorticoCase, startUpstream } = await import('./proxy.bench');
   execFileSync(path.join(ROOT, 'scripts/bench-tools.sh'), { stdio: 'inherit' });
   pin([process.pid], '1');
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'portico-upstream-client-'));
   const upstream = await startUpstream(tmp);
-  const saved = process.env.PORTICO_UPSTREAM_CLIENT;
-  delete process.env.PORTICO_UPSTREAM_CLIENT;
-  const own = await startPorticoCase('key-auth', upstream.port);
-  process.env.PORTICO_UPSTREAM_CLIENT = 'undici';
-  const undici = await startPorticoCase('key-auth', upstream.port);
-  if (saved === undefined) delete process.env.PORTICO_UPSTREAM_CLIENT;
-  else process.env.PORTICO_UPSTREAM_CLIENT = saved;
+  // (unset: the default, the own client)
+  const own = await startPorticoCase('key-auth', upstream.port, PORTICO_NODE_ARGS, { PORTICO_UPSTREAM_CLIENT: undefined });
+  const undici = await startPorticoCase('key-auth', upstream.port, PORTICO_NODE_ARGS, { PORTICO_UPSTREAM_CLIENT: 'undici' });
   const runs: { own: number[]; undici: number[] } = { own: [], undici: [] };
   try {
     for (let i = 0; i < PAIRS; i++) {
