@@ -80,7 +80,9 @@ export function readTrace(file: string): TraceEpisodes {
 export function summarize(t: TraceEpisodes, gcStarts: number[]): TraceSummary {
   const isGc = (e: Episode) => gcStarts.some((g) => g >= e.from - 6 && g <= e.to + 0.5);
   const sum = (es: Episode[]) => es.reduce((a, e) => a + e.slow, 0);
-  const gcEps = t.episodes.filter(isGc);
+  const gcEps: Episode[] = [];
+  const otherEps: Episode[] = [];
+  for (const e of t.episodes) (isGc(e) ? gcEps : otherEps).push(e);
   return {
     requests: t.requests,
     p50Us: t.p50Us,
@@ -90,7 +92,7 @@ export function summarize(t: TraceEpisodes, gcStarts: number[]): TraceSummary {
     episodes: t.episodes.length,
     gcEpisodes: gcEps.length,
     gcPauses: gcStarts.filter((g) => g >= t.base && g <= t.end).length,
-    largestOther: t.episodes.filter((e) => !isGc(e)).sort((a, b) => b.slow - a.slow).slice(0, 8)
+    largestOther: otherEps.sort((a, b) => b.slow - a.slow).slice(0, 8)
       .map((e) => ({ atMs: Math.round(e.from - t.base), slow: e.slow, maxUs: e.maxUs })),
   };
 }
