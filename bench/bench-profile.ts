@@ -80,7 +80,7 @@ async function main(): Promise<void> {
           // p99 at half of the throughput just measured (BENCH_PACED=<req/s> fixes the pace instead)
           const rate = Number(process.env.BENCH_PACED) > 1 ? Number(process.env.BENCH_PACED) : r.rps / 2;
           const p = await latencyAt(sut, rate);
-          console.log(`  open loop ${which} ${nodeArgs.join(' ')}: ${Math.round(p.rate)} req/s, p50 ${(p.p50Us / 1000).toFixed(2)} ms, p99 ${(p.p99Us / 1000).toFixed(2)} ms (runs ${p.p99sUs.map((u) => (u / 1000).toFixed(2)).join(' / ')}), max ${(p.maxUs / 1000).toFixed(2)} ms`);
+          console.log(`  open loop ${which} ${nodeArgs.join(' ')}: ${Math.round(p.rate)} req/s, p50 ${(p.p50Us / 1000).toFixed(2)} ms, p99 ${(p.p99Us / 1000).toFixed(2)} ms (runs ${p.p99sUs.map((u) => (u / 1000).toFixed(2)).join(' / ')}), max ${(p.maxUs / 1000).toFixed(2)} ms, SUT CPU ${p.sutCpuPcts.join(' / ')} %`);
         }
       }
       if (gcLog) {

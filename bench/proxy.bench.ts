@@ -243,6 +243,12 @@ export interface OpenLoopResult {
   /** Hypervisor steal during the run, % of wall time: on the SUT's CPU, and on the generator's and upstream's. */
   stealPct: number;
   loadStealPct: number;
+  /**
+   * CPU time of the SUT's processes during the run, % of wall time: how loaded it really was.
+   * "Half of the maximum" is a rate fixed from the throughput rounds, and this machine's speed
+   * can change by ~1.35× for minutes (bench/README.md), which puts a run nearer full load.
+   */
+  sutCpuPct: number;
   /** With a trace (openloop -o): its file, and the % of requests slower than SLOW_US. */
   trace?: string;
   slowPct?: number;
@@ -269,9 +275,12 @@ export async function openLoop(sut: Sut, rate: number, seconds = DURATION_S, war
   const trace = traceFile ?? (process.env.BENCH_OPENLOOP_TRACE ? `${process.env.BENCH_OPENLOOP_TRACE}-${++openLoopRuns}.txt` : undefined);
   if (trace) args.push('-o', trace);
   const before = [cpuJiffies(SUT_CPU), cpuJiffies(LOAD_CPU)];
+  const sutCpuBefore = cpuSeconds(sut.pids());
+  const startedMs = Date.now();
   const child = run('taskset', args);
   await new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const after = [cpuJiffies(SUT_CPU), cpuJiffies(LOAD_CPU)];
+  const sutCpuPct = Math.round(((cpuSeconds(sut.pids()) - sutCpuBefore) * 100_000) / (Date.now() - startedMs));
   const out = (child as ChildProcess & { output: () => string }).output();
   const m = /OPENLOOP (\{.*\})/.exec(out);
   if (!m) throw new Error(`openloop printed no result:\n${out}`);
@@ -283,7 +292,7 @@ export async function openLoop(sut: Sut, rate: number, seconds = DURATION_S, war
   return {
     requests: j.requests, errors: j.errors, non2xx: j.non2xx, rate: j.rate, connections: j.connections, queued: j.queued,
     p50Us: j.p50, p90Us: j.p90, p99Us: j.p99, p999Us: j.p999, maxUs: j.max, lateP99Us: j.late_p99,
-    stealPct: stealPct(0), loadStealPct: stealPct(1),
+    stealPct: stealPct(0), loadStealPct: stealPct(1), sutCpuPct,
     ...(trace ? { trace, slowPct: slowShare(summarize(traceEpisodes(trace), []).slow, j.requests) } : {}),
   };
 }
@@ -568,7 +577,7 @@ const LATENCY_NGINX_OWN_HALF = process.env.BENCH_LATENCY_NGINX_OWN_HALF !== '0';
 const LATENCY_MAX_STEAL_PCT = Number(process.env.BENCH_LATENCY_MAX_STEAL_PCT ?? 1);
 
 export type LatencyResult = OpenLoopResult & {
-  p99sUs: number[]; stealsPct: number[];
+  p99sUs: number[]; stealsPct: number[]; sutCpuPcts: number[];
   /** Per run (as p99sUs): % of requests slower than SLOW_US, and (SUTs with GC marks) of those in GC episodes. */
   slowPcts: number[];
   gcSlowPcts?: number[];
@@ -602,7 +611,7 @@ export async function latencyAt(sut: Sut, rate: number, repeat = LATENCY_REPEAT,
     (disturbed ? setAside : kept).push(r);
     if (label) {
       console.log(`  ${`latency, ${label}`.padEnd(36)}${fmt(r.rate, 0).padStart(7)} req/s  p50 ${ms(r.p50Us)}  p99 ${ms(r.p99Us)}  p99.9 ${ms(r.p999Us)}` +
-        `  steal ${r.stealPct} / ${r.loadStealPct} %${r.slowPct !== undefined ? `  >${SLOW_US / 1000} ms ${r.slowPct} %` : ''}` +
+        `  steal ${r.stealPct} / ${r.loadStealPct} %  SUT CPU ${r.sutCpuPct} %${r.slowPct !== undefined ? `  >${SLOW_US / 1000} ms ${r.slowPct} %` : ''}` +
         `${disturbed ? '  (set aside)' : ''}${r.errors || r.non2xx ? `  !! errors ${r.errors}, non-2xx ${r.non2xx}` : ''}`);
     }
   }
@@ -610,7 +619,7 @@ export async function latencyAt(sut: Sut, rate: number, repeat = LATENCY_REPEAT,
   const byP99 = runs.slice().sort((a, b) => a.p99Us - b.p99Us);
   return {
     ...byP99[Math.floor((byP99.length - 1) / 2)], p99sUs: runs.map((r) => r.p99Us), stealsPct: runs.map((r) => r.stealPct),
-    slowPcts: runs.map((r) => r.slowPct ?? 0), traces: runs.flatMap((r) => (r.trace ? [r.trace] : [])),
+    sutCpuPcts: runs.map((r) => r.sutCpuPct), slowPcts: runs.map((r) => r.slowPct ?? 0), traces: runs.flatMap((r) => (r.trace ? [r.trace] : [])),
     setAside: (kept.length > 0 ? setAside : []).map((r) => ({ p99Us: r.p99Us, stealPct: r.stealPct, loadStealPct: r.loadStealPct })),
   };
 }
@@ -621,8 +630,8 @@ const p99s = (p: LatencyResult) => p.p99sUs.map((us) => (us / 1000).toFixed(2)).
 /** "over 1 ms a / b / c % (GC x / y / z %)" of a latency result's runs. */
 const slowOf = (p: LatencyResult) => `requests over ${SLOW_US / 1000} ms ${p.slowPcts.join(' / ')} %` +
   (p.gcSlowPcts ? ` (in GC episodes ${p.gcSlowPcts.join(' / ')} %)` : '');
-/** "CPU 0 steal a / b / c %", and the runs set aside for steal, if any. */
-const steals = (p: LatencyResult) => `CPU 0 steal ${p.stealsPct.map((x) => x.toFixed(1)).join(' / ')} %` +
+/** "SUT CPU a / b / c %; CPU 0 steal a / b / c %", and the runs set aside for steal, if any. */
+const steals = (p: LatencyResult) => `SUT CPU ${p.sutCpuPcts.join(' / ')} %; CPU 0 steal ${p.stealsPct.map((x) => x.toFixed(1)).join(' / ')} %` +
   (p.errors || p.non2xx ? `; !! errors ${p.errors}, non-2xx ${p.non2xx}` : '') +
   (p.setAside.length ? `; set aside for steal: ${p.setAside.map((r) => `p99 ${ms(r.p99Us)} at ${r.stealPct} / ${r.loadStealPct} %`).join(', ')}` : '');
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
