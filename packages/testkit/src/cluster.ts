@@ -1,6 +1,6 @@
 import { EchoUpstream, startEchoUpstream } from './echo-upstream';
 import { EtcdCluster, startEtcdCluster } from './etcd-cluster';
-import { PorticoProcess, startPortico } from './portico-process';
+import { PorticoProcess, type PorticoProcessOptions, startPortico } from './portico-process';
 
 /**
  * The topology of `make cluster` and deploy/docker-compose.yml, for tests and benchmarks:
@@ -25,6 +25,8 @@ export interface StartClusterOptions {
   dataPlanes?: number;
   /** deployment.etcd.timeout, seconds (default 3: outage tests want fast 503s). */
   etcdTimeout?: number;
+  /** Options of data plane `index` (0-based), over the cluster's own (`env` is added to its own). */
+  dataPlaneOptions?: (index: number) => Partial<PorticoProcessOptions>;
 }
 
 export async function startPorticoCluster(opts: StartClusterOptions = {}): Promise<PorticoCluster> {
@@ -38,8 +40,11 @@ export async function startPorticoCluster(opts: StartClusterOptions = {}): Promi
   // they outlived the test run, still heartbeating to a stopped etcd).
   const results = await Promise.allSettled([
     startPortico({ name: `${name}-cp`, role: 'control_plane', ...common }),
-    ...Array.from({ length: opts.dataPlanes ?? 3 }, (_, i) =>
-      startPortico({ name: `${name}-dp${i + 1}`, role: 'data_plane', ...common, env: { PORTICO_NODE_ID: `${name}-dp${i + 1}` } })),
+    ...Array.from({ length: opts.dataPlanes ?? 3 }, (_, i) => {
+      const own = opts.dataPlaneOptions?.(i) ?? {};
+      return startPortico({ name: `${name}-dp${i + 1}`, role: 'data_plane', ...common, ...own,
+        env: { PORTICO_NODE_ID: `${name}-dp${i + 1}`, ...own.env } });
+    }),
   ]);
   const started = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
