@@ -1,4 +1,4 @@
-import { CompareFailedError, ConfigStore, FieldCipher, KeyValue, Logger, collectionKey, componentLogger, parseResourceKey } from '@portico/core';
+import { CompareFailedError, ConfigStore, FieldCipher, KeyValue, Logger, collectionKey, componentLogger, jsonTypeName, parseResourceKey } from '@portico/core';
 import { JsonBody } from './body';
 import { checkDeleteGuards, checkDuplicateAuthKeys, checkReferences, ensureConsumerExists } from './checks';
 import { AdminError, badRequest, keyNotFound } from './errors';
@@ -37,13 +37,6 @@ function contended(err: unknown): unknown {
 
 function createTimeOf(value: unknown): number | undefined {
   return isPlainObject(value) && Number.isSafeInteger(value.create_time) ? (value.create_time as number) : undefined;
-}
-
-function typeName(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
-  return typeof v;
 }
 
 /**
@@ -142,7 +135,7 @@ export class ResourceHandlers {
     if (!body.present) throw badRequest('missing new configuration');
     const subPath = t.extra;
     if (subPath.length === 0 && !isPlainObject(body.value)) {
-      throw badRequest(`invalid configuration: wrong type: expected object, got ${typeName(body.value)}`);
+      throw badRequest(`invalid configuration: wrong type: expected object, got ${jsonTypeName(body.value)}`);
     }
     const item = itemOf(t);
     if (!pathIsPlausible(item)) throw keyNotFound();

@@ -49,7 +49,7 @@ describe.each(STORE_KINDS)('PATCH over HTTP, on the %s store', (storeKind) => {
     const before = await h.store.get('/apisix/routes/p');
     for (const [path, body, msg] of [
       ['/routes/p/name/x', '1', 'invalid sub-path: /name'],
-      ['/routes/p/uri', '5', 'invalid configuration: property "uri" validation failed: wrong type: expected string, got integer'],
+      ['/routes/p/uri', '5', 'invalid configuration: property "uri" validation failed: wrong type: expected string, got number'],
       ['/routes/p', { uri: null }, 'invalid configuration: property "uri" is required (or "uris")'],
       ['/routes/p', { upstream: null }, 'invalid configuration: at least one of plugins, upstream, upstream_id or service_id is required'],
       ['/routes/p', { uris: ['/a'] }, 'invalid configuration: only one of uri and uris is allowed'],

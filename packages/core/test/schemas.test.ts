@@ -21,13 +21,15 @@ describe('resource validation', () => {
 
   it.each([
     ['route', { id: 'a b', uri: '/', upstream }, 'invalid configuration: property "id" validation failed: object matches none of the required'],
-    ['route', { uri: 1, upstream }, 'invalid configuration: property "uri" validation failed: wrong type: expected string, got integer'],
+    ['route', { uri: 1, upstream }, 'invalid configuration: property "uri" validation failed: wrong type: expected string, got number'],
+    // (APISIX names every number "number", an integer as much as a fraction)
+    ['route', { uri: '/', upstream: { ...upstream, retries: 1.5 } }, 'invalid configuration: property "upstream" validation failed: property "retries" validation failed: wrong type: expected integer, got number'],
     ['route', { uri: '/', upstream, foo: 1 }, 'invalid configuration: additional properties forbidden, found foo'],
     ['route', { uri: 'x'.repeat(4097), upstream }, 'invalid configuration: property "uri" validation failed: string too long, expected at most 4096, got 4097'],
     ['route', { uri: '/', uris: ['/'], upstream }, 'invalid configuration: only one of uri and uris is allowed'],
     ['route', { uri: '/' }, 'invalid configuration: at least one of plugins, upstream, upstream_id or service_id is required'],
     ['route', { uri: '/', plugins: { nope: {} } }, 'unknown plugin [nope]'],
-    ['route', { uri: '/', plugins: { 'key-auth': { header: 1 } } }, 'failed to check the configuration of plugin key-auth err: property "header" validation failed: wrong type: expected string, got integer'],
+    ['route', { uri: '/', plugins: { 'key-auth': { header: 1 } } }, 'failed to check the configuration of plugin key-auth err: property "header" validation failed: wrong type: expected string, got number'],
     ['route', { uri: '/', upstream: { nodes: { a: 'x' } } }, 'invalid configuration: property "upstream" validation failed: property "nodes" validation failed: object matches none of the required'],
     ['consumer', {}, 'invalid configuration: property "username" is required'],
     ['consumer', { username: 'a b' }, 'invalid configuration: property "username" validation failed: failed to match pattern "^[a-zA-Z0-9_\\-]+$" with "a b"'],

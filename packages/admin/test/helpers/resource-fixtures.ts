@@ -49,7 +49,7 @@ export const RESOURCE_FIXTURES: ResourceFixture[] = [
     path: 'routes', kind: 'route', identity: 'id', verbs: ALL, ids: ['r1', 'r2'],
     body: () => ({ uri: '/anything', upstream }),
     change: { labels: { v: '2' } },
-    invalid: [{ uri: 1, upstream }, 'invalid configuration: property "uri" validation failed: wrong type: expected string, got integer'],
+    invalid: [{ uri: 1, upstream }, 'invalid configuration: property "uri" validation failed: wrong type: expected string, got number'],
     patch: { body: { desc: 'patched', labels: { env: 'test' } }, subPath: 'upstream/nodes', subValue: { 'b.example.com:8080': 2 } },
   },
   {
@@ -77,7 +77,7 @@ export const RESOURCE_FIXTURES: ResourceFixture[] = [
     setup: [['PUT', '/apisix/admin/consumers', { username: 'owner' }]],
     body: (id) => ({ plugins: { 'key-auth': { key: `key-of-${id}` } } }),
     change: { labels: { v: '2' } },
-    invalid: [{ plugins: { 'key-auth': { key: 1 } } }, 'failed to check the configuration of plugin key-auth err: property "key" validation failed: wrong type: expected string, got integer'],
+    invalid: [{ plugins: { 'key-auth': { key: 1 } } }, 'failed to check the configuration of plugin key-auth err: property "key" validation failed: wrong type: expected string, got number'],
   },
   {
     path: 'secrets/aws', kind: 'secret', identity: 'id', verbs: v('GET', 'PUT', 'PATCH', 'DELETE'), ids: ['a1', 'a2'],

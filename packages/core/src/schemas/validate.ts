@@ -65,10 +65,13 @@ export function schemaFor(kind: ValidatedKind, scope?: string): object | undefin
   return RESOURCE_SCHEMAS[kind];
 }
 
-function typeOf(v: unknown): string {
+/**
+ * A JSON value's type as APISIX's schema messages name it ("wrong type: expected string, got
+ * number"): every number is "number", 1 as much as 1.5, as in APISIX (Lua has one number type).
+ */
+export function jsonTypeName(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
-  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
   return typeof v;
 }
 
@@ -83,7 +86,7 @@ function reason(e: ErrorObject, root: unknown): string {
   const v = valueAt(root, e.instancePath);
   const p = e.params as Record<string, any>;
   switch (e.keyword) {
-    case 'type': return `wrong type: expected ${p.type}, got ${typeOf(v)}`;
+    case 'type': return `wrong type: expected ${p.type}, got ${jsonTypeName(v)}`;
     case 'additionalProperties': return `additional properties forbidden, found ${p.additionalProperty}`;
     case 'required': return `property "${p.missingProperty}" is required`;
     case 'minLength': return `string too short, expected at least ${p.limit}, got ${String(v).length}`;
@@ -133,7 +136,7 @@ function checkSchema(schema: object, value: unknown): ValidationResult {
 export function checkPlugins(plugins: unknown, forConsumer: boolean | 'credential'): string | undefined {
   if (plugins === undefined) return undefined;
   if (typeof plugins !== 'object' || plugins === null || Array.isArray(plugins)) {
-    return 'invalid configuration: property "plugins" validation failed: wrong type: expected object, got ' + typeOf(plugins);
+    return 'invalid configuration: property "plugins" validation failed: wrong type: expected object, got ' + jsonTypeName(plugins);
   }
   for (const [name, conf] of Object.entries(plugins)) {
     // Own properties only: `__proto__` or `constructor` must not look like a plugin.
