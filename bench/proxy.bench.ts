@@ -809,11 +809,13 @@ async function main(): Promise<void> {
     latencyBare = await latencyOf('bare-own');
     // The same criterion for nginx: p99 added at half of its own maximum. It says whether "≤ 1 ms
     // at half of the maximum" is within reach of any proxy on this machine: a stall of the core
-    // leaves a backlog that a SUT at half load drains only at its spare half, whatever its speed.
+    // leaves a backlog that drains only at the SUT's spare CPU, and at half of its saturated rate
+    // a SUT here has less than half to spare (unsaturated, every send wakes the other CPU, so a
+    // request costs more: the latency runs print the SUT's CPU; bench/README.md).
     const nginxMax = results.find((r) => r.id === 'nginx')?.rps;
     if (nginxMax && LATENCY_NGINX_OWN_HALF) {
-      const direct = await latencyOf('direct', nginxMax / 2, 'direct upstream, nginx\'s half');
-      nginxOwnHalf = { nginx: await latencyOf('nginx', nginxMax / 2, 'nginx at half its own max'), direct };
+      const directAtHalf = await latencyOf('direct', nginxMax / 2, 'direct upstream, nginx\'s half');
+      nginxOwnHalf = { nginx: await latencyOf('nginx', nginxMax / 2, 'nginx at half its own max'), direct: directAtHalf };
     }
   } finally {
     await upstream.stop();
