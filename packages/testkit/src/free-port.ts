@@ -34,6 +34,11 @@ function recentlyHandedOut(port: number, now: number): boolean {
   return false;
 }
 
+/** Closes a probe (it never accepted a connection, so its close completes at once). */
+function release(server: net.Server): Promise<void> {
+  return new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
 function probe(port: number): Promise<net.Server | undefined> {
   return new Promise((resolve) => {
     const server = net.createServer();
@@ -58,7 +63,7 @@ export async function freePorts(count: number): Promise<number[]> {
       const server = await probe(port);
       if (!server) continue;
       if (recentlyHandedOut((server.address() as net.AddressInfo).port, Date.now())) {
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await release(server);
         continue;
       }
       servers.push(server);
@@ -68,7 +73,7 @@ export async function freePorts(count: number): Promise<number[]> {
     for (const port of ports) handedOut.set(port, now);
     return ports;
   } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    await Promise.all(servers.map(release));
   }
 }
 
