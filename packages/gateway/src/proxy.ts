@@ -351,7 +351,7 @@ function sendReply(ctx: RequestContext, r: PluginResponse): void {
   // Header filters see plugin replies too (cors headers on a 429, response-rewrite of a 401).
   const head: ResponseHead = { status: r.status, headers: {} };
   if (r.raw === undefined) head.headers['content-type'] = 'application/json';
-  if (r.headers) for (const [k, v] of Object.entries(r.headers)) head.headers[k.toLowerCase()] = v;
+  if (r.headers) for (const [k, v] of Object.entries(r.headers)) head.headers[lowerName(k)] = v;
   if (ctx.responseHeaders) for (const [k, v] of ctx.responseHeaders) head.headers[k] = v;
   ctx.chain?.filterResponse(ctx, head);
   const body = ctx.responseBody ?? r.raw ?? JSON.stringify(r.body ?? {});

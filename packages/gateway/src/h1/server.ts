@@ -637,16 +637,16 @@ export class ServerResponse extends EventEmitter {
     if (this.headersSent) throw Object.assign(new Error('Cannot set headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
     validateHeaderName(name);
     validateHeaderValue(name, value as string);
-    (this.headerList ??= new Map()).set(name.toLowerCase(), [name, value]);
+    (this.headerList ??= new Map()).set(lowerName(name), [name, value]);
     return this;
   }
 
   getHeader(name: string): string | number | readonly string[] | undefined {
-    return this.headerList?.get(name.toLowerCase())?.[1];
+    return this.headerList?.get(lowerName(name))?.[1];
   }
 
   removeHeader(name: string): void {
-    this.headerList?.delete(name.toLowerCase());
+    this.headerList?.delete(lowerName(name));
   }
 
   writeContinue(): void {
