@@ -1,5 +1,5 @@
 /**
- * Cluster propagation benchmark (issue 6): on a loopback cluster (3 etcd members, 1 control
+ * Cluster propagation benchmark: on a loopback cluster (3 etcd members, 1 control
  * plane, 3 data planes), 200 sequential route changes through the Admin API; for each, the
  * time from the admin reply until all 3 data planes serve the new URI. Target: p99 ≤ 100 ms.
  * Baseline measured in the same run: etcd's own put → watch-event latency on the same

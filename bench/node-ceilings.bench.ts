@@ -1,6 +1,6 @@
 /**
  * What a Node process can proxy on one core of this machine, by how much of HTTP it leaves to
- * node's libraries (issue 7: is "key-auth ≥ 0.5× nginx" reachable in Node, and what stands in
+ * node's libraries (is "key-auth ≥ 0.5× nginx" reachable in Node, and what stands in
  * the way). Same setup as proxy.bench.ts: the SUT pinned to CPU 0, wrk (1 thread, 64 keep-alive
  * connections) and the upstream (nginx `return 200`) on CPU 1; each case a fresh process.
  *
@@ -21,7 +21,7 @@
  *                  stack Portico was built on)
  *   http-only      node:http answering by itself (no upstream): the server side's share
  *
- * Run with `make bench BENCH=bench/node-ceilings.bench.ts`; figures in bench/README.md.
+ * Run with `make bench BENCH=bench/node-ceilings.bench.ts`; what they showed in docs/performance.md.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * Proxy benchmark (issue 7): Portico side by side with nginx and Node peers, in one run on one
+ * Proxy benchmark: Portico side by side with nginx and Node peers, in one run on one
  * machine. The system under test (SUT) is pinned to CPU 0 (`taskset`); the load generator (wrk)
  * and the upstream (nginx `return 200`, 1 worker) share CPU 1. Cases:
  *
@@ -8,7 +8,7 @@
  *   bare-own        Portico's own HTTP/1.1 server → its own upstream client (both in
  *                   packages/gateway/src/h1) → response, nothing else: the most a Node proxy on
  *                   Portico's stack gets from one core (Portico's ceiling)
- *   bare-h1         the same on node's http server (Portico's server before the sixth session)
+ *   bare-h1         the same on node's http server (what Portico used before its own server)
  *   bare-node       node's http server with undici as the client (Portico's first stack)
  *   portico         Portico, one route, no plugins
  *   key-auth        + key-auth, plain key
@@ -25,7 +25,7 @@
  * connections, wrk --latency; RSS (VmRSS at the end, VmHWM peak) and CPU time of the SUT's
  * processes from /proc. The cases run in BENCH_ROUNDS rounds (default 3; routes10k once) and
  * each is reported by its median round. Then p99 at half of Portico key-auth's maximum
- * throughput (open-loop Poisson arrivals from bench/openloop.c, median of 3 runs), against the
+ * throughput (open-loop Poisson arrivals from bench/tools/openloop.c, median of 3 runs), against the
  * direct upstream, nginx and the bare node proxy at the same rate; and, for reference, nginx at
  * half of its own maximum against the direct upstream at that rate (the same criterion applied to
  * nginx; BENCH_LATENCY_NGINX_OWN_HALF=0 skips it). Tools (wrk, nginx, gcc for
@@ -39,7 +39,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePorts, startPortico, waitFor, type PorticoProcess } from '@portico/testkit';
 import { NODE_FLAGS } from '../packages/cli/src/v8-flags';
-import { readGcStarts, readTrace, SLOW_US, summarize, type TraceEpisodes } from './tail-episodes';
+import { readGcStarts, readTrace, SLOW_US, summarize, type TraceEpisodes } from './tools/tail-episodes';
 
 const ROOT = path.resolve(__dirname, '..');
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 2);
@@ -71,7 +71,7 @@ export interface CaseResult extends WrkResult {
   /**
    * Wake-up interrupts (rescheduling and function-call IPIs, /proc/interrupts) that CPU 1 (wrk
    * and the upstream) received per request: each is a send that found its reader's CPU halted,
-   * which in this VM costs the sender an exit to the hypervisor (bench/README.md, "Sends in batches").
+   * which in this VM costs the sender an exit to the hypervisor (docs/performance.md, "Sends in batches").
    */
   loadCpuIpisPerReq?: number;
   vsNginx?: number; vsBestNode?: number;
@@ -231,7 +231,7 @@ export async function wrk(url: string, opts: { seconds: number; connections?: nu
   };
 }
 
-// ---------- openloop (bench/openloop.c) ----------
+// ---------- openloop (bench/tools/openloop.c) ----------
 
 export interface OpenLoopResult {
   requests: number; errors: number; non2xx: number; rate: number; connections: number;
@@ -246,7 +246,7 @@ export interface OpenLoopResult {
   /**
    * CPU time of the SUT's processes during the run, % of wall time: how loaded it really was.
    * "Half of the maximum" is a rate fixed from the throughput rounds, and this machine's speed
-   * can change by ~1.35× for minutes (bench/README.md), which puts a run nearer full load.
+   * can change by ~1.35× for minutes (docs/performance.md, "How the figures were taken"), which puts a run nearer full load.
    */
   sutCpuPct: number;
   /** With a trace (openloop -o): its file, and the % of requests slower than SLOW_US. */
@@ -254,7 +254,7 @@ export interface OpenLoopResult {
   slowPct?: number;
 }
 
-/** The built generator (scripts/bench-tools.sh compiles bench/openloop.c into it). */
+/** The built generator (scripts/bench-tools.sh compiles bench/tools/openloop.c into it). */
 export const OPENLOOP_BIN = path.join(ROOT, 'bench/.bin/openloop');
 
 let openLoopRuns = 0;
@@ -262,7 +262,7 @@ let openLoopRuns = 0;
 const traces = new Map<string, TraceEpisodes>();
 
 /**
- * Open-loop Poisson arrivals at `rate` req/s against `sut` (bench/openloop.c, on CPU 1 at idle
+ * Open-loop Poisson arrivals at `rate` req/s against `sut` (bench/tools/openloop.c, on CPU 1 at idle
  * scheduling priority so it never delays the upstream): latency from each request's scheduled
  * time, so neither a bursty generator nor coordinated omission shapes the tail.
  */
@@ -431,7 +431,7 @@ export const PEERS: Record<string, string> = {
   // own client (H1Pool) → response written back, with nothing else (no routing, plugins or
   // header rules).
   'bare-own': bareProxy(H1_CLIENT, H1_DISPATCH, 'own'),
-  // The same on node's http server (Portico's server until the sixth session).
+  // The same on node's http server (what Portico used before its own server).
   'bare-h1': bareProxy(H1_CLIENT, H1_DISPATCH),
   // The same with undici, the client Portico used before (and still uses for https nodes).
   'bare-node': bareProxy(`
@@ -481,7 +481,7 @@ export async function admin(p: PorticoProcess, method: string, pathname: string,
 
 export type PorticoSetup = 'plain' | 'key-auth' | 'key-auth-secret' | 'key-auth-limit' | 'many' | 'routes10k';
 
-/** Routes in the large-table case (issue 7: RSS ≤ 120 MB with 10k routes). */
+/** Routes in the large-table case (target: RSS ≤ 120 MB with 10k routes). */
 export const MANY_ROUTES = Number(process.env.BENCH_MANY_ROUTES ?? 10_000);
 
 /** `env`: added to the process's environment (a variable set to undefined is left out of it). */
@@ -783,14 +783,14 @@ async function main(): Promise<void> {
     // (hypervisor steal lands on CPU 0's SUT, never on the direct run).
     const latencyRate = results.find((r) => r.id === 'key-auth')!.rps / 2;
     // Every run is traced (openloop -o), and the Node SUTs write their GC pauses
-    // (bench/gc-marks.js), so each run's slow requests are told apart: those a GC pause began
-    // among, and the others, which nginx has too (bench/tail-episodes.ts).
+    // (bench/tools/gc-marks.js), so each run's slow requests are told apart: those a GC pause began
+    // among, and the others, which nginx has too (bench/tools/tail-episodes.ts).
     const traceDir = path.join(tmp, 'latency-traces');
     mkdirSync(traceDir, { recursive: true });
     const latencyOf = async (id: string, rate = latencyRate, label?: string): Promise<LatencyResult> => {
       const c = cases.find((x) => x.id === id)!;
       const gcMarks = id === 'key-auth' || id === 'bare-own' ? path.join(traceDir, `gc-${id}.txt`) : undefined;
-      const gcArgs = ['--require', path.join(ROOT, 'bench/gc-marks.js')];
+      const gcArgs = ['--require', path.join(ROOT, 'bench/tools/gc-marks.js')];
       const sut = !gcMarks ? await c.start()
         : id === 'key-auth' ? await startPorticoCase('key-auth', upstream.port, [...PORTICO_NODE_ARGS, ...gcArgs], { GC_MARKS_OUT: gcMarks })
         : await startPeerWithArgs(tmp, id, upstream.port, gcArgs, { GC_MARKS_OUT: gcMarks });
@@ -811,7 +811,7 @@ async function main(): Promise<void> {
     // at half of the maximum" is within reach of any proxy on this machine: a stall of the core
     // leaves a backlog that drains only at the SUT's spare CPU, and at half of its saturated rate
     // a SUT here has less than half to spare (unsaturated, every send wakes the other CPU, so a
-    // request costs more: the latency runs print the SUT's CPU; bench/README.md).
+    // request costs more: the latency runs print the SUT's CPU; docs/performance.md, "Tail latency").
     const nginxMax = results.find((r) => r.id === 'nginx')?.rps;
     if (nginxMax && LATENCY_NGINX_OWN_HALF) {
       const directAtHalf = await latencyOf('direct', nginxMax / 2, 'direct upstream, nginx\'s half');
@@ -851,7 +851,7 @@ async function main(): Promise<void> {
     { target: `key-auth ≥ ${TARGETS.keyAuthVsBestNode}× best Node peer${bestPeer ? ` (${bestPeer.label})` : ''}`, value: ka.vsBestNode, met: ka.vsBestNode !== undefined ? ka.vsBestNode >= TARGETS.keyAuthVsBestNode : undefined },
     { target: `p99 added latency ≤ ${TARGETS.addedP99Ms} ms at half of Portico key-auth's max`, value: addedP99Ms !== undefined ? round(addedP99Ms, 3) : undefined,
       met: addedP99Ms !== undefined ? addedP99Ms <= TARGETS.addedP99Ms : undefined,
-      note: latencyKeyAuth && latencyDirect ? `open-loop Poisson arrivals (bench/openloop.c), after a ${LATENCY_WARMUP_S} s warm-up, median of ${LATENCY_REPEAT} runs each with ≤ ${LATENCY_MAX_STEAL_PCT} % steal on both CPUs, at ${fmt(latencyKeyAuth.rate, 0)} req/s: ` +
+      note: latencyKeyAuth && latencyDirect ? `open-loop Poisson arrivals (bench/tools/openloop.c), after a ${LATENCY_WARMUP_S} s warm-up, median of ${LATENCY_REPEAT} runs each with ≤ ${LATENCY_MAX_STEAL_PCT} % steal on both CPUs, at ${fmt(latencyKeyAuth.rate, 0)} req/s: ` +
         `Portico p99 ${ms(latencyKeyAuth.p99Us)} (runs: ${p99s(latencyKeyAuth)}; ${steals(latencyKeyAuth)}; ${slowOf(latencyKeyAuth)}), direct p99 ${ms(baseP99Us(latencyDirect))} (lowest of its runs: ${p99s(latencyDirect)})` +
         (latencyNginx ? `; at the same rate nginx adds ${addedOver(latencyNginx, latencyDirect)} ms (p99 ${ms(latencyNginx.p99Us)}; ${p99s(latencyNginx)}; ${steals(latencyNginx)}; ${slowOf(latencyNginx)})` : '') +
         (latencyBare ? ` and the bare node proxy ${addedOver(latencyBare, latencyDirect)} ms (p99 ${ms(latencyBare.p99Us)}; ${p99s(latencyBare)}; ${steals(latencyBare)}; ${slowOf(latencyBare)})` : '') +
@@ -898,14 +898,14 @@ VmHWM (peak), summed over the SUT's processes (nginx: master + worker). SUT CPU 
 measured run / wall time (a Node SUT's GC/helper threads count too); CPU 0 busy / steal = the whole core
 from /proc/stat, so idle time on CPU 0 shows the SUT was waiting, not computing. "100 routes/100 cons." rotates wrk over 100
 routes, each with key-auth + limit-count, each request with its own consumer's key. The latency target is measured
-with open-loop Poisson arrivals from \`bench/openloop.c\` on CPU ${LOAD_CPU} instead of wrk (bench/README.md, "p99 with an
-open-loop generator").
+with open-loop Poisson arrivals from \`bench/tools/openloop.c\` on CPU ${LOAD_CPU} instead of wrk
+(docs/performance.md, "Tail latency").
 
 ![requests per second](results/${svgName})
 
 ${table1}
 
-Targets (issue 7), ratios from this run:
+Targets, ratios from this run:
 
 ${targets.map((t) => `- ${t.target}: **${verdict(t.met)}** (${t.value ?? '–'})${t.note ? ` — ${t.note}` : ''}.`).join('\n')}
 ${skipped.length ? `\nSkipped: ${skipped.join('; ')}.\n` : ''}
@@ -919,7 +919,7 @@ any proxy case can reach; a baseline whose SUT CPU is well below 100 % is limite
   console.log(`\nwrote bench/results/proxy-${date}.json, bench/results/${svgName}, bench/RESULTS.md (${Math.round((Date.now() - t0) / 1000)} s)`);
 }
 
-// bench/bench-profile.ts reuses the helpers above without running the whole benchmark.
+// bench/tools/bench-profile.ts reuses the helpers above without running the whole benchmark.
 if (require.main === module) {
   main().then(() => process.exit(0), (err) => {
     console.error(err);

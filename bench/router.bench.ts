@@ -1,5 +1,5 @@
 /**
- * Router benchmark (issue 4): 1k, 10k and 100k routes, mixed static / prefix / param / host.
+ * Router benchmark: 1k, 10k and 100k routes, mixed static / prefix / param / host.
  * Measures, per size: time to load all routes (one batch, as the first ConfigSync load), heap
  * used by the router after gc, median match time, and the time to apply one route change
  * (replace, add or delete one route in the loaded table). Targets at 100k: match ≤ 2 µs

@@ -1,5 +1,5 @@
 /**
- * Secrets benchmark (issue 5).
+ * Secrets benchmark: provider calls per node and the cost of a secret-backed key.
  *
  * 1. Provider calls per node: one gateway (EmbeddedStore, real AWS SDK against the testkit
  *    Secrets Manager emulator), a consumer whose key is `$secret://aws/...`, secret ttl 5 s,

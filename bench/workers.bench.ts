@@ -1,5 +1,5 @@
 /**
- * Worker scaling benchmark (issue 7, `apisix.workers`): Portico key-auth with 1 worker (one
+ * Worker scaling benchmark (`apisix.workers`): Portico key-auth with 1 worker (one
  * process) and with 2 workers (a primary that owns the watch and the secret cache, plus two
  * proxy workers), same route, same upstream, same load, one run.
  *
@@ -9,7 +9,7 @@
  *
  *   BENCH_SUT_CPUS=0-1 BENCH_LOAD_CPUS=2-7 BENCH_WRK_THREADS=4 make bench BENCH=bench/workers.bench.ts
  *
- * where 2 workers should reach ≥ 1.7× one (the target of issue 7).
+ * where 2 workers should reach ≥ 1.7× one (the target).
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';

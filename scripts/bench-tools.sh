@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs the proxy benchmark's tools if missing: wrk (load generator), nginx (baseline proxy)
-# and a C compiler from Debian packages, then builds bench/openloop.c (the open-loop generator of
+# and a C compiler from Debian packages, then builds bench/tools/openloop.c (the open-loop generator of
 # the latency target) into bench/.bin/openloop when it is missing or older than its source.
 # Needs root (or passwordless sudo) only when a package is missing.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 build_openloop() {
-  local src="$here/bench/openloop.c" bin="$here/bench/.bin/openloop"
+  local src="$here/bench/tools/openloop.c" bin="$here/bench/.bin/openloop"
   if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
     mkdir -p "$here/bench/.bin"
     gcc -O2 -Wall -Wextra -o "$bin" "$src" -lm

@@ -5,7 +5,7 @@
  * think time ends within the same millisecond fires at once, and the groups never split again.
  * Measured against a server that timestamps arrivals: at ~6.8k req/s with 18 connections and a
  * 2 ms delay, 88 % of requests arrived in bursts of 10 or more, most often all 18 together
- * (bench/README.md). The p99 of such a run is the time to serve a whole burst, not the latency
+ * (docs/performance.md, "Tail latency"). The p99 of such a run is the time to serve a whole burst, not the latency
  * of a server at half load.
  *
  * Here request start times are drawn up front as a Poisson process (exponential gaps; or evenly

@@ -1,7 +1,7 @@
-// Preloaded into a system under test (`--require bench/gc-marks.js` among bench-profile.ts's node
+// Preloaded into a system under test (`--require bench/tools/gc-marks.js` among bench-profile.ts's node
 // flags): every GC pause, with its start on CLOCK_MONOTONIC (the clock of openloop's -o trace),
 // written at exit to $GC_MARKS_OUT or gc-marks-<pid>.txt in the working directory, one line per
-// pause: "start_ms duration_ms kind". bench/tail-episodes.ts matches them with the trace.
+// pause: "start_ms duration_ms kind". bench/tools/tail-episodes.ts matches them with the trace.
 'use strict';
 const { PerformanceObserver, performance, constants } = require('node:perf_hooks');
 const fs = require('node:fs');

@@ -1,4 +1,4 @@
-// Preloaded into a system under test by bench/loop-profile.ts (`node -r`): what stalls the event
+// Preloaded into a system under test by bench/tools/loop-profile.ts (`node -r`): what stalls the event
 // loop during a paced run. SIGUSR2 starts an event-loop delay histogram (1 ms resolution) and a
 // GC observer; the second SIGUSR2 writes both to $SAMPLER_OUT as JSON.
 'use strict';

@@ -1,15 +1,15 @@
 /**
  * Where a proxy case's allocation churn comes from (not part of `make bench`):
  *
- *   node -r ts-node/register/transpile-only bench/alloc-profile.ts <case>
+ *   node -r ts-node/register/transpile-only bench/tools/alloc-profile.ts <case>
  *
  * <case>: a proxy.bench Portico setup (plain | key-auth | key-auth-limit | many) or bare-node / bare-h1 (the bare proxies).
- * Runs the case as proxy.bench does with bench/alloc-sampler.js preloaded, samples allocations
+ * Runs the case as proxy.bench does with bench/tools/alloc-sampler.js preloaded, samples allocations
  * over the warm-up and measured run, and prints the top allocation sites and the bytes allocated
  * per request. Allocation does not depend on how busy the machine is, unlike req/s, so it A/Bs
  * changes on a noisy box.
  */
-import { measure } from './proxy.bench';
+import { measure } from '../proxy.bench';
 import { profiledCase, runMain } from './profiled-case';
 
 runMain(async () => {

@@ -2,7 +2,7 @@
  * One proxy-bench case at a time, for profiling and A/B runs of node flags (not part of
  * `make bench`). Same setup as bench/proxy.bench.ts: SUT on CPU 0, wrk + nginx upstream on CPU 1.
  *
- *   node -r ts-node/register/transpile-only bench/bench-profile.ts <case> [node flags...]
+ *   node -r ts-node/register/transpile-only bench/tools/bench-profile.ts <case> [node flags...]
  *
  * <case>: plain | key-auth | key-auth-limit | many | bare-node | bare-h1 | bare-own (the bare proxies of proxy.bench.ts). Node flags go to the SUT, e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof` (written when the SUT exits) or
@@ -18,7 +18,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { waitFor } from '@portico/testkit';
-import { latencyAt, measure, pin, startPeerWithArgs, statusKB, startPorticoCase, startUpstream, type PorticoSetup } from './proxy.bench';
+import { latencyAt, measure, pin, startPeerWithArgs, statusKB, startPorticoCase, startUpstream, type PorticoSetup } from '../proxy.bench';
 
 /** The log of the newest Portico process started for `setup` (testkit puts it in a fresh temp dir). */
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_S ?? 2) * 1000;

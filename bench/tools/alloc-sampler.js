@@ -1,4 +1,4 @@
-// Preloaded into a system under test by bench/alloc-profile.ts (`node -r`): V8's sampling heap
+// Preloaded into a system under test by bench/tools/alloc-profile.ts (`node -r`): V8's sampling heap
 // profiler with objects collected by GC kept, i.e. where the allocation churn comes from rather
 // than what stays live (node's --heap-prof keeps only the latter). SIGUSR2 starts sampling; the
 // second SIGUSR2 stops and writes the top allocation sites (self bytes, with 3 callers) to

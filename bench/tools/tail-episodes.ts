@@ -3,12 +3,12 @@
  * on its own (not part of `make bench`):
  *
  *   BENCH_OPENLOOP_TRACE=/tmp/ol BENCH_PACED=10000 GC_MARKS_OUT=/tmp/gc.txt \
- *     node -r ts-node/register/transpile-only bench/bench-profile.ts key-auth --require $PWD/bench/gc-marks.js
- *   node -r ts-node/register/transpile-only bench/tail-episodes.ts /tmp/gc.txt /tmp/ol-*.txt
+ *     node -r ts-node/register/transpile-only bench/tools/bench-profile.ts key-auth --require $PWD/bench/tools/gc-marks.js
+ *   node -r ts-node/register/transpile-only bench/tools/tail-episodes.ts /tmp/gc.txt /tmp/ol-*.txt
  *
  * Reads openloop's per-request traces (`-o`, "scheduled_ms latency_us" after a header with the
  * measured part's start on CLOCK_MONOTONIC) and, optionally, the SUT's GC pauses on the same
- * clock (bench/gc-marks.js). Requests slower than SLOW_US (default 1000) that were scheduled
+ * clock (bench/tools/gc-marks.js). Requests slower than SLOW_US (default 1000) that were scheduled
  * within 3 ms of one another form an episode; an episode that a GC pause began in (from 6 ms
  * before its first slow request to its last) is put down to that GC.
  */
@@ -33,7 +33,7 @@ export interface TraceSummary {
   largestOther: Array<{ atMs: number; slow: number; maxUs: number }>;
 }
 
-/** GC pause start times (CLOCK_MONOTONIC ms) from a bench/gc-marks.js file; [] when there is none. */
+/** GC pause start times (CLOCK_MONOTONIC ms) from a bench/tools/gc-marks.js file; [] when there is none. */
 export function readGcStarts(file: string | undefined): number[] {
   if (!file || !existsSync(file)) return [];
   return readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => Number(l.split(' ')[0])).sort((a, b) => a - b);

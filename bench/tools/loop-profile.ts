@@ -1,14 +1,14 @@
 /**
  * What stalls the event loop of a proxy case during the half-load run of the latency target (not part of `make bench`):
  *
- *   node -r ts-node/register/transpile-only bench/loop-profile.ts <case> [req/s]
+ *   node -r ts-node/register/transpile-only bench/tools/loop-profile.ts <case> [req/s]
  *
  * <case>: a proxy.bench Portico setup (plain | key-auth | ...) or bare-node / bare-h1; req/s defaults to
  * half of the case's measured maximum (measured before sampling starts). Runs the case as
- * proxy.bench does with bench/loop-sampler.js preloaded, and prints the open-loop run's p99 next to
+ * proxy.bench does with bench/tools/loop-sampler.js preloaded, and prints the open-loop run's p99 next to
  * the SUT's event-loop delay percentiles and its GC pauses by kind over the same window.
  */
-import { latencyAt, measure, type LatencyResult } from './proxy.bench';
+import { latencyAt, measure, type LatencyResult } from '../proxy.bench';
 import { profiledCase, runMain } from './profiled-case';
 
 runMain(async () => {

@@ -1,5 +1,5 @@
 /**
- * Shared harness of bench/alloc-profile.ts and bench/loop-profile.ts: one proxy-bench case (SUT
+ * Shared harness of bench/tools/alloc-profile.ts and bench/tools/loop-profile.ts: one proxy-bench case (SUT
  * on CPU 0, wrk + nginx upstream on CPU 1) with a sampler preloaded into the SUT (`node -r`).
  * Samplers start on the first SIGUSR2 and write their report to $SAMPLER_OUT on the second.
  */
@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { waitFor } from '@portico/testkit';
-import { PORTICO_NODE_ARGS, pin, startPeerWithArgs, startPorticoCase, startUpstream, type PorticoSetup, type Sut } from './proxy.bench';
+import { PORTICO_NODE_ARGS, pin, startPeerWithArgs, startPorticoCase, startUpstream, type PorticoSetup, type Sut } from '../proxy.bench';
 
 /**
  * Starts `which` (a Portico setup, bare-node or bare-h1) with `sampler` preloaded, runs `before` (not
