@@ -85,6 +85,11 @@ export class H1Server extends EventEmitter {
     this.server.close(() => cb?.());
   }
 
+  /** Open client connections (not counting those handed over by an upgrade). */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
   closeIdleConnections(): void {
     for (const c of this.connections) c.closeIfIdle();
   }
@@ -515,6 +520,8 @@ class ServerConnection {
 export class ServerRequest extends Readable {
   readonly rawHeaders: string[];
   complete = false;
+  /** The client left before the request was complete (node's IncomingMessage.aborted). */
+  aborted = false;
   private parsedHeaders?: IncomingHttpHeaders;
   private dumped = false;
   /** A reader has asked for the body (_read ran). */
@@ -586,8 +593,18 @@ export class ServerRequest extends Readable {
   /** The client left before the body was complete. */
   abort(): void {
     if (this.destroyed) return;
+    this.aborted = true;
     this.emit('aborted');
     this.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+  }
+
+  /**
+   * As node:http's IncomingMessage: the abort is an 'error' only for a stream someone listens
+   * to for errors (a body being forwarded). A request nobody reads (answered already, waiting
+   * for its upstream connection) just closes: an 'error' without a listener would end the process.
+   */
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    cb(err !== null && this.listenerCount('error') > 0 ? err : null);
   }
 
   /** Discards what is left of the body. */
