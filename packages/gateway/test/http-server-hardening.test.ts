@@ -139,4 +139,29 @@ describe.each(['own', 'node'] as const)('the %s HTTP/1.1 server', (kind) => {
       expect(code).toBe('ECONNRESET');
     });
   });
+
+  it('never lets a chunked body\'s trailers or request-target into the next request on the connection', async () => {
+    const seen: Array<{ url: string; headers: http.IncomingHttpHeaders; raw: string[] }> = [];
+    const port = await serve(kind, (req, res) => {
+      seen.push({ url: req.url!, headers: { ...req.headers }, raw: [...req.rawHeaders] });
+      req.resume();
+      req.on('end', () => answer(req, res));
+    });
+    const c = connect(port);
+    c.socket.write('POST /attacker HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n' +
+      'Host: attacker.example\r\nAuthorization: Bearer attacker\r\n\r\n');
+    await waitFor(() => c.text().includes('POST /attacker'), { what: 'the first answer' });
+    c.socket.write('GET /victim HTTP/1.1\r\nHost: victim.example\r\nCookie: v=1\r\n\r\n');
+    await waitFor(() => c.text().includes('GET /victim'), { what: 'the second answer' });
+    expect(seen.map((s) => s.url)).toEqual(['/attacker', '/victim']);
+    expect(seen[1].raw).toEqual(['Host', 'victim.example', 'Cookie', 'v=1']);
+    expect(seen[1].headers.authorization).toBeUndefined();
+    // and when both arrive in one read
+    const d = connect(port);
+    d.socket.write('POST /attacker HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n' +
+      'Host: attacker.example\r\nAuthorization: Bearer attacker\r\n\r\nGET /victim2 HTTP/1.1\r\nHost: v\r\n\r\n');
+    await waitFor(() => d.text().includes('GET /victim2'), { what: 'the pipelined answer' });
+    expect(seen[3].url).toBe('/victim2');
+    expect(seen[3].raw).toEqual(['Host', 'v']);
+  });
 });

@@ -244,6 +244,10 @@ class ServerConnection {
   };
 
   private readonly onMessageComplete = (): void => {
+    // A chunked body's trailers arrive as early header lines, with the request-target the
+    // parser still holds: they belong to no request, and must not become the next one's.
+    if (this.early.length > 0) this.early = [];
+    this.earlyUrl = '';
     const req = this.incoming;
     if (!req) return;
     this.incoming = undefined;
