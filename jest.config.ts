@@ -10,7 +10,7 @@ const config: Config = {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.test.json' }],
   },
   moduleNameMapper: {
-    '^@portico/([a-z]+)$': '<rootDir>/packages/$1/src',
+    '^@portico/([a-z0-9]+)$': '<rootDir>/packages/$1/src',
   },
   testTimeout: 60000,
   maxWorkers: 2,

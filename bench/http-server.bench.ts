@@ -1,5 +1,5 @@
 /**
- * Portico's own HTTP/1.1 server (packages/gateway/src/h1/server.ts, the default) against
+ * Portico's own HTTP/1.1 server (packages/http1/src/server.ts, the default) against
  * node:http's (`PORTICO_HTTP_SERVER=node`), with nginx proxy_pass in the same rounds, on the proxy bench's setup:
  * the system under test pinned to CPU 0, wrk + nginx upstream on CPU 1.
  *

@@ -187,7 +187,7 @@ ${SERVE_THROUGH_CONNECTION}`,
   'llhttp-server': `
 const net = require('node:net');
 const { HTTPParser, methods } = require('_http_common');
-const { H1Pool } = require(${JSON.stringify(path.join(ROOT, 'packages/gateway/dist/h1'))});
+const { H1Pool } = require(${JSON.stringify(path.join(ROOT, 'packages/http1/dist'))});
 const pool = new H1Pool('http://127.0.0.1:' + process.argv[3], { idleMs: 60000, maxRequests: 1000 });
 const { kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete, kOnExecute } = HTTPParser;
 let date = '', dateAt = 0;

@@ -6,7 +6,7 @@
  *   direct          wrk → upstream (no proxy; the ceiling CPU 1 can feed, upstream on CPU 1)
  *   nginx           nginx proxy_pass, upstream keepalive pool, 1 worker
  *   bare-own        Portico's own HTTP/1.1 server → its own upstream client (both in
- *                   packages/gateway/src/h1) → response, nothing else: the most a Node proxy on
+ *                   packages/http1) → response, nothing else: the most a Node proxy on
  *                   Portico's stack gets from one core (Portico's ceiling)
  *   bare-h1         the same on node's http server (what Portico used before its own server)
  *   bare-node       node's http server with undici as the client (Portico's first stack)
@@ -386,7 +386,7 @@ function bareProxy(client: string, dispatch: string, server: 'node' | 'own' = 'n
   // generator opened during a stall and then left idle were closed under it, and a request sent
   // on one as it closed counted as an error (19 in one run of the ceiling).
   const create = server === 'node' ? `Object.assign(require('node:http').createServer(`
-    : `new (require(${JSON.stringify(path.join(ROOT, 'packages/gateway/dist/h1/server'))}).H1Server)(
+    : `new (require(${JSON.stringify(path.join(ROOT, 'packages/http1/dist/server'))}).H1Server)(
   { keepAliveTimeout: 75000, headersTimeout: 60000, maxHeaderSize: 16384 }, `;
   const created = server === 'node' ? '), { keepAliveTimeout: 75000 })' : ')';
   const upgrade = server === 'node' ? '' : ', (req, socket) => socket.destroy()';
@@ -414,7 +414,7 @@ ${create}(req, res) => {${dispatch}, {
 
 /** The bare proxies' client: the built own client (H1Pool), and the request it forwards. */
 const H1_CLIENT = `
-const { H1Pool } = require(${JSON.stringify(path.join(ROOT, 'packages/gateway/dist/h1'))});
+const { H1Pool } = require(${JSON.stringify(path.join(ROOT, 'packages/http1/dist'))});
 const pool = new H1Pool('http://127.0.0.1:' + process.argv[3], { idleMs: 60000, maxRequests: 1000 });`;
 const H1_DISPATCH = `
   // the client frames the connection itself and refuses a caller's Connection header

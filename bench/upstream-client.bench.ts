@@ -1,5 +1,5 @@
 /**
- * Portico's own upstream client (packages/gateway/src/h1, used for http nodes) against undici
+ * Portico's own upstream client (packages/http1, used for http nodes) against undici
  * (`PORTICO_UPSTREAM_CLIENT=undici`), on the proxy bench's setup: Portico key-auth pinned to
  * CPU 0, wrk + nginx upstream on CPU 1.
  *

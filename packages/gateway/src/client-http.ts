@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 /**
  * A client's request as the data plane uses it (proxy, RequestContext, plugins, metrics,
  * websocket.ts): the part of node's IncomingMessage that the own server's ServerRequest
- * (h1/server.ts) has too, so that either server feeds the proxy. The body is the stream.
+ * (@portico/http1) has too, so that either server feeds the proxy. The body is the stream.
  */
 export interface ClientRequest extends Readable {
   readonly method?: string;

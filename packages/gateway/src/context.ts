@@ -1,7 +1,7 @@
 import type { ClientRequest, ClientResponse } from './client-http';
 import type { ConsumerIndex, KeyOwner } from './consumer-index';
 import { getQueryParam, removeQueryParam } from './http-util';
-import { lowerName } from './h1/header-names';
+import { lowerName } from '@portico/http1';
 import type { PluginChain } from './plugins/pipeline';
 import type { MatchRequest } from './router';
 import type { RouteRuntime } from './tables';

@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { buildConnector, Pool } from 'undici';
 import { componentLogger, type Logger } from '@portico/core';
-import { H1Pool, nativeParserAvailable, type UpstreamHandler, type UpstreamRequest } from './h1';
+import { H1Pool, nativeParserAvailable, type UpstreamHandler, type UpstreamRequest } from '@portico/http1';
 
 /**
  * Keep-alive connections to one upstream node, as the proxy uses them: Portico's own client
- * (h1/, on node's llhttp) for http and https nodes; an undici Pool, whose `dispatch` takes the
+ * (@portico/http1, on node's llhttp) for http and https nodes; an undici Pool, whose `dispatch` takes the
  * same request fields and the same (legacy) handler callbacks, when node's parser is
  * unavailable or `PORTICO_UPSTREAM_CLIENT=undici` is set.
  */

@@ -21,11 +21,10 @@ import type { PluginResponse, ResponseHead } from './plugins';
 import type { PluginChain } from './plugins/pipeline';
 import type { GatewayTables, RouteRuntime } from './tables';
 import type { Target, UpstreamRuntime } from './upstream';
-import type { UpstreamHandler, UpstreamRequest } from './h1';
-import { H1Server, ownServerAvailable } from './h1/server';
-import { lowerName } from './h1/header-names';
+import type { UpstreamHandler, UpstreamRequest } from '@portico/http1';
+import { H1Server, lowerName, ownServerAvailable } from '@portico/http1';
 
-/** The listening side: node:http's server, or the own one (h1/server.ts). */
+/** The listening side: node:http's server, or the own one (@portico/http1). */
 interface DataPlaneServer {
   listen(port: number, host: string | undefined, cb: () => void): unknown;
   once(event: 'error', listener: (err: Error) => void): unknown;
@@ -38,7 +37,7 @@ interface DataPlaneServer {
 }
 
 /**
- * Whether the data plane uses the own HTTP/1.1 server (h1/server.ts): by default, unless node's
+ * Whether the data plane uses the own HTTP/1.1 server (@portico/http1): by default, unless node's
  * parser is unavailable or `PORTICO_HTTP_SERVER=node` asks for node:http's server.
  */
 export const ownHttpServer = ownServerAvailable && process.env.PORTICO_HTTP_SERVER !== 'node';
@@ -149,7 +148,7 @@ export class ProxyServer {
     return ports;
   }
 
-  /** The own server (h1/server.ts), or node:http's: both hand over ClientRequest / ClientResponse. */
+  /** The own server (@portico/http1), or node:http's: both hand over ClientRequest / ClientResponse. */
   private createServer(): DataPlaneServer {
     if (ownHttpServer) {
       const o = this.serverOptions;
@@ -539,7 +538,7 @@ function portText(port: number | undefined): string {
 }
 
 /**
- * One attempt against one node: the upstream client's handler (h1/, or undici when that is the
+ * One attempt against one node: the upstream client's handler (@portico/http1, or undici when that is the
  * client: see pools.ts), streaming the response to the client with backpressure.
  *
  * It implements undici's callback interface (onConnect/onHeaders/onData/onComplete/onError)

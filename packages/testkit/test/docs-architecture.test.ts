@@ -56,7 +56,7 @@ describe('docs/architecture.md', () => {
       const src = path.join(root, 'packages', p, 'src');
       return [`packages/${p}`, ...(fs.existsSync(src) ? [src, ...dirsUnder(src)].map((d) => path.relative(root, d).split(path.sep).join('/')) : [])];
     });
-    expect(folders).toContain('packages/gateway/src/h1');
+    expect(folders).toContain('packages/http1/src');
     expect(folders.filter((f) => !names(f))).toEqual([]);
   });
 

@@ -1,4 +1,4 @@
-import { atBatchEnd } from '../src/h1/write-batch';
+import { atBatchEnd } from '../src/write-batch';
 
 /**
  * h1/write-batch.ts: what the connections write during a batch of I/O callbacks is sent from

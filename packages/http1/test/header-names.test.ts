@@ -1,4 +1,4 @@
-import { isName, lowerName } from '../src/h1/header-names';
+import { isName, lowerName } from '../src/header-names';
 
 /** h1/header-names.ts: header-name comparisons that allocate nothing. */
 describe('header names', () => {

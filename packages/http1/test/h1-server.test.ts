@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { waitFor } from '@portico/testkit';
-import { H1Server, type H1ServerOptions, type RequestListener, type ServerRequest } from '../src/h1/server';
+import { H1Server, type H1ServerOptions, type RequestListener, type ServerRequest } from '../src/server';
 
 /**
  * The data plane's own HTTP/1.1 server (h1/server.ts) on real sockets: the node:http behaviour

@@ -1,4 +1,4 @@
-import { HeadBytes } from '../src/h1/pieces';
+import { HeadBytes } from '../src/pieces';
 
 /** h1/pieces.ts: the builder of request and response heads, as latin-1 bytes in shared slabs. */
 describe('HeadBytes', () => {
