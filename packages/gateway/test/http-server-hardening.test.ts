@@ -1,7 +1,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { waitFor } from '@portico/testkit';
-import { H1Server, type H1ServerOptions, type RequestListener } from '../src/h1/server';
+import { H1Server, type H1ServerOptions, type RequestListener } from '@portico/http1';
 
 /**
  * What both data-plane servers (the own h1/server.ts and node:http's, PORTICO_HTTP_SERVER=node)
