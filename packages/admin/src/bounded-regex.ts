@@ -2,10 +2,12 @@ import vm from 'node:vm';
 
 /**
  * Regular expressions from a request (the `name`/`uri` list filters) run here, in a vm context
- * with a time limit. JavaScript's engine backtracks, so a pattern like `(a+)+$` can take
+ * with a time limit. JavaScript's engine backtracks, so a pattern like `(a+)+(?=!)$` can take
  * exponential time on a 256-character name and would freeze the process — which in the
  * traditional role also serves proxy traffic. V8 can interrupt a running regex; vm's `timeout`
- * does exactly that, and the caller gets an error instead of a hang.
+ * does exactly that, and the caller gets an error instead of a hang. (Patterns V8's
+ * linear-time engine can run, like `(a+)+$`, are re-run on it after 50,000 backtracks: core's
+ * config-regex turns that on for the whole process. The time limit is for the others.)
  */
 
 export const REGEX_TIME_LIMIT_MS = 100;

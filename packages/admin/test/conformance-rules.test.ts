@@ -263,7 +263,12 @@ describe.each(STORE_KINDS)('SPEC §3 rules, on the %s store', (storeKind) => {
       expect([bad.status, bad.json.error_msg]).toEqual([400, expect.stringMatching(/^invalid name filter: Invalid regular expression/)]);
       await ok('PUT', '/routes/evil', { uri: `/${'a'.repeat(64)}!`, upstream });
       const started = Date.now();
-      const slow = await h.call('GET', `${BASE}/routes?uri=${encodeURIComponent('^/(a+)+$')}`);
+      // V8 re-runs a linear-time-capable pattern on its linear engine once it backtracks too
+      // much (the data plane's regexes rely on that), so this one is answered, not cut off...
+      const fallback = await h.call('GET', `${BASE}/routes?uri=${encodeURIComponent('^/(a+)+$')}`);
+      expect([fallback.status, fallback.json]).toEqual([200, { list: [], total: 0 }]);
+      // ...while one the linear engine cannot run (a lookahead) still backtracks until the limit.
+      const slow = await h.call('GET', `${BASE}/routes?uri=${encodeURIComponent('^/(a+)+(?=!)$')}`);
       expect([slow.status, slow.json]).toEqual([400, { error_msg: 'invalid uri filter: the regular expression took longer than 100 ms' }]);
       expect(Date.now() - started).toBeLessThan(5000);
       await ok('DELETE', '/routes/evil');

@@ -5,3 +5,4 @@ export * from './keys';
 export * from './logger';
 export * from './schemas';
 export * from './store';
+export * from './compile';

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { compileConfigRegex } from '@portico/core';
 
 /**
  * APISIX route `vars` (lua-resty-expr): a list of conditions that must all hold, e.g.
@@ -81,7 +82,7 @@ function compileOp(op: Op, value: unknown): (v: string | undefined) => boolean {
     }
     case '~~': case '~*': {
       if (typeof value !== 'string') throw new Error(`operator ${op} needs a regex string`);
-      const re = new RegExp(value, op === '~*' ? 'i' : '');
+      const re = compileConfigRegex(value, op === '~*' ? 'i' : '');
       return (v) => v !== undefined && re.test(v);
     }
     case 'in': {

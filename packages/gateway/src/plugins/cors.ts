@@ -1,4 +1,4 @@
-import { PLUGIN_DEFINITIONS } from '@portico/core';
+import { PLUGIN_DEFINITIONS, compileConfigRegex } from '@portico/core';
 import type { RequestContext } from '../context';
 import type { Plugin, PluginResponse } from './types';
 
@@ -50,7 +50,7 @@ export const corsPlugin: Plugin<CorsConf> = {
     }
     return {
       origins: origins === '*' || origins === '**' ? origins : new Set(origins.split(',').map((o) => o.trim())),
-      originRegexes: ((conf.allow_origins_by_regex ?? []) as string[]).map((r) => new RegExp(r)),
+      originRegexes: ((conf.allow_origins_by_regex ?? []) as string[]).map((r) => compileConfigRegex(r)),
       methods: methods === '**' ? ALL_METHODS : methods,
       headers,
       expose: conf.expose_headers as string | undefined,

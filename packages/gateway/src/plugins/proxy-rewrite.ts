@@ -1,4 +1,4 @@
-import { PLUGIN_DEFINITIONS } from '@portico/core';
+import { PLUGIN_DEFINITIONS, compileConfigRegex } from '@portico/core';
 import type { RequestContext } from '../context';
 import type { Plugin } from './types';
 import { hasVars, resolveVars, resolveVarsWithCaptures } from './vars';
@@ -52,7 +52,7 @@ export const proxyRewritePlugin: Plugin<ProxyRewriteConf> = {
     const regex = (conf.regex_uri as string[] | undefined) ?? [];
     const regexUri: ProxyRewriteConf['regexUri'] = [];
     // ngx.re.sub: first match only, PCRE syntax (the JS dialect covers what routes use).
-    for (let i = 0; i + 1 < regex.length; i += 2) regexUri.push({ re: new RegExp(regex[i]), template: regex[i + 1] });
+    for (let i = 0; i + 1 < regex.length; i += 2) regexUri.push({ re: compileConfigRegex(regex[i]), template: regex[i + 1] });
     const headers = (conf.headers ?? {}) as Record<string, unknown>;
     const structured = ['add', 'set', 'remove'].some((k) => k in headers);
     const add: Array<[string, Value]> = [];
