@@ -3,6 +3,10 @@
 
 CONFIG ?= config.yaml
 
+# Node.js 24, which scripts/install-deps.sh puts in .tools/node24 when the machine's node is
+# older, comes first on PATH for every recipe and the scripts they run.
+export PATH := $(CURDIR)/.tools/node24/bin:$(PATH)
+
 deps:
 	@scripts/install-deps.sh
 
