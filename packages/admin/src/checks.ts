@@ -1,10 +1,9 @@
-import { ConfigStore, collectionKey, parseResourceKey, resourceKey } from '@portico/core';
+import { ConfigStore, collectionKey, isPlainObject, parseResourceKey, resourceKey } from '@portico/core';
 import { isSecretRef } from '@portico/secrets';
 import { AdminError, badRequest } from './errors';
 import { isValidId, isValidUsername } from './ids';
 import { ResourceDef } from './resources';
 import { StoredValues, parseStored } from './stored-values';
-import { isPlainObject } from './validate';
 
 /**
  * Checks that read the store (SPEC §3.3, §3.5). They run after every store-free check has

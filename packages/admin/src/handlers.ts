@@ -1,4 +1,4 @@
-import { CompareFailedError, ConfigStore, FieldCipher, KeyValue, Logger, collectionKey, componentLogger, jsonTypeName, parseResourceKey } from '@portico/core';
+import { CompareFailedError, ConfigStore, FieldCipher, KeyValue, Logger, collectionKey, componentLogger, isPlainObject, jsonTypeName, parseResourceKey } from '@portico/core';
 import { JsonBody } from './body';
 import { checkDeleteGuards, checkDuplicateAuthKeys, checkReferences, ensureConsumerExists } from './checks';
 import { AdminError, badRequest, keyNotFound } from './errors';
@@ -7,7 +7,7 @@ import { QueryParams, applyListQuery, parseListQuery } from './list-query';
 import { mergePatch, patchAtPath } from './patch';
 import { Target, itemKey, itemOf, listPrefix, pathIsPlausible } from './resources';
 import { StoredValues, hideFields, parseStored } from './stored-values';
-import { PreparedWrite, isPlainObject, missingId, preparePatched, prepareWrite } from './validate';
+import { PreparedWrite, missingId, preparePatched, prepareWrite } from './validate';
 
 /** What a handler answers; `revision` becomes `X-Config-Revision` (SPEC §10) on writes. */
 export interface Reply {

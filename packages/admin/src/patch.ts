@@ -1,3 +1,4 @@
+import { isPlainObject } from '@portico/core';
 import { badRequest } from './errors';
 
 /**
@@ -6,10 +7,6 @@ import { badRequest } from './errors';
  * assignment, so a body key `__proto__` becomes an ordinary own property — which the schema
  * then refuses — instead of replacing an object's prototype.
  */
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function define(obj: Record<string, unknown>, key: string, value: unknown): void {
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });

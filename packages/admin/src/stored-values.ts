@@ -1,10 +1,6 @@
-import { FieldCipher, FieldDecryptionError, KeyValue, Logger, ResourceName, decryptFields, encryptFields } from '@portico/core';
+import { FieldCipher, FieldDecryptionError, KeyValue, Logger, ResourceName, decryptFields, encryptFields, isPlainObject } from '@portico/core';
 import { badRequest } from './errors';
 import type { ResourceDef } from './resources';
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** Stored text as JSON, or undefined when someone wrote something else under the prefix. */
 export function parseStored(kv: KeyValue): unknown {

@@ -1,4 +1,4 @@
-import { validateResource } from '@portico/core';
+import { isPlainObject, validateResource } from '@portico/core';
 import { JsonBody } from './body';
 import { badRequest } from './errors';
 import { isUnsafeIntegerId, sameId } from './ids';
@@ -15,10 +15,6 @@ export interface PreparedWrite {
 const FORBIDDEN_FIELDS = ['create_time', 'update_time'];
 
 const INVALID_ID = 'invalid configuration: property "id" validation failed: object matches none of the required';
-
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** `missing <kind> id`; plugin metadata is named by its plugin. */
 export function missingId(t: Target): string {

@@ -3,6 +3,7 @@ export * from './crypto';
 export * from './errors';
 export * from './keys';
 export * from './logger';
+export * from './plain-object';
 export * from './schemas';
 export * from './store';
 export * from './compile';

@@ -2,15 +2,12 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import Ajv from 'ajv';
 import { ConfigError } from '../errors';
+import { isPlainObject } from '../plain-object';
 import { DEFAULT_CONFIG, PorticoConfig } from './defaults';
 import { configSchema } from './schema';
 import { substituteEnv } from './substitute';
 
 const validateConfig = new Ajv({ allErrors: false, strict: false }).compile(configSchema);
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** Objects merge key by key; arrays and scalars from `over` replace those in `base`. */
 export function deepMerge<T>(base: T, over: unknown): T {

@@ -1,4 +1,5 @@
 import type { ResourceName } from '../keys';
+import { isPlainObject } from '../plain-object';
 import { FieldCipher, FieldDecryptionError } from './field-cipher';
 
 /**
@@ -22,10 +23,6 @@ export const SENSITIVE_FIELDS: Readonly<Partial<Record<ResourceName, readonly st
   ssls: [['key'], ['keys', '*']],
 };
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /**
  * A copy of `value` with `transform` applied to every string at `path`. Only the containers
  * along the path are copied; the input is never modified. Anything that is not where the
@@ -38,7 +35,7 @@ function mapAt(value: unknown, path: readonly string[], transform: (s: string) =
     if (!Array.isArray(value)) return value;
     return value.map((v) => mapAt(v, rest, transform));
   }
-  if (!isObject(value) || !Object.hasOwn(value, head)) return value;
+  if (!isPlainObject(value) || !Object.hasOwn(value, head)) return value;
   const next = mapAt(value[head], rest, transform);
   return next === value[head] ? value : { ...value, [head]: next };
 }

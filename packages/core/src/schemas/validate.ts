@@ -10,6 +10,7 @@ import { checkServiceRules, serviceSchema } from './service';
 import { checkSslRules, sslSchema } from './ssl';
 import { checkUpstreamRules, upstreamSchema } from './upstream';
 import type { ResourceName } from '../keys';
+import { isPlainObject } from '../plain-object';
 
 /** Resource kinds whose values are validated by `validateResource`. */
 export type ValidatedKind = 'route' | 'service' | 'upstream' | 'consumer' | 'credential' | 'secret' | 'ssl'
@@ -159,10 +160,6 @@ export function checkPlugins(plugins: unknown, forConsumer: boolean | 'credentia
 /** Kinds whose `plugins` run on routes (route-side plugin schemas). */
 const ROUTE_SIDE_PLUGINS: ReadonlySet<ValidatedKind> = new Set(['route', 'service', 'global_rule', 'plugin_config', 'consumer_group']);
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /**
  * Validates a resource value as stored (timestamps allowed): the admin API before a write,
  * a data-plane node when it loads an item. Returns the admin `error_msg` text on failure.
@@ -198,12 +195,12 @@ function fieldRules(kind: ValidatedKind, obj: Record<string, unknown>): string |
     case 'route': {
       const rule = checkRouteRules(obj);
       if (rule) return `invalid configuration: ${rule}`;
-      return isObject(obj.upstream) ? checkUpstreamRules(obj.upstream) : undefined;
+      return isPlainObject(obj.upstream) ? checkUpstreamRules(obj.upstream) : undefined;
     }
     case 'service': {
       const rule = checkServiceRules(obj);
       if (rule) return `invalid configuration: ${rule}`;
-      return isObject(obj.upstream) ? checkUpstreamRules(obj.upstream) : undefined;
+      return isPlainObject(obj.upstream) ? checkUpstreamRules(obj.upstream) : undefined;
     }
     case 'upstream':
       return checkUpstreamRules(obj);

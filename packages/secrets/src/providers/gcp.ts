@@ -1,5 +1,6 @@
 import crypto, { type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
+import { isPlainObject } from '@portico/core';
 import { SecretNotFoundError } from '../errors';
 import { readJsonField } from '../json-field';
 import { parseSecretRef } from '../reference';
@@ -48,10 +49,6 @@ const TOKEN_EARLY_RENEW_MS = 60_000;
 /** GCP secret ids: letters, digits, `-` and `_`, up to 255. */
 const SECRET_NAME = /^[A-Za-z0-9_-]{1,255}$/;
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
 function httpUrl(v: unknown, key: string): string {
   if (typeof v !== 'string' || !/^https?:\/\//.test(v)) throw new Error(`gcp secret manager: ${key} must be an http(s) URL`);
   return v.replace(/\/+$/, '');
@@ -63,7 +60,7 @@ function httpUrl(v: unknown, key: string): string {
  * emulator). Errors name keys, never values (in particular never the private key).
  */
 export function resolveGcpConf(conf: unknown, opts: GcpProviderOptions = {}): GcpSecretConf {
-  if (!isObject(conf)) throw new Error('gcp secret manager configuration must be an object');
+  if (!isPlainObject(conf)) throw new Error('gcp secret manager configuration must be an object');
   const env = opts.env ?? process.env;
   const hasConfig = conf.auth_config !== undefined;
   const hasFile = conf.auth_file !== undefined;
@@ -72,7 +69,7 @@ export function resolveGcpConf(conf: unknown, opts: GcpProviderOptions = {}): Gc
   let raw: Record<string, unknown>;
   let source: string;
   if (hasConfig) {
-    if (!isObject(conf.auth_config)) throw new Error('gcp secret manager: auth_config must be an object');
+    if (!isPlainObject(conf.auth_config)) throw new Error('gcp secret manager: auth_config must be an object');
     raw = conf.auth_config;
     source = 'auth_config';
   } else {
@@ -99,7 +96,7 @@ export function resolveGcpConf(conf: unknown, opts: GcpProviderOptions = {}): Gc
       // JSON.parse's message may quote the file (the private key): never pass it on.
       throw new Error(`gcp secret manager: auth_file ${file} is not JSON`);
     }
-    if (!isObject(parsed)) throw new Error(`gcp secret manager: auth_file ${file} is not a JSON object`);
+    if (!isPlainObject(parsed)) throw new Error(`gcp secret manager: auth_file ${file} is not a JSON object`);
     raw = parsed;
     source = 'auth_file';
   }
