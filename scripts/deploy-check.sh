@@ -4,29 +4,27 @@
 #   2. kubectl kustomize deploy/k8s                          (renders the manifests)
 #   3. every rendered object against the Kubernetes OpenAPI schemas (npm kubernetes-models 4.x)
 #   4. deploy/k8s/config.yaml against Portico's own config schema, for both roles
-# Installs docker-compose / kubectl when missing (CI runs as root with apt).
+# Needs docker-compose and kubectl (for `kubectl kustomize`; a standalone `kustomize` does
+# too). Installs docker-compose from Debian when it is missing and root (or passwordless sudo)
+# is there; otherwise, and for kubectl, which Debian does not package, it says what to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SUDO=""
-[ "$(id -u)" != "0" ] && SUDO="sudo"
-apt_install() {
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@"
-}
 if ! command -v docker-compose >/dev/null 2>&1; then
-  echo "deploy-check: installing docker-compose (Debian package)"
-  apt_install docker-compose
-fi
-if ! command -v kubectl >/dev/null 2>&1; then
-  # Debian has no kubectl package; the Kubernetes apt repository (pkgs.k8s.io) does.
-  if apt-cache policy kubectl 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-    echo "deploy-check: installing kubectl (apt)"
-    apt_install kubectl
-  else
-    echo "deploy-check: kubectl not found and no apt candidate; add the pkgs.k8s.io repository (see deploy/README-cluster-section.md)" >&2
+  if [ "$(id -u)" = "0" ]; then sudo=""; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; else
+    echo "deploy-check: needs docker-compose: as root, apt-get install -y docker-compose (Debian package)" >&2
     exit 1
   fi
+  echo "deploy-check: installing docker-compose (Debian package)"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends docker-compose
+fi
+if command -v kubectl >/dev/null 2>&1; then render=(kubectl kustomize deploy/k8s)
+elif command -v kustomize >/dev/null 2>&1; then render=(kustomize build deploy/k8s)
+else
+  echo "deploy-check: needs kubectl (for 'kubectl kustomize deploy/k8s') or kustomize on PATH; Debian has no package:" \
+    "install kubectl from the Kubernetes package repository (https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/)" >&2
+  exit 1
 fi
 
 tmp=$(mktemp -d)
@@ -37,7 +35,7 @@ PORTICO_ADMIN_KEY=deploy-check PORTICO_KEYRING=deploy-check \
   docker-compose -f deploy/docker-compose.yml config >"$tmp/compose.yml"
 echo "deploy-check: docker-compose config ok ($(grep -c '^  [a-z0-9-]*:$' "$tmp/compose.yml") services)"
 
-kubectl kustomize deploy/k8s >"$tmp/k8s.yaml"
+"${render[@]}" >"$tmp/k8s.yaml"
 
 node - "$tmp/k8s.yaml" <<'JS'
 // Validates every rendered object with kubernetes-models (the OpenAPI schemas of the API
