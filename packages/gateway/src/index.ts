@@ -1,30 +1,30 @@
 import { readFileSync } from 'node:fs';
 import { componentLogger, type ConfigStore, type FieldCipher, type Logger, type PorticoConfig } from '@portico/core';
 import { SecretResolver, type SecretCache } from '@portico/secrets';
-import { ConfigSync } from './config-sync';
-import type { ConfigSource } from './config-source';
-import { ControlServer } from './control';
-import { GatewayMetrics, MetricsServer } from './metrics';
+import { ConfigSync } from './config/config-sync';
+import type { ConfigSource } from './config/config-source';
+import { ControlServer } from './node/control';
+import { GatewayMetrics, MetricsServer } from './node/metrics';
 import { BUILTIN_PLUGINS } from './plugins';
-import { PoolManager } from './pools';
-import { healthRegistryFor } from './health/registry';
-import { ProxyServer, type ListenAddress } from './proxy';
-import { GatewayTables } from './tables';
+import { PoolManager } from './upstream/pools';
+import { healthRegistryFor } from './upstream/health/registry';
+import { ProxyServer, type ListenAddress } from './server/proxy';
+import { GatewayTables } from './config/gateway-tables';
 
-export { ConfigSync, type ConfigSyncOptions, type ResourceChange, type ResourceItem, type ChangeListener, type AppliedListener, type SnapshotState } from './config-sync';
-export type { ConfigSource } from './config-source';
-export { NodeHeartbeat, type HeartbeatOptions, type NodeRecord } from './heartbeat';
-export { SnapshotWriter, readSnapshot, writeSnapshotAtomically, type SnapshotContent, type SnapshotWriterOptions } from './snapshot';
-export { Router, type RouteSpec, type MatchRequest } from './router';
-export { ConsumerIndex, type KeyOwner, type SecretLookup } from './consumer-index';
-export { GatewayTables, type RouteRuntime, type RouteConf } from './tables';
-export { PoolManager } from './pools';
-export { UpstreamRuntime, parseNodes, type UpstreamConf, type Target } from './upstream';
-export { ProxyServer, type ListenAddress } from './proxy';
-export { ControlServer } from './control';
-export { GatewayMetrics, MetricsServer, type MetricsSources } from './metrics';
+export { ConfigSync, type ConfigSyncOptions, type ResourceChange, type ResourceItem, type ChangeListener, type AppliedListener, type SnapshotState } from './config/config-sync';
+export type { ConfigSource } from './config/config-source';
+export { NodeHeartbeat, type HeartbeatOptions, type NodeRecord } from './node/heartbeat';
+export { SnapshotWriter, readSnapshot, writeSnapshotAtomically, type SnapshotContent, type SnapshotWriterOptions } from './config/snapshot';
+export { Router, type RouteSpec, type MatchRequest } from './routing/router';
+export { ConsumerIndex, type KeyOwner, type SecretLookup } from './auth/consumer-index';
+export { GatewayTables, type RouteRuntime, type RouteConf } from './config/gateway-tables';
+export { PoolManager } from './upstream/pools';
+export { UpstreamRuntime, parseNodes, type UpstreamConf, type Target } from './upstream/upstream';
+export { ProxyServer, type ListenAddress } from './server/proxy';
+export { ControlServer } from './node/control';
+export { GatewayMetrics, MetricsServer, type MetricsSources } from './node/metrics';
 export { BUILTIN_PLUGINS, PluginChain, keyAuthPlugin, type Plugin, type PluginResponse, type PhaseHandler } from './plugins';
-export { RequestContext } from './context';
+export { RequestContext } from './server/request-context';
 
 export interface GatewayOptions {
   /** Where configuration is read from; ignored when `source` is given. */
@@ -237,4 +237,4 @@ function routeView(r: { id: string; conf: unknown; modRevision: number }) {
   return { id: r.id, value: r.conf, modifiedIndex: r.modRevision };
 }
 
-export * from './workers';
+export * from './node/workers';

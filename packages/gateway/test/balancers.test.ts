@@ -2,9 +2,9 @@ import './helpers/quiet-logs';
 import http from 'node:http';
 import { startEchoUpstream, waitFor, type EchoUpstream } from '@portico/testkit';
 import { startHarness, type Harness } from './helpers/harness';
-import { ConsistentHashBalancer } from '../src/balancers/chash';
-import { LeastConnBalancer } from '../src/balancers/least-conn';
-import type { Target } from '../src/upstream';
+import { ConsistentHashBalancer } from '../src/upstream/balancers/chash';
+import { LeastConnBalancer } from '../src/upstream/balancers/least-conn';
+import type { Target } from '../src/upstream/upstream';
 
 const target = (port: number, weight = 1): Target =>
   ({ node: { host: '10.0.0.1', port, weight, priority: 0 }, origin: `http://10.0.0.1:${port}`, hostHeader: '', pool: undefined as never });

@@ -1,7 +1,7 @@
 import './helpers/quiet-logs';
 import { EtcdStore } from '@portico/core';
 import { startEtcd, waitFor, type EtcdProcess } from '@portico/testkit';
-import { ConfigSync, type ResourceChange } from '../src/config-sync';
+import { ConfigSync, type ResourceChange } from '../src/config/config-sync';
 
 // ConfigSync against a real etcd: the store restarts under a live watch (the stream is lost,
 // onReset fires), and the node keeps its tables while etcd is down, then re-ranges and

@@ -1,7 +1,7 @@
 import './helpers/quiet-logs';
 import { waitFor } from '@portico/testkit';
 import { encryptFields, FieldCipher, type ConfigStore } from '@portico/core';
-import { ConfigSync, type ResourceChange } from '../src/config-sync';
+import { ConfigSync, type ResourceChange } from '../src/config/config-sync';
 import { captureLogger } from './helpers/log-capture';
 import { FlakyStore, tempEmbeddedStore } from './helpers/stores';
 

@@ -1,5 +1,5 @@
 import './helpers/quiet-logs';
-import { ConsumerIndex } from '../src/consumer-index';
+import { ConsumerIndex } from '../src/auth/consumer-index';
 import { StubSecrets } from './helpers/stub-secrets';
 
 /** The per-plugin identity tables behind key-auth, basic-auth and jwt-auth. */

@@ -1,8 +1,8 @@
 import './helpers/quiet-logs';
 import { startEchoUpstream, type EchoUpstream } from '@portico/testkit';
 import { startHarness, startServer, type Harness } from './helpers/harness';
-import { EwmaBalancer } from '../src/balancers/ewma';
-import type { Target } from '../src/upstream';
+import { EwmaBalancer } from '../src/upstream/balancers/ewma';
+import type { Target } from '../src/upstream/upstream';
 
 const target = (port: number): Target =>
   ({ node: { host: '10.0.0.1', port, weight: 1, priority: 0 }, origin: `http://10.0.0.1:${port}`, hostHeader: '', pool: undefined as never });

@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import { PassThrough } from 'node:stream';
 import { listenOnLoopback, makeTestCertificates, waitFor } from '@portico/testkit';
 import { H1Pool, nativeParserAvailable, type UpstreamHandler, type UpstreamRequest } from '@portico/http1';
-import { PoolManager } from '../src/pools';
+import { PoolManager } from '../src/upstream/pools';
 import { startHangingPort } from './helpers/hanging-port';
 
 /** What a handler saw for one request. */
@@ -119,7 +119,7 @@ describe('H1Pool (the upstream client for http and https nodes)', () => {
 
   it('PORTICO_UPSTREAM_CLIENT=undici puts http and https nodes on undici (the built package, in a fresh process)', () => {
     const dist = path.resolve(__dirname, '../dist');
-    const probe = `const { PoolManager } = require(${JSON.stringify(`${dist}/pools`)});
+    const probe = `const { PoolManager } = require(${JSON.stringify(`${dist}/upstream/pools`)});
       const { H1Pool } = require(${JSON.stringify(path.resolve(__dirname, '../../http1/dist'))});
       const pm = new PoolManager({ lingerMs: 0 });
       console.log(pm.acquire('http://127.0.0.1:1').pool instanceof H1Pool, pm.acquire('https://127.0.0.1:1').pool instanceof H1Pool);

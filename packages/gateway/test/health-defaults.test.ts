@@ -1,4 +1,4 @@
-import { resolveChecks } from '../src/health/config';
+import { resolveChecks } from '../src/upstream/health/config';
 
 /**
  * Every health-check default against APISIX's source: `apisix/schema_def.lua`, the

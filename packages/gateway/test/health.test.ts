@@ -3,9 +3,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { closeServer, startEchoUpstream, waitFor, type EchoUpstream } from '@portico/testkit';
 import { httpRequest, startHarness, type Harness } from './helpers/harness';
-import { resolveChecks } from '../src/health/config';
-import { healthRegistryFor } from '../src/health/registry';
-import { NodeHealth } from '../src/health/state';
+import { resolveChecks } from '../src/upstream/health/config';
+import { healthRegistryFor } from '../src/upstream/health/registry';
+import { NodeHealth } from '../src/upstream/health/state';
 
 /**
  * An upstream that can be switched between answering 200, answering 500, and closing the

@@ -1,10 +1,10 @@
 import './helpers/quiet-logs';
 import { startEchoUpstream, type EchoUpstream } from '@portico/testkit';
 import { startHarness, type Harness } from './helpers/harness';
-import { GatewayTables } from '../src/tables';
-import { PoolManager } from '../src/pools';
+import { GatewayTables } from '../src/config/gateway-tables';
+import { PoolManager } from '../src/upstream/pools';
 import { BUILTIN_PLUGINS } from '../src/plugins';
-import type { ResourceChange } from '../src/config-sync';
+import type { ResourceChange } from '../src/config/config-sync';
 
 /** SPEC §6 merge order: service base, plugin_config fills gaps, route overrides, global rules first. */
 describe('route merge with services, plugin_configs and global rules', () => {

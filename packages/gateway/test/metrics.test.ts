@@ -2,7 +2,7 @@ import './helpers/quiet-logs';
 import { DEFAULT_CONFIG } from '@portico/core';
 import { SecretResolver } from '@portico/secrets';
 import { freePort, startEchoUpstream, type EchoUpstream } from '@portico/testkit';
-import { GatewayMetrics, prometheusPlugin } from '../src/metrics';
+import { GatewayMetrics, prometheusPlugin } from '../src/node/metrics';
 import { PluginChain } from '../src/plugins/pipeline';
 import { httpRequest, startHarness, type Harness } from './helpers/harness';
 

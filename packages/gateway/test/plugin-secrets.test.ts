@@ -1,7 +1,7 @@
 import './helpers/quiet-logs';
 import { SecretResolver } from '@portico/secrets';
 import type { AwsSecretsEmulator, EchoReply, EchoUpstream } from '@portico/testkit';
-import { PluginSecrets } from '../src/plugin-secrets';
+import { PluginSecrets } from '../src/config/plugin-secrets';
 import type { Harness } from './helpers/harness';
 import { startSecretsHarness, type SecretsHarness } from './helpers/secrets-harness';
 

@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import {
   addValue, bloomAdd, bloomMayHave, findSlot, getAt, indexSize, indexValues, newBloom, newHashIndex, ownIndex, removeAt,
   replaceAt, SHARD_BITS, type HashIndex,
-} from '../src/exact-index';
-import { Router, type MatchRequest } from '../src/router';
+} from '../src/routing/exact-index';
+import { Router, type MatchRequest } from '../src/routing/router';
 
 interface V { key: number; n: number }
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
-import { compileExpr } from '../src/expr';
-import { indexSize } from '../src/exact-index';
-import { parsePath, Router, type MatchRequest, type RouteSpec } from '../src/router';
+import { compileExpr } from '../src/routing/expr';
+import { indexSize } from '../src/routing/exact-index';
+import { parsePath, Router, type MatchRequest, type RouteSpec } from '../src/routing/router';
 
 type Spec = Omit<RouteSpec<string>, 'payload'>;
 

@@ -1,4 +1,4 @@
-import { Router, type MatchRequest, type RouteSpec } from '../src/router';
+import { Router, type MatchRequest, type RouteSpec } from '../src/routing/router';
 
 type R = string;
 

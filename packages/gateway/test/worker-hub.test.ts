@@ -1,7 +1,7 @@
 import './helpers/quiet-logs';
 import { waitFor } from '@portico/testkit';
 import { SecretResolver } from '@portico/secrets';
-import { ConfigSync } from '../src/config-sync';
+import { ConfigSync } from '../src/config/config-sync';
 import { RemoteConfig, WorkerHub, type Channel, type ToPrimary, type ToWorker } from '../src';
 import { tempEmbeddedStore } from './helpers/stores';
 

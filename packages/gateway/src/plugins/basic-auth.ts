@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { PLUGIN_DEFINITIONS } from '@portico/core';
-import type { RequestContext } from '../context';
-import type { KeyOwner } from '../consumer-index';
+import type { RequestContext } from '../server/request-context';
+import type { KeyOwner } from '../auth/consumer-index';
 import { attachConsumer } from './key-auth';
 import type { PhaseResult, Plugin, PluginResponse } from './types';
 

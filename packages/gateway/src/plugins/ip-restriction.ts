@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { PLUGIN_DEFINITIONS } from '@portico/core';
-import { addCidr, checkIp } from '../expr';
+import { addCidr, checkIp } from '../routing/expr';
 import type { Plugin, PluginResponse } from './types';
 
 export interface IpRestrictionConf {

@@ -1,6 +1,6 @@
 import { PLUGIN_DEFINITIONS } from '@portico/core';
-import type { RequestContext } from '../context';
-import type { KeyOwner } from '../consumer-index';
+import type { RequestContext } from '../server/request-context';
+import type { KeyOwner } from '../auth/consumer-index';
 import { claimsValid, parseJwt, verifySignature, type ParsedJwt } from './jwt';
 import { attachConsumer } from './key-auth';
 import type { PhaseResult, Plugin, PluginResponse } from './types';

@@ -1,6 +1,6 @@
 import { PLUGIN_DEFINITIONS } from '@portico/core';
-import { CONSUMER_CREDENTIAL, CONSUMER_USERNAME, type RequestContext } from '../context';
-import type { KeyOwner } from '../consumer-index';
+import { CONSUMER_CREDENTIAL, CONSUMER_USERNAME, type RequestContext } from '../server/request-context';
+import type { KeyOwner } from '../auth/consumer-index';
 import type { PhaseResult, Plugin, PluginResponse } from './types';
 
 export interface KeyAuthConf {

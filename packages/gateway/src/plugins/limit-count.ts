@@ -1,5 +1,5 @@
 import { PLUGIN_DEFINITIONS } from '@portico/core';
-import type { RequestContext } from '../context';
+import type { RequestContext } from '../server/request-context';
 import { limitBackend, limitId, limitRejection, type CountLimiter, type CountResult } from './limit-backend';
 import type { PhaseResult, Plugin, PluginResponse } from './types';
 import { resolveVars } from './vars';

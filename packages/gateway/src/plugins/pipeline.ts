@@ -1,5 +1,5 @@
-import type { RequestContext } from '../context';
-import { findSecretRefs, type PluginSecrets, type ResolvedPluginConf } from '../plugin-secrets';
+import type { RequestContext } from '../server/request-context';
+import { findSecretRefs, type PluginSecrets, type ResolvedPluginConf } from '../config/plugin-secrets';
 import { PHASES, type HeaderFilter, type PhaseHandler, type PhaseResult, type Plugin, type PluginResponse, type ResponseHead } from './types';
 
 interface Step {

@@ -1,5 +1,5 @@
 import { PLUGIN_DEFINITIONS, compileConfigRegex } from '@portico/core';
-import type { RequestContext } from '../context';
+import type { RequestContext } from '../server/request-context';
 import type { Plugin } from './types';
 import { hasVars, resolveVars, resolveVarsWithCaptures } from './vars';
 

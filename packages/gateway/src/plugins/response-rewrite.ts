@@ -1,5 +1,5 @@
 import { PLUGIN_DEFINITIONS } from '@portico/core';
-import { compileExpr, type CompiledExpr } from '../expr';
+import { compileExpr, type CompiledExpr } from '../routing/expr';
 import type { Plugin } from './types';
 import { hasVars, resolveVars } from './vars';
 

@@ -1,4 +1,4 @@
-import type { RequestContext } from '../context';
+import type { RequestContext } from '../server/request-context';
 
 /** A reply a plugin sends instead of proxying (401, 403, ...). */
 export interface PluginResponse {

@@ -1,4 +1,4 @@
-import type { RequestContext } from '../context';
+import type { RequestContext } from '../server/request-context';
 
 /**
  * APISIX's `core.utils.resolve_var` pattern (apisix/core/utils.lua): `$name` (word characters

@@ -3,7 +3,7 @@ import { EwmaBalancer } from './balancers/ewma';
 import { LeastConnBalancer } from './balancers/least-conn';
 import { RoundRobinBalancer } from './balancers/roundrobin';
 import type { Balancer } from './balancers/types';
-import type { RequestContext } from './context';
+import type { RequestContext } from '../server/request-context';
 import type { PoolLease, PoolManager, UpstreamPool } from './pools';
 import { HealthChecker } from './health/checker';
 import { resolveChecks, type ChecksConf } from './health/config';

@@ -1,9 +1,9 @@
 import { componentLogger, PLUGIN_DEFINITIONS, type Logger } from '@portico/core';
 import { isSecretRef, type SecretCache } from '@portico/secrets';
 import { KeyTable, type KeyOwner } from './key-table';
-import type { PluginSecrets } from './plugin-secrets';
-import { PluginChain } from './plugins/pipeline';
-import type { Plugin } from './plugins/types';
+import type { PluginSecrets } from '../config/plugin-secrets';
+import { PluginChain } from '../plugins/pipeline';
+import type { Plugin } from '../plugins/types';
 
 export type { KeyOwner } from './key-table';
 

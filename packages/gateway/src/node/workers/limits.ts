@@ -1,6 +1,6 @@
-import type { CountLimiter, CountResult, LimitBackend, ReqLimiter } from '../plugins/limit-backend';
-import { CountWindows, groupWindows } from '../plugins/limit-count';
-import { LeakyBuckets } from '../plugins/limit-req';
+import type { CountLimiter, CountResult, LimitBackend, ReqLimiter } from '../../plugins/limit-backend';
+import { CountWindows, groupWindows } from '../../plugins/limit-count';
+import { LeakyBuckets } from '../../plugins/limit-req';
 
 /**
  * Node-wide limit counters for a node with workers: APISIX's limit-count and limit-req count

@@ -1,6 +1,6 @@
 import { componentLogger, type Logger } from '@portico/core';
 import { isSecretRef, type SecretCache } from '@portico/secrets';
-import type { PluginResponse } from './plugins/types';
+import type { PluginResponse } from '../plugins/types';
 
 /** What plugin confs need from the per-node secret cache (SPEC §9). */
 export type PluginSecretSource = Pick<SecretCache, 'peek' | 'resolve' | 'refreshIfStale' | 'onChange'>;

@@ -1,4 +1,4 @@
-import type { RequestContext } from '../context';
+import type { RequestContext } from '../../server/request-context';
 import type { Target } from '../upstream';
 
 /**

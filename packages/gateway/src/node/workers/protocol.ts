@@ -1,5 +1,5 @@
 import type { EntryState } from '@portico/secrets';
-import type { ResourceChange, SnapshotState } from '../config-sync';
+import type { ResourceChange, SnapshotState } from '../../config/config-sync';
 
 /**
  * Messages between a node's primary (which owns the store watch and the secret cache) and its

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { RequestContext } from '../context';
-import { resolveVars } from '../plugins/vars';
+import type { RequestContext } from '../../server/request-context';
+import { resolveVars } from '../../plugins/vars';
 import type { Target } from '../upstream';
 import type { Balancer } from './types';
 

@@ -1,7 +1,7 @@
 import { componentLogger, type Logger } from '@portico/core';
 import type { SecretResolver } from '@portico/secrets';
-import type { AppliedListener, ConfigSync } from '../config-sync';
-import { ListenerSet } from '../listener-set';
+import type { AppliedListener, ConfigSync } from '../../config/config-sync';
+import { ListenerSet } from '../../config/listener-set';
 import { LimitServer } from './limits';
 import type { Channel, SyncStatus, ToPrimary, ToWorker } from './protocol';
 

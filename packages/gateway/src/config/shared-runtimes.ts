@@ -1,6 +1,6 @@
-import { PluginChain, type Plugin } from './plugins';
+import { PluginChain, type Plugin } from '../plugins';
 import { findSecretRefs, type PluginSecrets } from './plugin-secrets';
-import type { UpstreamConf, UpstreamRuntime } from './upstream';
+import type { UpstreamConf, UpstreamRuntime } from '../upstream/upstream';
 
 /**
  * Large route tables repeat themselves: 10k routes with `{"key-auth": {}}` and the same inline

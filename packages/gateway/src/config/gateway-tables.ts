@@ -1,13 +1,13 @@
 import { componentLogger, type Logger } from '@portico/core';
 import type { SecretCache } from '@portico/secrets';
 import type { ResourceChange, ResourceItem } from './config-sync';
-import { ConsumerIndex, type ConsumerConf, type ConsumerGroupConf, type CredentialConf, type SecretLookup } from './consumer-index';
+import { ConsumerIndex, type ConsumerConf, type ConsumerGroupConf, type CredentialConf, type SecretLookup } from '../auth/consumer-index';
 import { PluginSecrets } from './plugin-secrets';
-import { PluginChain, type Plugin } from './plugins';
-import type { PoolManager } from './pools';
-import { Router } from './router';
+import { PluginChain, type Plugin } from '../plugins';
+import type { PoolManager } from '../upstream/pools';
+import { Router } from '../routing/router';
 import { InlineUpstreams, SharedChains } from './shared-runtimes';
-import { UpstreamRuntime, type TimeoutConf, type UpstreamConf } from './upstream';
+import { UpstreamRuntime, type TimeoutConf, type UpstreamConf } from '../upstream/upstream';
 
 /** The route fields the data plane uses (SPEC §4), as stored. */
 export interface RouteConf {

@@ -1,7 +1,7 @@
 import { componentLogger, type Logger } from '@portico/core';
-import { ListenerSet } from '../listener-set';
-import type { AppliedListener, ChangeListener, ResourceChange, ResourceItem, SnapshotState } from '../config-sync';
-import type { ConfigSource } from '../config-source';
+import { ListenerSet } from '../../config/listener-set';
+import type { AppliedListener, ChangeListener, ResourceChange, ResourceItem, SnapshotState } from '../../config/config-sync';
+import type { ConfigSource } from '../../config/config-source';
 import type { Channel, SyncStatus, ToPrimary, ToWorker } from './protocol';
 
 /**

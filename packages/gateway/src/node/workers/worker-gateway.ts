@@ -1,6 +1,6 @@
 import { RemoteSecretResolver } from '@portico/secrets';
-import { Gateway, type GatewayOptions } from '../index';
-import { setLimitBackend } from '../plugins/limit-backend';
+import { Gateway, type GatewayOptions } from '../../index';
+import { setLimitBackend } from '../../plugins/limit-backend';
 import { remoteLimits } from './limits';
 import type { Channel, ToPrimary, ToWorker } from './protocol';
 import { RemoteConfig } from './remote-config';

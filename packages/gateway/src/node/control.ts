@@ -1,6 +1,6 @@
 import { HttpListener } from './http-listener';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendJson } from './http-util';
+import { sendJson } from '../server/http-util';
 
 /** What the control API reports; provided by the Gateway. */
 export interface ControlSource {

@@ -1,10 +1,10 @@
 import type { ClientRequest, ClientResponse } from './client-http';
-import type { ConsumerIndex, KeyOwner } from './consumer-index';
+import type { ConsumerIndex, KeyOwner } from '../auth/consumer-index';
 import { getQueryParam, removeQueryParam } from './http-util';
 import { lowerName } from '@portico/http1';
-import type { PluginChain } from './plugins/pipeline';
-import type { MatchRequest } from './router';
-import type { RouteRuntime } from './tables';
+import type { PluginChain } from '../plugins/pipeline';
+import type { MatchRequest } from '../routing/router';
+import type { RouteRuntime } from '../config/gateway-tables';
 
 /** The headers that tell the upstream which consumer an auth plugin found (APISIX's attach_consumer). */
 export const CONSUMER_USERNAME = 'x-consumer-username';

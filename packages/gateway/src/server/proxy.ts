@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { util as undiciUtil } from 'undici';
 import { componentLogger, type Logger } from '@portico/core';
 import type { ClientRequest, ClientResponse } from './client-http';
-import { CONSUMER_CREDENTIAL, CONSUMER_USERNAME, RequestContext } from './context';
+import { CONSUMER_CREDENTIAL, CONSUMER_USERNAME, RequestContext } from './request-context';
 import {
   connectionTokens,
   extraConnectionTokens,
@@ -15,12 +15,12 @@ import {
   sendError,
   sendJson,
 } from './http-util';
-import { GatewayMetrics } from './metrics';
+import { GatewayMetrics } from '../node/metrics';
 import { isUpgrade, tunnel, upgradeResponse, websocketEnabled } from './websocket';
-import type { PluginResponse, ResponseHead } from './plugins';
-import type { PluginChain } from './plugins/pipeline';
-import type { GatewayTables, RouteRuntime } from './tables';
-import type { Target, UpstreamRuntime } from './upstream';
+import type { PluginResponse, ResponseHead } from '../plugins';
+import type { PluginChain } from '../plugins/pipeline';
+import type { GatewayTables, RouteRuntime } from '../config/gateway-tables';
+import type { Target, UpstreamRuntime } from '../upstream/upstream';
 import type { UpstreamHandler, UpstreamRequest } from '@portico/http1';
 import { H1Server, lowerName, ownServerAvailable } from '@portico/http1';
 

@@ -4,11 +4,11 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@portico/core';
-import type { RequestContext } from './context';
+import type { RequestContext } from './request-context';
 import { connectionTokens, HOP_BY_HOP } from './http-util';
-import type { PluginResponse } from './plugins';
-import type { RouteRuntime } from './tables';
-import type { Target, UpstreamRuntime } from './upstream';
+import type { PluginResponse } from '../plugins';
+import type { RouteRuntime } from '../config/gateway-tables';
+import type { Target, UpstreamRuntime } from '../upstream/upstream';
 
 /**
  * HTTP Upgrade (websocket) proxying for routes with `enable_websocket` (SPEC §7, APISIX

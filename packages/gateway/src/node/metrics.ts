@@ -1,6 +1,6 @@
 import { HttpListener } from './http-listener';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ClientResponse } from './client-http';
+import type { ClientResponse } from '../server/client-http';
 import type { ManagerStats } from '@portico/secrets';
 
 /**
@@ -185,4 +185,4 @@ export class MetricsServer extends HttpListener {
   }
 }
 
-export { prometheusPlugin } from './plugins/prometheus';
+export { prometheusPlugin } from '../plugins/prometheus';
