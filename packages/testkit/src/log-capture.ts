@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 
 /**
- * Whole-run log capture for the secret-leak scan (issue 5: "every log line written during the
- * whole test run is scanned for every secret value used in tests").
+ * Whole-run log capture for the secret-leak scan: every log line written during the whole test
+ * run is scanned for every secret value the tests used.
  *
  * A run has a capture directory, `PORTICO_LOG_CAPTURE_DIR` (created by scripts/run-tests.sh, or
  * by the jest globalSetup in log-capture-global.ts when jest runs on its own). It holds:
@@ -116,7 +116,7 @@ export function installLogCapture(): void {
 }
 
 /** Set when the jest globalSetup created the capture directory (jest run without run-tests.sh). */
-const OWNER_ENV = 'PORTICO_LOG_CAPTURE_OWNER';
+export const OWNER_ENV = 'PORTICO_LOG_CAPTURE_OWNER';
 
 /**
  * jest globalSetup (main process, before the workers start, so they and their children inherit
@@ -133,20 +133,4 @@ export function setUpRunCapture(): void {
   const tmp = path.join(dir, 'tmp');
   fs.mkdirSync(tmp, { recursive: true });
   process.env.TMPDIR = tmp;
-}
-
-/**
- * jest globalTeardown: when jest made the capture directory itself, scans it now and fails the
- * run on a leak (naming files and references only); run-tests.sh scans after jest instead, so
- * jest's own final output is covered too.
- */
-export async function tearDownRunCapture(): Promise<void> {
-  const dir = captureDir();
-  if (!dir || process.env[OWNER_ENV] !== 'jest') return;
-  const { scanCaptureDir, describeScan } = await import('./log-scan');
-  const result = scanCaptureDir(dir);
-  const lines = describeScan(dir, result);
-  if (result.findings.length > 0) throw new Error(`secret values leaked into logs (captures kept in ${dir}):\n${lines.join('\n')}`);
-  process.stderr.write(`${lines[lines.length - 1]}\n`);
-  fs.rmSync(dir, { recursive: true, force: true });
 }

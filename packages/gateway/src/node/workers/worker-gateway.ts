@@ -1,5 +1,5 @@
 import { RemoteSecretResolver } from '@portico/secrets';
-import { Gateway, type GatewayOptions } from '../../index';
+import { Gateway, type GatewayOptions } from '../../gateway';
 import { setLimitBackend } from '../../plugins/limit-backend';
 import { remoteLimits } from './limits';
 import type { Channel, ToPrimary, ToWorker } from './protocol';
