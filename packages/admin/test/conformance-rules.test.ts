@@ -153,7 +153,7 @@ describe.each(STORE_KINDS)('SPEC §3 rules, on the %s store', (storeKind) => {
       ['PUT', '/routes/combo', { upstream }, 400, { error_msg: 'invalid configuration: property "uri" is required (or "uris")' }],
       ['PUT', '/routes/combo', route({ host: 'a.com', hosts: ['b.com'] }), 400, { error_msg: 'invalid configuration: only one of host and hosts is allowed' }],
       ['PUT', '/routes/combo', { uri: '/' }, 400, { error_msg: 'invalid configuration: at least one of plugins, upstream, upstream_id or service_id is required' }],
-      ['PUT', '/routes/combo', route({ methods: ['FETCH'] }), 400, { error_msg: 'invalid configuration: property "methods" validation failed: property "0" validation failed: matches none of the enum values' }],
+      ['PUT', '/routes/combo', route({ methods: ['FETCH'] }), 400, { error_msg: 'invalid configuration: property "methods" validation failed: failed to validate item 1: matches none of the enum values' }],
     ])('%s %s %j → %d', async (...row) => {
       await expectRows([row]);
     });

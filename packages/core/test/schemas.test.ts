@@ -35,6 +35,14 @@ describe('resource validation', () => {
     ['consumer', { username: 'a b' }, 'invalid configuration: property "username" validation failed: failed to match pattern "^[a-zA-Z0-9_\\-]+$" with "a b"'],
     ['consumer', { username: 'j', plugins: { 'key-auth': {} } }, 'failed to check the configuration of plugin key-auth err: property "key" is required'],
     ['credential', { plugins: {} }, 'invalid configuration: a credential must hold exactly one auth plugin'],
+    // Array items are numbered from 1 and pattern properties name their pattern, as APISIX's
+    // validator words them (t/admin/ssl*.t, t/admin/routes*.t).
+    ['route', { uri: '/', methods: ['GET', 'FETCH'], upstream }, 'invalid configuration: property "methods" validation failed: failed to validate item 2: matches none of the enum values'],
+    ['ssl', { cert: '$env://CERT', key: '$env://KEY', sni: 'a.example', ssl_protocols: ['SSLv3'] }, 'invalid configuration: property "ssl_protocols" validation failed: failed to validate item 1: matches none of the enum values'],
+    ['route', { uri: '/', methods: ['GET', 'POST', 'GET'], upstream }, 'invalid configuration: property "methods" validation failed: expected unique items but items 1 and 3 are equal'],
+    ['route', { uri: '/', labels: { env: 1 }, upstream }, 'invalid configuration: property "labels" validation failed: failed to validate env (matching ".*"): wrong type: expected string, got number'],
+    ['route', { uri: '/', plugins: { 'proxy-rewrite': { headers: { set: { 'x-a': true } } } } },
+      'failed to check the configuration of plugin proxy-rewrite err: property "headers" validation failed: property "set" validation failed: failed to validate additional property x-a: object matches none of the required'],
   ] as const)('rejects an invalid %s: %j', (kind, value, message) => {
     expect(validateResource(kind, value)).toEqual({ ok: false, message });
   });

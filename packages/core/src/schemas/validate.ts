@@ -99,22 +99,68 @@ function reason(e: ErrorObject, root: unknown): string {
     case 'maximum': return `expected ${v} to be at most ${p.limit}`;
     case 'minItems': return `expect array to have at least ${p.limit} items`;
     case 'maxItems': return `expect array to have at most ${p.limit} items`;
-    case 'uniqueItems': return 'expected unique items but items are duplicated';
+    // Ajv's j is the earlier duplicate; APISIX numbers both from 1.
+    case 'uniqueItems': return `expected unique items but items ${Number(p.j) + 1} and ${Number(p.i) + 1} are equal`;
     case 'dependentRequired': case 'dependencies': return `property "${p.missingProperty}" is required when "${p.property}" is set`;
     default: return e.message ?? 'invalid';
   }
 }
 
+/** How one step of an error's instance path was reached from its parent, per APISIX's wording. */
+type PathStep = { kind: 'property' } | { kind: 'item' } | { kind: 'pattern'; pattern: string } | { kind: 'additional' };
+
+function unescapePointer(s: string): string {
+  return s.replace(/~1/g, '/').replace(/~0/g, '~');
+}
+
 /**
- * `property "a" validation failed: property "b" validation failed: <reason>` — the nesting
- * APISIX users see. Errors of an anyOf's branches are folded into the anyOf's own message.
+ * The steps of the schema path that descend into the instance (`properties/x`, `items`,
+ * `prefixItems/i`, `patternProperties/p`, `additionalProperties`), in order. Applicator
+ * keywords that stay on the same instance (anyOf, allOf, if/then, ...) are skipped. The last
+ * segment is the failing keyword itself and descends nowhere.
+ */
+function descentSteps(schemaPath: string): PathStep[] {
+  const segs = schemaPath.replace(/^#/, '').split('/').slice(1, -1).map(unescapePointer);
+  const steps: PathStep[] = [];
+  for (let i = 0; i < segs.length; i++) {
+    switch (segs[i]) {
+      case 'properties': steps.push({ kind: 'property' }); i++; break;
+      case 'patternProperties': steps.push({ kind: 'pattern', pattern: segs[i + 1] ?? '' }); i++; break;
+      case 'additionalProperties': steps.push({ kind: 'additional' }); break;
+      case 'items': case 'additionalItems': steps.push({ kind: 'item' }); break;
+      case 'prefixItems': steps.push({ kind: 'item' }); i++; break;
+      // Keywords naming a subschema by index or name: skip the name too.
+      case 'anyOf': case 'oneOf': case 'allOf': case 'dependentSchemas': case '$defs': case 'definitions': i++; break;
+      default: break; // not, if, then, else, contains: same instance
+    }
+  }
+  return steps;
+}
+
+/**
+ * `property "a" validation failed: failed to validate item 1: <reason>` — the nesting APISIX
+ * users see: properties by name, array items numbered from 1, pattern properties with their
+ * pattern. Errors of an anyOf's branches are folded into the anyOf's own message.
  */
 export function formatSchemaError(errors: ErrorObject[], root: unknown): string {
   const anyOf = errors.find((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf');
   const e = anyOf ?? errors[0];
-  const path = e.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const path = e.instancePath.split('/').slice(1).map(unescapePointer);
+  let steps = descentSteps(e.schemaPath);
+  if (steps.length !== path.length) {
+    // A schema path this walk does not understand: tell items from properties by the data.
+    const raw = e.instancePath.split('/');
+    steps = path.map((_, i) => (Array.isArray(valueAt(root, raw.slice(0, i + 1).join('/'))) ? { kind: 'item' } : { kind: 'property' }));
+  }
   let msg = reason(e, root);
-  for (let i = path.length - 1; i >= 0; i--) msg = `property "${path[i]}" validation failed: ${msg}`;
+  for (let i = path.length - 1; i >= 0; i--) {
+    const step = steps[i];
+    const seg = path[i];
+    if (step.kind === 'item') msg = `failed to validate item ${Number(seg) + 1}: ${msg}`;
+    else if (step.kind === 'pattern') msg = `failed to validate ${seg} (matching "${step.pattern}"): ${msg}`;
+    else if (step.kind === 'additional') msg = `failed to validate additional property ${seg}: ${msg}`;
+    else msg = `property "${seg}" validation failed: ${msg}`;
+  }
   return msg;
 }
 
