@@ -130,7 +130,8 @@ export class ResourceHandlers {
    * client decides.
    */
   async patch(t: Target, body: JsonBody): Promise<Reply> {
-    if (t.def.name === 'secrets' && t.manager === undefined) throw badRequest('missing secret manager');
+    // APISIX reads the manager and the id of a secret together: either missing is "no secret id".
+    if (t.def.name === 'secrets' && (t.manager === undefined || t.id === undefined)) throw badRequest('no secret id');
     if (t.id === undefined) throw badRequest(missingId(t));
     if (!body.present) throw badRequest('missing new configuration');
     const subPath = t.extra;

@@ -72,8 +72,18 @@ export class StoredValues {
       if (!(err instanceof FieldDecryptionError)) throw err;
       this.log.warn({ key: kv.key, reason: err.message }, 'stored value cannot be decrypted; shown as stored');
     }
-    return hideFields(def, value);
+    return hideFields(def, def.name === 'secrets' ? withManagerInId(kv.key, value) : value);
   }
+}
+
+/**
+ * A secret manager's id as APISIX shows it, `<manager>/<id>`, also for a value an older
+ * version stored with the plain id of its key.
+ */
+function withManagerInId(key: string, value: unknown): unknown {
+  if (!isPlainObject(value)) return value;
+  const [manager, id] = key.split('/').slice(-2);
+  return value.id !== undefined && String(value.id) === id ? { ...value, id: `${manager}/${id}` } : value;
 }
 
 /** A plaintext value without the fields replies never carry (ssl `key`/`keys`). */

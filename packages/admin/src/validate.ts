@@ -26,6 +26,21 @@ function idAliases(t: Target): string[] {
   return t.def.name === 'secrets' && t.id !== undefined ? [`${t.manager}/${t.id}`] : [];
 }
 
+/**
+ * A secret manager is stored as APISIX stores it: `id: "aws/1"` under `/secrets/aws/1`.
+ * `id` is the key segment (path id, or a body id in either form); returns the value to
+ * validate with its id in the stored form, and the key segment. An id that is not a scalar
+ * is left for the schema to refuse.
+ */
+function withStoredSecretId(t: Target, value: Record<string, unknown>, id: unknown): { value: Record<string, unknown>; keyId?: string } {
+  // Not a valid id in either form: left as sent, for the schema to refuse with its message.
+  if (typeof id !== 'string' && !(typeof id === 'number' && Number.isSafeInteger(id) && id >= 1)) return { value: { ...value, id } };
+  const prefix = `${t.manager}/`;
+  const s = String(id);
+  const keyId = s.startsWith(prefix) ? s.slice(prefix.length) : s;
+  return { value: { ...value, id: prefix + keyId }, keyId };
+}
+
 /** The manager is part of a secret's key: without a known one there is no item to talk about. */
 function checkManager(t: Target): void {
   if (t.def.name !== 'secrets') return;
@@ -63,6 +78,10 @@ export function prepareWrite(t: Target, body: JsonBody, verb: 'PUT' | 'POST'): P
     }
   }
   checkManager(t);
+  if (t.def.name === 'secrets' && isPlainObject(value) && value.id !== undefined) {
+    const secret = withStoredSecretId(t, value, value.id);
+    return validated(t, secret.value, secret.keyId);
+  }
   return validated(t, value);
 }
 
@@ -78,13 +97,18 @@ export function preparePatched(t: Target, merged: Record<string, unknown>): Prep
     value.id ??= t.id;
   }
   checkManager(t);
+  // A value stored with a plain id (older versions) is written back in APISIX's form.
+  if (t.def.name === 'secrets') return validated(t, withStoredSecretId(t, value, t.id).value, t.id);
   return validated(t, value);
 }
 
-/** Schema, field rules and plugins (core), then the item's key segment. */
-function validated(t: Target, value: unknown): PreparedWrite {
+/**
+ * Schema, field rules and plugins (core), then the item's key segment: `keyId` when the
+ * stored id is not the key segment itself (secrets), else the value's id.
+ */
+function validated(t: Target, value: unknown, keyId?: string): PreparedWrite {
   if (isPlainObject(value) && isUnsafeIntegerId(value.id)) throw badRequest(INVALID_ID);
-  const id = isPlainObject(value) && value.id !== undefined ? String(value.id) : undefined;
+  const id = keyId ?? (isPlainObject(value) && value.id !== undefined ? String(value.id) : undefined);
   const result = validateResource(t.def.schema, value, schemaScope(t, id));
   if (!result.ok) throw badRequest(result.message);
   if (!isPlainObject(value)) throw badRequest('invalid configuration: wrong type: expected object'); // unreachable: every schema wants an object

@@ -72,7 +72,7 @@ function errorRows(f: ResourceFixture): Row[] {
   if (f.verbs.has('PATCH')) {
     rows.push(
       ['PATCH a missing item', 'PATCH', `${coll}/missing-item`, { desc: 'x' }, 404, { message: 'Key not found' }],
-      ['PATCH without id', 'PATCH', coll, { desc: 'x' }, 400, { error_msg: `missing ${f.kind} id` }],
+      ['PATCH without id', 'PATCH', coll, { desc: 'x' }, 400, { error_msg: f.patchWithoutId ?? `missing ${f.kind} id` }],
       ['PATCH without body', 'PATCH', item, undefined, 400, { error_msg: 'missing new configuration' }],
       ['PATCH with a non-object', 'PATCH', item, '[1]', 400, { error_msg: 'invalid configuration: wrong type: expected object, got array' }],
     );
@@ -100,7 +100,7 @@ describe.each(STORE_KINDS)('SPEC §3 per resource, on the %s store', (storeKind)
     const key = (id: string) => `/apisix/${f.path}/${id}`;
     /** What a reply shows for an item written from `body` at `created`/`updated`. */
     const shown = (id: string, body: Record<string, unknown>, created: number, updated: number) =>
-      without({ ...body, ...(f.identity === 'username' ? {} : { id }), create_time: created, update_time: updated }, f.hidden ?? []);
+      without({ ...body, ...(f.identity === 'username' ? {} : { id: f.storedId?.(id) ?? id }), create_time: created, update_time: updated }, f.hidden ?? []);
 
     beforeAll(async () => {
       for (const [method, path, body] of f.setup ?? []) expect((await h.call(method, path, body)).status).toBeLessThan(300);

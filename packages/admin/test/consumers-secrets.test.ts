@@ -62,21 +62,40 @@ describe('admin API: consumers, credentials and secrets', () => {
     expect((await h.call('GET', '/apisix/admin/consumers/carol/credentials')).json).toEqual({ list: [], total: 0 });
   });
 
-  it('stores aws secret managers under their manager, with a plain id', async () => {
+  it('stores aws secret managers under their manager, with the id APISIX stores (manager/id)', async () => {
     const conf = { endpoint_url: 'http://127.0.0.1:4566', region: 'us-east-1', access_key_id: 'access', secret_access_key: 'secret', session_token: 'token' };
     const created = await h.call('PUT', '/apisix/admin/secrets/aws/1', conf);
     expect(created.status).toBe(201);
-    expect(created.json).toEqual({ key: '/apisix/secrets/aws/1', value: { ...conf, id: '1', create_time: expect.any(Number), update_time: expect.any(Number) } });
+    expect(created.json).toEqual({ key: '/apisix/secrets/aws/1', value: { ...conf, id: 'aws/1', create_time: expect.any(Number), update_time: expect.any(Number) } });
+    // What an APISIX data plane reads from the same store: `id` names the manager too.
+    expect(JSON.parse((await h.store.get('/apisix/secrets/aws/1'))!.value).id).toBe('aws/1');
     // A body echoing APISIX's `<manager>/<id>` form names the same item.
     expect((await h.call('PUT', '/apisix/admin/secrets/aws/1', { id: 'aws/1', region: 'us-east-1' })).status).toBe(200);
-    expect((await h.call('PUT', '/apisix/admin/secrets/aws', { id: 'two', region: 'eu-west-1' })).json.key).toBe('/apisix/secrets/aws/two');
+    expect((await h.call('PUT', '/apisix/admin/secrets/aws', { id: 'two', region: 'eu-west-1' })).json).toMatchObject({ key: '/apisix/secrets/aws/two', value: { id: 'aws/two' } });
+    expect((await h.call('PUT', '/apisix/admin/secrets/aws', { id: 'aws/three', region: 'eu-west-1' })).json).toMatchObject({ key: '/apisix/secrets/aws/three', value: { id: 'aws/three' } });
+    expect((await h.call('DELETE', '/apisix/admin/secrets/aws/three')).status).toBe(200);
     const all = await h.call('GET', '/apisix/admin/secrets');
     expect(all.json.list.map((i: { key: string }) => i.key)).toEqual(['/apisix/secrets/aws/1', '/apisix/secrets/aws/two']);
     expect((await h.call('GET', '/apisix/admin/secrets/aws')).json.total).toBe(2);
     expect((await h.call('GET', '/apisix/admin/secrets/vault')).json).toEqual({ list: [], total: 0 });
     const got = await h.call('GET', '/apisix/admin/secrets/aws/1');
-    expect(got.json).toMatchObject({ key: '/apisix/secrets/aws/1', value: { id: '1', region: 'us-east-1' } });
+    expect(got.json).toMatchObject({ key: '/apisix/secrets/aws/1', value: { id: 'aws/1', region: 'us-east-1' } });
     expect((await h.call('DELETE', '/apisix/admin/secrets/aws/two')).json).toEqual({ deleted: '1', key: '/apisix/secrets/aws/two' });
+  });
+
+  it('reads a secret manager stored with a plain id, and writes it back as manager/id', async () => {
+    await h.store.put('/apisix/secrets/aws/old', JSON.stringify({ id: 'old', region: 'us-east-1', create_time: 1, update_time: 1 }));
+    expect((await h.call('GET', '/apisix/admin/secrets/aws/old')).json.value).toEqual({ id: 'aws/old', region: 'us-east-1', create_time: 1, update_time: 1 });
+    const listed = (await h.call('GET', '/apisix/admin/secrets/aws')).json.list as Array<{ key: string; value: { id: string } }>;
+    expect(listed.find((i) => i.key === '/apisix/secrets/aws/old')?.value.id).toBe('aws/old');
+    const patched = await h.call('PATCH', '/apisix/admin/secrets/aws/old', { region: 'eu-west-1' });
+    expect([patched.status, patched.json.value.id]).toEqual([200, 'aws/old']);
+    expect(JSON.parse((await h.store.get('/apisix/secrets/aws/old'))!.value)).toMatchObject({ id: 'aws/old', region: 'eu-west-1', create_time: 1 });
+    // A body in either form names the item; another manager's id does not.
+    expect((await h.call('PUT', '/apisix/admin/secrets/aws/old', { id: 'old', region: 'us-east-1' })).json.value.id).toBe('aws/old');
+    expect((await h.call('PUT', '/apisix/admin/secrets/aws/old', { id: 'vault/old', region: 'us-east-1' })).json).toEqual({ error_msg: 'wrong secret id' });
+    expect((await h.call('PUT', '/apisix/admin/secrets/aws', { id: 'vault/x', region: 'us-east-1' })).json).toEqual({
+      error_msg: 'invalid configuration: property "id" validation failed: object matches none of the required' });
   });
 
   it('refuses duplicate plain key-auth keys across consumers and credentials, but not secret references', async () => {
@@ -146,6 +165,9 @@ describe('admin API: consumers, credentials and secrets', () => {
     ['GET', '/secrets/aws/s1/field', undefined, 404, { message: 'Key not found' }],
     ['DELETE', '/secrets/aws', undefined, 400, { error_msg: 'missing secret id' }],
     ['DELETE', '/secrets', undefined, 400, { error_msg: 'missing secret manager' }],
+    // APISIX: a PATCH names the manager and the id together (t/admin/secrets.t).
+    ['PATCH', '/secrets/aws', { region: 'us-east-1' }, 400, { error_msg: 'no secret id' }],
+    ['PATCH', '/secrets', { region: 'us-east-1' }, 400, { error_msg: 'no secret id' }],
   ])('%s %s %j → %d', async (method, path, body, status, reply) => {
     const r = await h.call(method, `/apisix/admin${path}`, body);
     expect([r.status, r.json]).toEqual([status, reply]);

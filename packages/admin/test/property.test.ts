@@ -109,6 +109,8 @@ class Oracle {
       let next = req.subPath ? setAtPath(old!.value, req.subPath.join('/'), patch) : (applyMergePatch(old!.value, patch) as Record<string, unknown>);
       next = stripTimes(next);
       next.id ??= pathId;
+      // APISIX's stored form of a secret manager's id: `<manager>/<id>`.
+      if (shape.res === 'secrets') next.id = `${decode(shape.managerSeg)}/${pathId}`;
       expect(r.json.key).toBe(key);
       expectShown(r.json.value, next);
       expect(r.json.value.create_time).toBe(old!.createTime);
@@ -127,6 +129,11 @@ class Oracle {
     } else if (byUsername) {
       id = String(body.username);
       expected = body;
+    } else if (shape.res === 'secrets') {
+      // Stored as APISIX stores it, `<manager>/<id>`; a body id may be in either form.
+      const manager = decode(shape.managerSeg);
+      id = pathId ?? String(body.id).replace(new RegExp(`^${manager}/`), '');
+      expected = { ...body, id: `${manager}/${id}` };
     } else {
       id = pathId ?? String(body.id);
       expected = pathId !== undefined ? { ...body, id: pathId } : body;

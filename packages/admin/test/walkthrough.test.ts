@@ -46,7 +46,7 @@ describe('APISIX walkthrough admin calls', () => {
     const route = await curl('GET', '/apisix/admin/routes/key-auth-route');
     expect(route.json.value).toMatchObject({ id: 'key-auth-route', uri: '/anything', plugins: { 'key-auth': {} } });
     const secret = await curl('GET', '/apisix/admin/secrets/aws/john');
-    expect(secret.json.value).toMatchObject({ id: 'john', region: 'ap-southeast-2' });
+    expect(secret.json.value).toMatchObject({ id: 'aws/john', region: 'ap-southeast-2' });
   });
 
   it('ignores a stale X-API-KEY while keyless (APISIX docs send one on every call)', async () => {

@@ -119,9 +119,13 @@ describe('ConfigSync against the embedded store', () => {
     await store.put(`${P}/consumers/jack/credentials/c2`, JSON.stringify({ plugins: {} }));
     await store.put(`${P}/services/s1`, JSON.stringify({ upstream: { nodes: { 'a:80': 1 } } }));
     await store.put(`${P}/services/s2`, JSON.stringify({ upstream: { nodes: { 'a:80': 'heavy' } } }));
+    // A secret manager's id in APISIX's stored form, and in the plain form older versions wrote.
+    await store.put(`${P}/secrets/aws/a2`, JSON.stringify({ id: 'aws/a2', region: 'eu-west-1' }));
+    await store.put(`${P}/secrets/aws/a3`, JSON.stringify({ id: 'a3', region: 'eu-west-1' }));
     const { sync, rec } = startSync(store);
     await sync.whenReady();
-    expect(rec.log.sort()).toEqual([`put ${P}/consumers/jack/credentials/c1@4`, `put ${P}/secrets/aws/a1@2`, `put ${P}/services/s1@6`]);
+    expect(rec.log.sort()).toEqual([`put ${P}/consumers/jack/credentials/c1@4`, `put ${P}/secrets/aws/a1@2`, `put ${P}/secrets/aws/a2@8`,
+      `put ${P}/secrets/aws/a3@9`, `put ${P}/services/s1@6`]);
   });
 
   it('decrypts fields encrypted at rest, and rejects them when it has no keyring', async () => {

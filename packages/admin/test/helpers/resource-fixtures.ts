@@ -38,6 +38,10 @@ export interface ResourceFixture {
   setup?: Array<[string, string, unknown]>;
   /** Fields replies never show. */
   hidden?: string[];
+  /** The `id` stored and shown for item `id`, when it is not `id` itself (secrets: `aws/<id>`, as APISIX). */
+  storedId?(id: string): string;
+  /** The `error_msg` of a PATCH that names no item, when it is not `missing <kind> id`. */
+  patchWithoutId?: string;
 }
 
 const v = (...verbs: Verb[]) => new Set(verbs);
@@ -80,21 +84,21 @@ export const RESOURCE_FIXTURES: ResourceFixture[] = [
     invalid: [{ plugins: { 'key-auth': { key: 1 } } }, 'failed to check the configuration of plugin key-auth err: property "key" validation failed: wrong type: expected string, got number'],
   },
   {
-    path: 'secrets/aws', kind: 'secret', identity: 'id', verbs: v('GET', 'PUT', 'PATCH', 'DELETE'), ids: ['a1', 'a2'],
+    path: 'secrets/aws', kind: 'secret', identity: 'id', storedId: (id) => `aws/${id}`, patchWithoutId: 'no secret id', verbs: v('GET', 'PUT', 'PATCH', 'DELETE'), ids: ['a1', 'a2'],
     body: () => ({ region: 'us-east-1', access_key_id: 'AKIAEXAMPLE', secret_access_key: 'aws-secret' }),
     change: { region: 'eu-west-1' },
     invalid: [{ region: 'x', endpoint_url: 'ftp://x' }, 'invalid configuration: property "endpoint_url" validation failed: failed to match pattern "^https?://" with "ftp://x"'],
     patch: { body: { region: 'eu-west-1', session_token: 'tok' }, subPath: 'endpoint_url', subValue: 'http://127.0.0.1:4566' },
   },
   {
-    path: 'secrets/vault', kind: 'secret', identity: 'id', verbs: v('GET', 'PUT', 'PATCH', 'DELETE'), ids: ['v1', 'v2'],
+    path: 'secrets/vault', kind: 'secret', identity: 'id', storedId: (id) => `vault/${id}`, patchWithoutId: 'no secret id', verbs: v('GET', 'PUT', 'PATCH', 'DELETE'), ids: ['v1', 'v2'],
     body: () => ({ uri: 'http://127.0.0.1:8200', prefix: 'kv/apisix', token: 'vault-token' }),
     change: { namespace: 'ns' },
     invalid: [{ uri: 'http://x', prefix: 'p' }, 'invalid configuration: property "token" is required'],
     patch: { body: { namespace: 'team' }, subPath: 'prefix', subValue: 'kv/other' },
   },
   {
-    path: 'secrets/gcp', kind: 'secret', identity: 'id', verbs: v('GET', 'PUT', 'PATCH', 'DELETE'), ids: ['g1', 'g2'],
+    path: 'secrets/gcp', kind: 'secret', identity: 'id', storedId: (id) => `gcp/${id}`, patchWithoutId: 'no secret id', verbs: v('GET', 'PUT', 'PATCH', 'DELETE'), ids: ['g1', 'g2'],
     body: () => ({ auth_file: '/etc/portico/gcp.json' }),
     change: { ssl_verify: true },
     invalid: [{}, 'invalid configuration: object matches none of the required'],

@@ -3,6 +3,15 @@ import { idSchema, timestampSchema } from './common';
 const stamps = { create_time: timestampSchema, update_time: timestampSchema };
 
 /**
+ * A secret manager's id as APISIX stores it, `<manager>/<id>` (`"aws/1"` under
+ * `/secrets/aws/1`): APISIX data planes refuse a value whose id has no manager. A plain id
+ * (`"1"`, what older Portico versions stored) is still read.
+ */
+function secretIdSchema(manager: string) {
+  return { anyOf: [...idSchema.anyOf, { type: 'string', pattern: `^${manager}/[a-zA-Z0-9-_.]{1,64}$` }] };
+}
+
+/**
  * Settings every secret manager accepts (Portico adds): cache behaviour and call limits.
  * `rotation_grace`: seconds key-auth keeps accepting the previous value of a referenced key
  * after this node first sees a new one (default 0). `resurrect_ttl`: seconds an expired value
@@ -25,7 +34,7 @@ export const awsSecretSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    id: idSchema,
+    id: secretIdSchema('aws'),
     access_key_id: { type: 'string', minLength: 1 },
     secret_access_key: { type: 'string', minLength: 1 },
     session_token: { type: 'string', minLength: 1 },
@@ -47,7 +56,7 @@ export const vaultSecretSchema = {
   additionalProperties: false,
   required: ['uri', 'prefix', 'token'],
   properties: {
-    id: idSchema,
+    id: secretIdSchema('vault'),
     uri: { type: 'string', pattern: '^https?://' },
     prefix: { type: 'string' },
     token: { type: 'string', minLength: 1 },
@@ -64,7 +73,7 @@ export const gcpSecretSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    id: idSchema,
+    id: secretIdSchema('gcp'),
     auth_config: {
       type: 'object',
       additionalProperties: false,
