@@ -2,7 +2,7 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import { ConfigStore, FieldCipher, Logger, PorticoConfig, componentLogger, normalizePrefix } from '@portico/core';
 import { AdminKey, adminListenIp, keylessAllowed } from './admin-keys';
-import { authMiddleware } from './auth';
+import { adminRoleOf, authMiddleware } from './auth';
 import { clusterEndpoint } from './cluster';
 import { readJsonBody } from './body';
 import { AddressSet } from './cidr';
@@ -109,7 +109,8 @@ async function dispatch(handlers: ResourceHandlers, ctx: Koa.Context): Promise<R
   if (!target.def.verbs.has(verb)) throw methodNotSupported(ctx.method, target.def.kind);
   switch (verb) {
     case 'GET':
-      return handlers.get(target, ctx.query);
+      // Anything but a known admin reads sensitive fields masked (SPEC §12).
+      return handlers.get(target, ctx.query, { masked: adminRoleOf(ctx) !== 'admin' });
     case 'PUT':
       return handlers.put(target, await readJsonBody(ctx.req));
     case 'POST':

@@ -35,6 +35,11 @@ function presentedKey(header: string, query: unknown): string | undefined {
   return typeof fromQuery === 'string' && fromQuery !== '' ? fromQuery : undefined;
 }
 
+/** The role a request was admitted with (set by authMiddleware; keyless access is admin). */
+export function adminRoleOf(ctx: { state: Record<string, unknown> }): AdminRole | undefined {
+  return ctx.state.adminRole as AdminRole | undefined;
+}
+
 /**
  * Network then key checks, before any handler runs (so an unauthenticated body is never read).
  * Keys are compared as SHA-256 digests with timingSafeEqual — equal lengths whatever the input —
@@ -56,6 +61,9 @@ export function authMiddleware(opts: AuthOptions): Middleware {
       }
       if (role === undefined) throw unauthorized('wrong apikey');
       if (role === 'viewer' && !VIEWER_METHODS.has(ctx.method)) throw unauthorized('invalid method for role viewer');
+      ctx.state.adminRole = role;
+    } else {
+      ctx.state.adminRole = 'admin';
     }
     await next();
   };

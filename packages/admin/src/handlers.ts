@@ -27,6 +27,12 @@ export interface HandlerDeps {
   logger?: Logger;
 }
 
+/** How a read is shown. */
+export interface ReadOptions {
+  /** Sensitive fields masked (SPEC §12: what a viewer reads). */
+  masked?: boolean;
+}
+
 /** Compare-and-swap retries before a PUT/POST gives up as contended (then 503, as a lost PATCH race). */
 const MAX_WRITE_ATTEMPTS = 20;
 
@@ -60,13 +66,16 @@ export class ResourceHandlers {
     this.values = new StoredValues(deps.cipher, deps.logger ?? componentLogger('admin'));
   }
 
-  /** `query` matters to lists only (paging, filters); reading one item ignores it. */
-  async get(t: Target, query: QueryParams): Promise<Reply> {
-    if (t.id === undefined) return this.list(t, query);
+  /**
+   * `query` matters to lists only (paging, filters); reading one item ignores it. `masked`:
+   * sensitive fields are replaced by a mask (a viewer's read), before any filter sees them.
+   */
+  async get(t: Target, query: QueryParams, opts: ReadOptions = {}): Promise<Reply> {
+    if (t.id === undefined) return this.list(t, query, opts);
     if (!pathIsPlausible(t)) throw keyNotFound();
     const kv = await this.store.get(itemKey(this.prefix, t, t.id));
     if (!kv) throw keyNotFound();
-    return { status: 200, body: this.item(t, kv) };
+    return { status: 200, body: this.item(t, kv, opts) };
   }
 
   /**
@@ -74,7 +83,7 @@ export class ResourceHandlers {
    * empty collection is an empty list (Portico differs: APISIX can answer 404). Consumer lists
    * leave credentials out.
    */
-  private async list(t: Target, params: QueryParams): Promise<Reply> {
+  private async list(t: Target, params: QueryParams, opts: ReadOptions): Promise<Reply> {
     if (t.extra.length > 0) throw keyNotFound();
     const query = parseListQuery(params);
     // A scope that cannot exist (credentials of an invalid username, an unknown manager) is empty.
@@ -86,12 +95,12 @@ export class ResourceHandlers {
         return ref !== undefined && ref.resource === t.def.name;
       })
       .sort((a, b) => a.createRevision - b.createRevision || (a.key < b.key ? -1 : 1));
-    return { status: 200, body: applyListQuery(mine.map((kv) => this.item(t, kv)), query) };
+    return { status: 200, body: applyListQuery(mine.map((kv) => this.item(t, kv, opts)), query) };
   }
 
   /** APISIX's item shape in GET replies. */
-  private item(t: Target, kv: KeyValue) {
-    return { key: kv.key, value: this.values.forReply(t.def, kv), createdIndex: kv.createRevision, modifiedIndex: kv.modRevision };
+  private item(t: Target, kv: KeyValue, opts: ReadOptions) {
+    return { key: kv.key, value: this.values.forReply(t.def, kv, opts.masked === true), createdIndex: kv.createRevision, modifiedIndex: kv.modRevision };
   }
 
   async put(t: Target, body: JsonBody): Promise<Reply> {

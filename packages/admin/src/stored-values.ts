@@ -1,4 +1,4 @@
-import { FieldCipher, FieldDecryptionError, KeyValue, Logger, ResourceName, decryptFields, encryptFields, isPlainObject } from '@portico/core';
+import { FieldCipher, FieldDecryptionError, KeyValue, Logger, MASKED_VALUE, ResourceName, decryptFields, encryptFields, isPlainObject, maskFields } from '@portico/core';
 import { badRequest } from './errors';
 import type { ResourceDef } from './resources';
 
@@ -61,18 +61,22 @@ export class StoredValues {
    * A stored value as a reply shows it: decrypted (plaintext in replies, SPEC §5.6), hidden
    * fields removed. An unparseable value is shown as the stored text; one that cannot be
    * decrypted keeps its ciphertext (useless without the keyring) and is logged by key only.
+   * `masked` (a viewer's read, SPEC §12): sensitive fields replaced by a mask, and an
+   * unparseable value is not shown at all (it could be anything).
    */
-  forReply(def: ResourceDef, kv: KeyValue): unknown {
+  forReply(def: ResourceDef, kv: KeyValue, masked = false): unknown {
     const parsed = parseStored(kv);
-    if (parsed === undefined) return kv.value;
-    let value = parsed;
+    if (parsed === undefined) return masked ? MASKED_VALUE : kv.value;
+    let value: unknown = parsed;
     try {
       value = decryptFields(def.name, parsed, this.cipher);
     } catch (err) {
       if (!(err instanceof FieldDecryptionError)) throw err;
       this.log.warn({ key: kv.key, reason: err.message }, 'stored value cannot be decrypted; shown as stored');
     }
-    return hideFields(def, def.name === 'secrets' ? withManagerInId(kv.key, value) : value);
+    if (def.name === 'secrets') value = withManagerInId(kv.key, value);
+    if (masked) value = maskFields(def.name, value);
+    return hideFields(def, value);
   }
 }
 

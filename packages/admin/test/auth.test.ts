@@ -51,6 +51,44 @@ describe('admin authentication (SPEC §1)', () => {
     expect(await h.store.get('/apisix/routes/viewer-try')).toBeUndefined();
   });
 
+  it('shows a viewer sensitive fields masked; the admin reads them in clear', async () => {
+    const admin = { 'X-API-KEY': ADMIN_KEY };
+    const viewer = { 'X-API-KEY': VIEWER_KEY };
+    const aws = { region: 'us-east-1', access_key_id: 'AKIAVIEWERTEST', secret_access_key: 'viewer-test-secret-access-key', session_token: 'viewer-test-session-token' };
+    expect((await request(h.base, 'PUT', '/apisix/admin/secrets/aws/masked', aws, admin)).status).toBe(201);
+    expect((await request(h.base, 'PUT', '/apisix/admin/secrets/vault/masked', { uri: 'http://127.0.0.1:1', prefix: 'kv', token: 'viewer-test-vault-token' }, admin)).status).toBe(201);
+    const consumer = { username: 'masked', plugins: { 'key-auth': { key: 'viewer-test-consumer-key' }, 'basic-auth': { username: 'm', password: 'viewer-test-password' } } };
+    expect((await request(h.base, 'PUT', '/apisix/admin/consumers', consumer, admin)).status).toBe(201);
+    const cred = { plugins: { 'jwt-auth': { key: 'masked-jwt', secret: 'viewer-test-jwt-secret' } } };
+    expect((await request(h.base, 'PUT', '/apisix/admin/consumers/masked/credentials/c1', cred, admin)).status).toBe(201);
+    const ref = { plugins: { 'key-auth': { key: '$secret://aws/masked/consumer/key' } } };
+    expect((await request(h.base, 'PUT', '/apisix/admin/consumers/masked/credentials/c2', ref, admin)).status).toBe(201);
+
+    const M = '******';
+    const reads: Array<[string, unknown]> = [
+      ['/apisix/admin/secrets/aws/masked', { ...aws, secret_access_key: M, session_token: M }],
+      ['/apisix/admin/secrets/vault/masked', { token: M }],
+      ['/apisix/admin/consumers/masked', { plugins: { 'key-auth': { key: M }, 'basic-auth': { username: 'm', password: M } } }],
+      ['/apisix/admin/consumers/masked/credentials/c1', { plugins: { 'jwt-auth': { key: 'masked-jwt', secret: M } } }],
+      // A reference names where the value lives, not the value: shown as it is.
+      ['/apisix/admin/consumers/masked/credentials/c2', ref],
+    ];
+    for (const [path, shown] of reads) {
+      const r = await request(h.base, 'GET', path, undefined, viewer);
+      expect([path, r.status, r.json.value]).toEqual([path, 200, expect.objectContaining(shown)]);
+    }
+    const lists = await Promise.all(['/apisix/admin/secrets', '/apisix/admin/consumers', '/apisix/admin/consumers/masked/credentials']
+      .map((p) => request(h.base, 'GET', p, undefined, viewer)));
+    const listed = JSON.stringify(lists.map((r) => r.json));
+    for (const secret of ['viewer-test-secret-access-key', 'viewer-test-session-token', 'viewer-test-vault-token', 'viewer-test-consumer-key', 'viewer-test-password', 'viewer-test-jwt-secret']) {
+      expect(listed).not.toContain(secret);
+    }
+    expect(listed).toContain(M);
+    // The admin still reads what it wrote.
+    expect((await request(h.base, 'GET', '/apisix/admin/secrets/aws/masked', undefined, admin)).json.value.secret_access_key).toBe(aws.secret_access_key);
+    expect((await request(h.base, 'GET', '/apisix/admin/consumers/masked', undefined, admin)).json.value.plugins['key-auth'].key).toBe('viewer-test-consumer-key');
+  });
+
   it('uses the non-empty keys of config.yaml when no resolved keys are given', async () => {
     const { store, cleanup } = await openTestStore();
     const cfg = testConfig({ deployment: { admin: { admin_key: [{ name: 'a', key: 'from-config', role: 'admin' }, { name: 'e', key: '', role: 'viewer' }] } } });

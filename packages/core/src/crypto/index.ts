@@ -2,4 +2,4 @@ export { ENCRYPTED_PREFIX, FieldCipher, FieldDecryptionError, MIN_KEYRING_ENTRY_
 export type { FieldCipherOptions } from './field-cipher';
 export { KEYRING_FILE, fieldCipherFromConfig, loadKeyring } from './keyring';
 export type { KeyringMode } from './keyring';
-export { SENSITIVE_FIELDS, decryptFields, encryptFields } from './sensitive-fields';
+export { MASKED_VALUE, SENSITIVE_FIELDS, decryptFields, encryptFields, maskFields } from './sensitive-fields';

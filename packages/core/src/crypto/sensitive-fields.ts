@@ -1,9 +1,10 @@
 import type { ResourceName } from '../keys';
 import { isPlainObject } from '../plain-object';
+import { isSecretReference } from '../schemas/common';
 import { FieldCipher, FieldDecryptionError } from './field-cipher';
 
 /**
- * Fields encrypted at rest, per resource (SPEC §5.6), as paths into the stored value; `*`
+ * Fields encrypted at rest (SPEC §5.6) and masked for viewers (SPEC §12), per resource, as paths into the stored value; `*`
  * stands for every element of an array. Consumers and credentials carry the same auth
  * plugins. Listed: key-auth `key`, basic-auth `password`, secret-manager credentials, ssl
  * private keys. gcp's inline service-account `private_key` is listed too (the same kind of
@@ -72,4 +73,16 @@ export function decryptFields<T>(kind: ResourceName, value: T, cipher: FieldCiph
       throw new FieldDecryptionError(`cannot decrypt field ${field} of ${kind}: ${(err as Error).message}`);
     }
   });
+}
+
+/** What a viewer (read-only admin key) reads in place of a sensitive value (SPEC §12). */
+export const MASKED_VALUE = '******';
+
+/**
+ * `value` as a viewer is shown it: every sensitive field replaced by MASKED_VALUE, whether it
+ * is plaintext or ciphertext the node could not decrypt. A secret reference (`$secret://`,
+ * `$env://`) names where the value lives, not the value, and is shown as it is.
+ */
+export function maskFields<T>(kind: ResourceName, value: T): T {
+  return mapFields(kind, value, (s) => (isSecretReference(s) ? s : MASKED_VALUE));
 }
