@@ -131,6 +131,8 @@ export function setBodyCallback(parser: NativeParser, onBody: ((chunk: Buffer) =
 export interface ServerParser extends NativeParser {
   /** The buffer of the read being parsed (the bytes after an upgrade request's head). */
   getCurrentBuffer(): Buffer;
+  /** Lets a parser stopped by its head callback (HPE_PAUSED) go on with the next execute. */
+  resume(): void;
 }
 
 /** Method names by the parser's method index. */

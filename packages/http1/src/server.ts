@@ -4,6 +4,7 @@ import net from 'node:net';
 import { Readable } from 'node:stream';
 import { isName, lowerName } from './header-names';
 import { HeadBytes } from './pieces';
+import { validHost } from './host';
 import { atBatchEnd } from './write-batch';
 import { closeParserLater, consumeReads, createRequestParser, HTTP_METHODS, nativeParserAvailable, streamReads, type ConsumedReads, type ServerParser } from './native-parser';
 
@@ -34,11 +35,23 @@ const ERROR_RESPONSES: Record<string, string> = {
 };
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
 /**
- * Pipelined requests a connection may have waiting for their answers before it stops reading
- * (node:http stops once the answers' output backs up): a flood of pipelined requests must not
- * become a flood of upstream requests. What one read already holds is still parsed.
+ * Pipelined requests a connection may have waiting for their answers: the parser stops after
+ * the head that reaches it, and the rest of what was read waits unparsed until an answer is
+ * done. A flood of pipelined requests, even in one read, must not become a flood of upstream
+ * requests.
  */
 const MAX_PIPELINED = 32;
+/**
+ * llhttp's HPE_PAUSED: returned from the head callback, it stops the parser right after that
+ * head; execute() then reports an error with this code and where it stopped (bytesParsed).
+ */
+const PAUSE_PARSER = 21;
+/**
+ * How long a closing connection keeps reading (and discarding) after its last answer, for the
+ * client to see that answer and close its side: closing a socket that still has unread input
+ * makes the kernel send a reset, which can destroy the answer on its way (nginx's lingering close).
+ */
+const LINGER_MS = 5000;
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** Written behind an answer's bytes, for the callback that says they left the socket's buffer. */
 const EMPTY = Buffer.alloc(0);
@@ -61,6 +74,9 @@ export const ownServerAvailable = nativeParserAvailable && typeof addHeaderLine 
 export class H1Server extends EventEmitter {
   private readonly server: net.Server;
   private readonly connections = new Set<ServerConnection>();
+  /** Shutting down: every answer that can be the last on its connection says Connection: close. */
+  draining = false;
+  private idleCheckScheduled = false;
 
   constructor(readonly options: H1ServerOptions, readonly onRequest: RequestListener, readonly onUpgrade: UpgradeListener) {
     super();
@@ -90,9 +106,38 @@ export class H1Server extends EventEmitter {
     return this.connections.size;
   }
 
-  closeIdleConnections(): void {
-    for (const c of this.connections) c.closeIfIdle();
+  /**
+   * Graceful shutdown: answers from now on close their connection unless more requests are
+   * known to be waiting on it, and idle connections are closed between requests (see
+   * closeIdleConnections). Call close() too, to stop accepting.
+   */
+  drain(): void {
+    this.draining = true;
+    for (const c of this.connections) c.drain();
+    this.closeIdleConnections();
   }
+
+  /**
+   * Closes the connections that are idle, between requests, cleanly (FIN, then the client's
+   * close is awaited, as in a lingering close). A connection is checked only once the event
+   * loop has polled the sockets again, so that one whose next request has already arrived is
+   * not taken for idle: it is answered instead.
+   */
+  closeIdleConnections(): void {
+    if (this.idleCheckScheduled) return;
+    this.idleCheckScheduled = true;
+    setImmediate(this.afterPoll);
+  }
+
+  /** (setImmediate runs in this iteration's check phase; the second one after the next poll) */
+  private readonly afterPoll = (): void => {
+    setImmediate(this.closeIdleNow);
+  };
+
+  private readonly closeIdleNow = (): void => {
+    this.idleCheckScheduled = false;
+    for (const c of this.connections) c.closeIfIdle();
+  };
 
   closeAllConnections(): void {
     for (const c of this.connections) c.destroy();
@@ -121,6 +166,24 @@ class ServerConnection {
   private upgrading?: ServerRequest;
   private closed = false;
   private readPaused = false;
+  /** A request's bytes have begun and its message is not complete yet. */
+  private messageOpen = false;
+  /**
+   * No further request on this connection is dispatched: an answer that closes it is decided
+   * (Connection: close either way, a 400). What arrives after is read and discarded.
+   */
+  private noMore = false;
+  /** The parser stopped at the pipelining limit; `leftover` holds what it has not parsed yet. */
+  private parserPaused = false;
+  private leftover?: Buffer;
+  private resumeScheduled = false;
+  /** The request being received cannot take more body now (its reader is full). */
+  private bodyFull = false;
+  /** The last answer is out and our side is closed: reading only until the client closes. */
+  private lingering = false;
+  private lingerTimer?: NodeJS.Timeout;
+  /** The server is shutting down (H1Server.drain). */
+  draining = false;
   /**
    * Which timeout runs: the headers one while a head is arriving, the keep-alive one while
    * idle. Each has its own Timeout, made once and refreshed; a firing of the other is ignored.
@@ -156,6 +219,7 @@ class ServerConnection {
       onMessageComplete: this.onMessageComplete,
       onExecute: this.onExecute,
     }, server.options.maxHeaderSize);
+    this.draining = server.draining;
     const consumed = consumeReads(this.parser, socket);
     this.consumed = consumed !== undefined;
     this.reads = consumed ?? streamReads(socket);
@@ -175,7 +239,8 @@ class ServerConnection {
 
   /** The first byte of a request: its head must be complete within the headers timeout (slowloris). */
   private readonly onMessageBegin = (): void => {
-    if (!this.closed && this.queue.length === 0) this.setTimer('headers');
+    this.messageOpen = true;
+    if (!this.closed && !this.noMore && this.queue.length === 0) this.setTimer('headers');
   };
 
   private readonly onHeaders = (headers: string[], url: string): void => {
@@ -196,6 +261,9 @@ class ServerConnection {
       url = this.earlyUrl;
       this.earlyUrl = '';
     }
+    // Behind an answer that closes the connection nothing is dispatched; the parser stops here
+    // and the bytes are discarded.
+    if (this.noMore) return PAUSE_PARSER;
     const name = HTTP_METHODS[method ?? -1] ?? 'GET';
     // CONNECT (a tunnel nobody here serves): the connection is dropped, as node:http drops it
     // without a 'connect' listener.
@@ -214,14 +282,17 @@ class ServerConnection {
     this.incoming = req;
     const res = new ServerResponse(req, this, shouldKeepAlive, this.server.options.keepAliveTimeout);
     this.queue.push(res);
-    if (this.queue.length >= MAX_PIPELINED) this.pauseReads();
+    // Its answer is the last: what is pipelined behind it is not dispatched.
+    if (!shouldKeepAlive) this.noMore = true;
+    // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host (node:http's requireHostHeader),
+    // and for any request with more than one Host or an invalid one (node:http takes those).
+    const host = req.headers.host;
+    if (req.duplicateHost || (host === undefined ? versionMajor === 1 && versionMinor === 1 : !validHost(host))) {
+      res.writeHead(400, ['Connection', 'close']);
+      res.end();
+      return 0;
+    }
     if (versionMajor === 1 && versionMinor === 1) {
-      // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400 (node:http's requireHostHeader).
-      if (req.headers.host === undefined) {
-        res.writeHead(400, ['Connection', 'close']);
-        res.end();
-        return 0;
-      }
       const expect = req.headers.expect;
       if (expect !== undefined) {
         if (!EXPECT_CONTINUE.test(expect)) {
@@ -233,6 +304,13 @@ class ServerConnection {
       }
     }
     this.server.onRequest(req, res);
+    // The pipelining limit: nothing more is parsed (not even this request's body) until an
+    // earlier answer is done.
+    if (this.queue.length >= MAX_PIPELINED && !this.closed && !this.noMore) {
+      this.parserPaused = true;
+      this.updateReads();
+      return PAUSE_PARSER;
+    }
     return 0;
   };
 
@@ -240,7 +318,10 @@ class ServerConnection {
     const req = this.incoming;
     if (!req || this.closed) return;
     // (node's parser hands each body chunk over as a copy of its read buffer)
-    if (!req.feed(chunk)) this.pauseReads();
+    if (!req.feed(chunk)) {
+      this.bodyFull = true;
+      this.updateReads();
+    }
   };
 
   private readonly onMessageComplete = (): void => {
@@ -248,18 +329,30 @@ class ServerConnection {
     // parser still holds: they belong to no request, and must not become the next one's.
     if (this.early.length > 0) this.early = [];
     this.earlyUrl = '';
+    this.messageOpen = false;
     const req = this.incoming;
     if (!req) return;
     this.incoming = undefined;
+    this.bodyFull = false;
     req.bodyComplete();
-    // answered before its end was parsed (a reply made at once): the connection is idle now
-    if (this.queue.length === 0 && !this.closed) this.setTimer('idle');
+    if (this.queue.length === 0 && !this.closed) {
+      // answered before its end was parsed (a reply made at once): the connection is idle now
+      if (!this.noMore) this.setTimer('idle');
+      if (this.draining) this.server.closeIdleConnections();
+    }
+    this.updateReads();
   };
 
   private readonly onExecute = (ret: number | Error, data?: Buffer): void => {
     if (this.closed) return;
     // (not `instanceof Error`: the parser's errors may come from another realm, as under jest)
-    if (typeof ret !== 'number') return this.parseError(ret);
+    if (typeof ret !== 'number') {
+      const err = ret as Error & { code?: string; bytesParsed?: number };
+      if (err.code === 'HPE_PAUSED') return this.parserStopped(err.bytesParsed ?? 0, data);
+      // Behind the last answer, bytes are only discarded (unless they are its own body).
+      if (this.noMore && !this.incoming) return;
+      return this.parseError(err);
+    }
     const req = this.upgrading;
     if (req) {
       const buf = data ?? this.parser.getCurrentBuffer();
@@ -267,6 +360,43 @@ class ServerConnection {
       this.handOver(req, Buffer.from(buf.subarray(ret)));
       return;
     }
+  };
+
+  /**
+   * The parser stopped after a head (PAUSE_PARSER), or was still stopped: what it did not parse
+   * of this read waits, unless nothing more is to be dispatched on this connection.
+   */
+  private parserStopped(parsed: number, data: Buffer | undefined): void {
+    if (this.noMore) {
+      this.leftover = undefined;
+      return this.updateReads();
+    }
+    this.parserPaused = true;
+    // (the parser's own read buffer is reused by the next read: getCurrentBuffer copies it)
+    const buf = data ?? this.parser.getCurrentBuffer();
+    if (parsed < buf.length) {
+      const rest = buf.subarray(parsed);
+      this.leftover = this.leftover ? Buffer.concat([this.leftover, rest]) : rest;
+    }
+    this.updateReads();
+  }
+
+  /** An earlier answer is done: parsing goes on where it stopped (not from inside a parser callback). */
+  private scheduleResume(): void {
+    if (this.resumeScheduled) return;
+    this.resumeScheduled = true;
+    atBatchEnd(this.resumeParsing);
+  }
+
+  private readonly resumeParsing = (): void => {
+    this.resumeScheduled = false;
+    if (this.closed || !this.parserPaused || this.noMore || this.queue.length >= MAX_PIPELINED) return;
+    this.parserPaused = false;
+    this.parser.resume();
+    const buf = this.leftover;
+    this.leftover = undefined;
+    if (buf) this.onExecute(this.parser.execute(buf), buf);
+    this.updateReads();
   };
 
   /** A request the parser refused: node:http's answer, unless an answer is already on its way. */
@@ -310,7 +440,7 @@ class ServerConnection {
    */
   private readonly onEnd = (): void => {
     if (this.closed) return;
-    this.parser.finish();
+    if (!this.parserPaused && !this.noMore) this.parser.finish();
     if (this.socket.writable) this.socket.end();
     else this.destroy();
   };
@@ -322,6 +452,7 @@ class ServerConnection {
   private readonly onClose = (): void => {
     if (this.closed) return;
     this.closed = true;
+    this.leftover = undefined;
     this.clearTimers();
     this.server.gone(this);
     const req = this.incoming;
@@ -437,11 +568,74 @@ class ServerConnection {
     this.timerKind = 'none';
     clearTimeout(this.headersTimer);
     if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
   }
 
-  closeIfIdle(): void {
-    if (this.queue.length === 0 && !this.incoming) this.destroy();
+  /** Between requests: nothing received that is not answered, nothing to answer. */
+  private get idle(): boolean {
+    return this.queue.length === 0 && !this.incoming && !this.messageOpen && this.leftover === undefined && !this.parserPaused;
   }
+
+  /** Closes the connection cleanly if it is between requests (shutdown, closeIdleConnections). */
+  closeIfIdle(): void {
+    if (this.closed || this.lingering || !this.idle) return;
+    this.noMore = true;
+    this.closeAfterLastAnswer();
+  }
+
+  /** Shutdown begins: see lastKnown. */
+  drain(): void {
+    this.draining = true;
+  }
+
+  /**
+   * Whether `res` answers the last request this connection knows of (nothing behind it in the
+   * queue, parsed in part or read and waiting): a draining connection closes after it. An
+   * answer made while its own request is still being parsed cannot know what follows it in
+   * the read: it keeps the connection, which is then closed as idle (closeIfIdle).
+   */
+  lastKnown(res: ServerResponse): boolean {
+    return this.queue[this.queue.length - 1] === res && !this.messageOpen && this.leftover === undefined && !this.parserPaused;
+  }
+
+  /**
+   * `res` closes the connection (its head says Connection: close): no further request is
+   * dispatched, and those already waiting behind it are abandoned now, so that their upstream
+   * requests are cancelled rather than answered to nobody.
+   */
+  closingAnswer(res: ServerResponse): void {
+    this.noMore = true;
+    this.leftover = undefined;
+    const i = this.queue.indexOf(res);
+    if (i < 0 || i === this.queue.length - 1) return;
+    for (const later of this.queue.splice(i + 1)) {
+      if (later.req === this.incoming) {
+        this.incoming = undefined;
+        this.bodyFull = false;
+      }
+      if (!later.req.complete) later.req.abort();
+      later.aborted();
+    }
+    this.updateReads();
+  }
+
+  /**
+   * The last answer is out: our side is closed (FIN) and the connection is read until the
+   * client closes its side, or LINGER_MS, what arrives discarded.
+   */
+  private closeAfterLastAnswer(): void {
+    this.writeOut();
+    this.socket.end();
+    this.lingering = true;
+    this.setTimer('none');
+    this.lingerTimer = setTimeout(this.onLingerTimeout, LINGER_MS);
+    this.lingerTimer.unref();
+    this.updateReads();
+  }
+
+  private readonly onLingerTimeout = (): void => {
+    this.destroy();
+  };
 
   destroy(): void {
     this.socket.destroy();
@@ -449,15 +643,23 @@ class ServerConnection {
 
   /** The request body's reader wants more. */
   resumeReads(): void {
-    if (!this.readPaused || this.closed) return;
-    this.readPaused = false;
-    this.reads.resume();
+    if (!this.bodyFull) return;
+    this.bodyFull = false;
+    this.updateReads();
   }
 
-  private pauseReads(): void {
-    if (this.readPaused || this.closed) return;
-    this.readPaused = true;
-    this.reads.pause();
+  /**
+   * Reads the socket unless something waits: the parser (stopped at the pipelining limit) or
+   * the body's reader (full). Behind the last answer, reads go on and are discarded, so that a
+   * client that leaves is still seen.
+   */
+  private updateReads(): void {
+    if (this.closed) return;
+    const hold = !this.lingering && (this.parserPaused || (this.bodyFull && this.incoming !== undefined));
+    if (hold === this.readPaused) return;
+    this.readPaused = hold;
+    if (hold) this.reads.pause();
+    else this.reads.resume();
   }
 
   /**
@@ -492,15 +694,11 @@ class ServerConnection {
     // An unread request body is discarded, so the connection can go on (node:http's _dump).
     if (!req.complete || req.readableLength > 0) req.dump();
     if (res.last) {
-      if (!this.closed) {
-        this.writeOut();
-        this.socket.end();
-        // nothing more is read from a connection that is closing
-        this.detachReads();
-      }
+      // (closingAnswer left nothing behind it in the queue)
+      if (!this.closed) this.closeAfterLastAnswer();
       return;
     }
-    if (this.queue.length < MAX_PIPELINED && !this.incoming) this.resumeReads();
+    if (this.parserPaused && this.queue.length < MAX_PIPELINED) this.scheduleResume();
     const next = this.queue[0];
     if (next) {
       for (const d of next.held.splice(0)) this.write(next, d);
@@ -511,12 +709,10 @@ class ServerConnection {
       else this.drainOwed = true;
       return;
     }
-    if (!this.incoming) this.setTimer('idle');
-  }
-
-  private detachReads(): void {
-    this.setTimer('none');
-    this.pauseReads();
+    if (!this.incoming) {
+      this.setTimer('idle');
+      if (this.draining) this.server.closeIdleConnections();
+    }
   }
 }
 
@@ -524,6 +720,8 @@ class ServerConnection {
 export class ServerRequest extends Readable {
   readonly rawHeaders: string[];
   complete = false;
+  /** The head has more than one Host line (found while building `headers`). */
+  duplicateHost = false;
   /** The client left before the request was complete (node's IncomingMessage.aborted). */
   aborted = false;
   private parsedHeaders?: IncomingHttpHeaders;
@@ -561,7 +759,11 @@ export class ServerRequest extends Readable {
       // set-cookie (always a list) and names the object already has go through node's rules.
       const name = lowerName(raw[i]);
       if (out[name] === undefined && name !== 'set-cookie') out[name] = raw[i + 1];
-      else addHeaderLine.call(HEADER_RULES, raw[i], raw[i + 1], out);
+      else {
+        // (node's rules keep the first Host and drop the others: the server refuses the request)
+        if (name === 'host') this.duplicateHost = true;
+        addHeaderLine.call(HEADER_RULES, raw[i], raw[i + 1], out);
+      }
     }
     this.parsedHeaders = out;
     return out;
@@ -690,6 +892,9 @@ export class ServerResponse extends EventEmitter {
     this.statusCode = status;
     this.statusMessage = message ?? STATUS_CODES[status] ?? 'unknown';
     this.buildHead(headers, undefined);
+    // The head goes out at the end of this batch even if no body follows yet (server-sent
+    // events, long polls); a body written in the same batch goes out with it.
+    this.flushHead();
     return this;
   }
 
@@ -712,6 +917,8 @@ export class ServerResponse extends EventEmitter {
     const hasTe = (seen & SEEN_TE) !== 0;
     // HTTP/1.0 clients get no chunked framing: without a length the body ends with the connection.
     const framable = hasLength || hasTe || bodyLength !== undefined || http11;
+    // A server shutting down closes each connection after the last request it knows of.
+    if (!this.last && this.conn.draining && this.conn.lastKnown(this)) this.last = true;
     if (!(seen & SEEN_CONNECTION)) {
       if (!this.last && framable) {
         parts.add('Connection: keep-alive\r\n');
@@ -730,6 +937,7 @@ export class ServerResponse extends EventEmitter {
     }
     this.head = parts.add('\r\n').finish();
     this.headersSent = true;
+    if (this.last) this.conn.closingAnswer(this);
   }
 
   /** Validates one header (a list: each value) and adds it to HEAD_PARTS; returns the SEEN_* flags it sets. */
