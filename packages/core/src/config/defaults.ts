@@ -8,8 +8,9 @@ export const DEFAULT_CONFIG = {
     // Data-plane HTTP server. keepalive_timeout (s) is above common load-balancer idle timeouts
     // (AWS ALB 60 s) so the LB, not the gateway, closes idle connections (no request races a
     // close); the headers timeout is set a little above it. max_header_size (bytes): larger
-    // request heads get 431.
-    http: { keepalive_timeout: 75, max_header_size: 32768 },
+    // request heads get 431. send_timeout (s): a client that takes no response bytes for this
+    // long has its connection closed and its upstream request cancelled (nginx's send_timeout).
+    http: { keepalive_timeout: 75, max_header_size: 32768, send_timeout: 60 },
     // Proxy worker processes ("auto": one per CPU). With more than one, a primary process owns
     // the store watch and the secret cache and feeds the workers over IPC (nginx's
     // worker_processes; 1 keeps a laptop run to one process).

@@ -27,6 +27,7 @@ export const configSchema = {
           properties: {
             keepalive_timeout: { type: 'number', exclusiveMinimum: 0 },
             max_header_size: { type: 'integer', minimum: 1024 },
+            send_timeout: { type: 'number', exclusiveMinimum: 0 },
           },
         },
         lru: {

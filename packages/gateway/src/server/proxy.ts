@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { util as undiciUtil } from 'undici';
 import { componentLogger, type Logger } from '@portico/core';
@@ -22,7 +22,7 @@ import type { PluginChain } from '../plugins/pipeline';
 import type { GatewayTables, RouteRuntime } from '../config/gateway-tables';
 import type { Target, UpstreamRuntime } from '../upstream/upstream';
 import type { UpstreamHandler, UpstreamRequest } from '@portico/http1';
-import { H1Server, lowerName, ownServerAvailable } from '@portico/http1';
+import { atBatchEnd, H1Server, lowerName, ownServerAvailable, validHost } from '@portico/http1';
 
 /** The listening side: node:http's server, or the own one (@portico/http1). */
 interface DataPlaneServer {
@@ -54,7 +54,7 @@ export interface ProxyServerOptions {
   /** Request counters and upstream latency are recorded here when set. */
   metrics?: GatewayMetrics;
   /** `apisix.http` (config.yaml). */
-  http?: { keepalive_timeout?: number; max_header_size?: number };
+  http?: { keepalive_timeout?: number; max_header_size?: number; send_timeout?: number };
   /** CA bundle for https upstreams of websocket tunnels (`apisix.ssl.ssl_trusted_certificate`). */
   ca?: string | Buffer;
 }
@@ -65,6 +65,8 @@ const DEFAULT_KEEPALIVE_S = 75;
 const DEFAULT_MAX_HEADER_SIZE = 32 * 1024;
 
 const DEFAULT_TIMEOUT_S = 60;
+/** Time a client may take no response bytes before its connection is cut (nginx's send_timeout). */
+const DEFAULT_SEND_TIMEOUT_S = 60;
 
 /**
  * Lower-case header name from a raw header list (undici's Buffers or the own client's strings);
@@ -106,6 +108,15 @@ export class ProxyServer {
   private readonly metrics?: GatewayMetrics;
   private readonly serverOptions: http.ServerOptions;
   private readonly ca?: string | Buffer;
+  private readonly sendMs: number;
+  /** Shutting down (close): answers say Connection: close, idle connections are closed. */
+  private draining = false;
+  /**
+   * node:http's server only: the responses not closed yet, told to close their connection when
+   * a shutdown begins (the own server knows its connections itself).
+   */
+  private readonly nodeResponses?: Set<ClientResponse>;
+  private nodeIdleCheck = false;
 
   constructor(opts: ProxyServerOptions) {
     this.getTables = opts.tables;
@@ -113,6 +124,8 @@ export class ProxyServer {
     this.metrics = opts.metrics;
     this.ca = opts.ca;
     const keepAliveMs = (opts.http?.keepalive_timeout ?? DEFAULT_KEEPALIVE_S) * 1000;
+    this.sendMs = (opts.http?.send_timeout ?? DEFAULT_SEND_TIMEOUT_S) * 1000;
+    if (!ownHttpServer) this.nodeResponses = new Set();
     this.serverOptions = {
       requestTimeout: 0,
       keepAliveTimeout: keepAliveMs,
@@ -164,26 +177,53 @@ export class ProxyServer {
   }
 
   /**
-   * Stops accepting, lets in-flight requests finish until `deadlineMs`, then cuts what is
-   * left. Idle keep-alive connections are closed at once.
+   * Graceful shutdown: stops accepting; every request received is answered, with Connection:
+   * close on the last one a connection has; idle connections are closed between requests
+   * (never one whose next request has arrived). Resolves once every connection is closed, or
+   * at `deadlineMs`, when what is left is cut.
    */
   async close(deadlineMs = 10_000): Promise<void> {
-    const closed = this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
-    for (const s of this.servers) s.closeIdleConnections();
-    if (this.inflight > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, deadlineMs);
-        }),
-      ]);
-      clearTimeout(timer);
+    this.draining = true;
+    const closed = this.servers.map((s) => new Promise<void>((resolve) => {
+      if (s instanceof H1Server) s.close(resolve);
+      // (http.Server's own close() also destroys its idle connections at once, one whose next
+      // request is still unread included: net.Server's only stops accepting)
+      else net.Server.prototype.close.call(s as http.Server, () => resolve());
+    }));
+    for (const s of this.servers) {
+      if (s instanceof H1Server) s.drain();
     }
+    if (this.nodeResponses) {
+      for (const res of this.nodeResponses) closeAfterAnswer(res);
+      this.closeNodeIdleConnections();
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(closed),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, deadlineMs);
+      }),
+    ]);
+    clearTimeout(timer);
     for (const s of this.servers) s.closeAllConnections();
     for (const sock of this.upgraded) sock.destroy();
     await Promise.all(closed);
+    // (http.Server's close also stops its timeout checks; the listener is closed already)
+    for (const s of this.servers) if (!(s instanceof H1Server)) s.close();
     this.servers.length = 0;
+  }
+
+  /**
+   * node:http's idle connections, closed once the loop has polled the sockets again (see
+   * H1Server.closeIdleConnections): one whose next request has arrived is answered instead.
+   */
+  private closeNodeIdleConnections(): void {
+    if (this.nodeIdleCheck) return;
+    this.nodeIdleCheck = true;
+    setImmediate(() => setImmediate(() => {
+      this.nodeIdleCheck = false;
+      for (const s of this.servers) if (!(s instanceof H1Server)) s.closeIdleConnections();
+    }));
   }
 
   private readonly handle = (req: ClientRequest, res: ClientResponse): void => {
@@ -191,6 +231,15 @@ export class ProxyServer {
     // One shared listener, not a closure per request (and `on`, not `once`, which wraps it):
     // 'close' fires once per response anyway.
     res.on('close', this.onResponseClose);
+    if (this.nodeResponses) {
+      this.nodeResponses.add(res);
+      if (this.draining) closeAfterAnswer(res);
+      // node:http takes a duplicate or invalid Host; the own server refuses it itself.
+      if (badHost(req)) {
+        closeAfterAnswer(res);
+        return sendError(res, 400, 'bad request');
+      }
+    }
     try {
       this.route(req, res);
     } catch (err) {
@@ -213,6 +262,10 @@ export class ProxyServer {
     proxy.onRequestDone();
     proxy.metrics?.onResponseClose.call(this);
     (this as ExchangeTagged)[RUNNING_EXCHANGE]?.clientClosed();
+    if (proxy.nodeResponses) {
+      proxy.nodeResponses.delete(this);
+      if (proxy.draining) proxy.closeNodeIdleConnections();
+    }
   })(this);
 
   private onRequestDone(): void {
@@ -248,6 +301,8 @@ export class ProxyServer {
     const tables = this.getTables();
     const ctx = new RequestContext(req, res, tables.consumers, normalizePath(rawPath), rawPath, query,
       hostWithoutPort(hostHeader), normalizeRemoteAddress(req.socket.remoteAddress));
+    // RFC 9112 §3.2.2: an absolute-form target's authority replaces Host.
+    if (hostHeader !== req.headers.host) ctx.authority = hostHeader;
 
     const route = tables.router.match(ctx);
     if (!route) return this.unmatched(ctx, tables.globalChain);
@@ -296,7 +351,7 @@ export class ProxyServer {
       if (!upstream) return sendReply(ctx, { status: 502, body: { error_msg: `failed to find upstream by id: ${route.upstreamId}` } });
     }
     if (!upstream) return sendReply(ctx, { status: 503, body: { error_msg: 'missing upstream configuration in Route or Service' } });
-    const fwd = new Forwarding(ctx, upstream, route, this.log, this.metrics);
+    const fwd = new Forwarding(ctx, upstream, route, this.log, this.metrics, this.sendMs);
     if (isUpgrade(ctx.req)) return this.forwardUpgrade(fwd);
     fwd.next();
   }
@@ -386,6 +441,8 @@ export class Forwarding {
     route: RouteRuntime,
     readonly log: Logger,
     readonly metrics?: GatewayMetrics,
+    /** nginx's send_timeout: how long a client may take none of the response (0 = no limit). */
+    readonly sendMs = DEFAULT_SEND_TIMEOUT_S * 1000,
   ) {
     this.retries = upstream.retries ?? Math.max(0, upstream.pickable - 1);
     this.started = upstream.retryTimeoutMs > 0 ? Date.now() : 0;
@@ -483,19 +540,20 @@ export class Forwarding {
     }
     const up = this.upstream;
     const hostOv = ov?.get('host');
+    const clientHost = this.ctx.authority ?? h.host;
     out[n++] = 'host';
     out[n++] = typeof hostOv === 'string' ? hostOv // proxy-rewrite `host` beats pass_host
       : up.passHost === 'node' ? t.hostHeader
       : up.passHost === 'rewrite' ? (up.upstreamHost ?? t.hostHeader)
-      : (h.host ?? t.hostHeader);
+      : (clientHost ?? t.hostHeader);
     const xff = h['x-forwarded-for'];
     out[n++] = 'x-forwarded-for';
     out[n++] = xff ? `${xff}, ${remoteAddr}` : remoteAddr;
     out[n++] = 'x-forwarded-proto';
     out[n++] = 'http';
-    if (h.host !== undefined) {
+    if (clientHost !== undefined) {
       out[n++] = 'x-forwarded-host';
-      out[n++] = h.host;
+      out[n++] = clientHost;
     }
     out[n++] = 'x-forwarded-port';
     out[n++] = portText(req.socket.localPort);
@@ -561,6 +619,13 @@ class Exchange implements UpstreamHandler {
   private finished = false;
   /** performance.now() at dispatch, for the upstream latency histogram. */
   private sentAt = 0;
+  /**
+   * The client's connection is full and the upstream read waits for its 'drain'; the send
+   * timer (made on the first wait, refreshed on the next ones) cuts a client that takes nothing.
+   */
+  private waitingForClient = false;
+  private sendTimer?: NodeJS.Timeout;
+  private onClientDrain?: () => void;
   /** The client left (the response's 'close', via the proxy's listener) while this ran. */
   clientClosed(): void {
     if (this.finished) return;
@@ -617,6 +682,7 @@ class Exchange implements UpstreamHandler {
     this.fwd.upstream.release(this.target);
     if (this.connectTimer) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
+    if (this.sendTimer) clearTimeout(this.sendTimer);
     const res = this.fwd.ctx.res as ExchangeTagged;
     if (res[RUNNING_EXCHANGE] === this) res[RUNNING_EXCHANGE] = undefined;
   }
@@ -686,17 +752,40 @@ class Exchange implements UpstreamHandler {
       return true;
     }
     this.responded = true;
+    // node:http holds the head until the first body byte; server-sent events and long polls
+    // need it now (the own server sends it at the end of the batch itself).
+    if (!ownHttpServer) flushHeadAtBatchEnd(res);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
     if (this.abandoned || this.fwd.ctx.responseBody !== undefined) return true;
-    if (!this.fwd.ctx.res.write(chunk)) {
-      // undici pauses the upstream read when this returns false, until resume().
-      this.fwd.ctx.res.once('drain', this.resumeFn!);
+    const res = this.fwd.ctx.res;
+    if (!res.write(chunk)) {
+      // The clients pause the upstream read when this returns false, until resume().
+      this.waitForClient(res);
       return false;
     }
     return true;
+  }
+
+  private waitForClient(res: ClientResponse): void {
+    this.onClientDrain ??= () => {
+      this.waitingForClient = false;
+      this.resumeFn!();
+    };
+    res.once('drain', this.onClientDrain);
+    this.waitingForClient = true;
+    if (this.fwd.sendMs <= 0) return;
+    if (this.sendTimer) this.sendTimer.refresh();
+    else this.sendTimer = setTimeout(() => this.onSendTimeout(), this.fwd.sendMs);
+  }
+
+  /** The client took nothing for the send timeout: its connection is cut, which cancels this request. */
+  private onSendTimeout(): void {
+    if (!this.waitingForClient || this.finished) return;
+    this.fwd.log.warn({ route: this.fwd.ctx.route.id, timeoutMs: this.fwd.sendMs }, 'client took no response bytes within the send timeout; closing its connection');
+    this.fwd.ctx.res.destroy();
   }
 
   onComplete(): void {
@@ -772,6 +861,41 @@ function responseHeaderObject(raw: Array<Buffer | string>): Record<string, strin
   }
   if (conn) for (const name of conn) delete out[name];
   return out;
+}
+
+/** node:http's response: what the shutdown and head flushing below use of it. */
+type NodeResponse = ClientResponse & { shouldKeepAlive?: boolean; _headerSent?: boolean; flushHeaders?(): void };
+
+/** node:http answers `res` with Connection: close and closes the connection after it (if its head is not out yet). */
+function closeAfterAnswer(res: ClientResponse): void {
+  (res as NodeResponse).shouldKeepAlive = false;
+}
+
+/** More than one Host, or an invalid one (RFC 9112 §3.2): node:http takes them, the own server answers 400. */
+function badHost(req: ClientRequest): boolean {
+  const raw = req.rawHeaders;
+  let seen = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length !== 4 || lowerName(raw[i]) !== 'host') continue;
+    if (seen || !validHost(raw[i + 1])) return true;
+    seen = true;
+  }
+  return false;
+}
+
+/** node:http responses whose head waits for a body byte; sent at the end of the batch if none came. */
+let headsToFlush: ClientResponse[] = [];
+
+function flushHeadAtBatchEnd(res: ClientResponse): void {
+  if (headsToFlush.push(res) === 1) atBatchEnd(flushHeads);
+}
+
+function flushHeads(): void {
+  const list = headsToFlush;
+  headsToFlush = [];
+  for (const res of list as NodeResponse[]) {
+    if (!res._headerSent && !res.writableEnded && !res.destroyed) res.flushHeaders?.();
+  }
 }
 
 /** A raw header value as a string: undici gives Buffers, the own client latin-1 strings. */

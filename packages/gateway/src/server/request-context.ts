@@ -36,6 +36,11 @@ export class RequestContext implements MatchRequest {
   responseHeaders?: Map<string, string>;
   /** A body that replaces the response body (response-rewrite); set by a header filter. */
   responseBody?: string;
+  /**
+   * The authority of an absolute-form request-target (`GET http://a.example/x`), which replaces
+   * the Host header (RFC 9112 §3.2.2): sent upstream as Host and X-Forwarded-Host.
+   */
+  authority?: string;
 
   constructor(
     readonly req: ClientRequest,
