@@ -10,6 +10,8 @@ import { AdminError, errorMiddleware, methodNotSupported } from './errors';
 import { Reply, ResourceHandlers } from './handlers';
 import { META_ROOTS, dispatchMeta } from './meta';
 import { Verb, decodeSegment, parseTarget } from './resources';
+import { uiMiddleware } from './ui-assets';
+import { whoami } from './whoami';
 
 export interface AdminAppOptions {
   store: ConfigStore;
@@ -32,6 +34,8 @@ export interface AdminAppOptions {
    * fields are encrypted on write and decrypted in replies. Absent: values are stored as sent.
    */
   cipher?: FieldCipher;
+  /** The dashboard's built files (tests); default packages/ui/dist. */
+  uiDir?: string;
 }
 
 const BASE = '/apisix/admin';
@@ -62,18 +66,18 @@ export function createAdminApp(opts: AdminAppOptions): Koa {
     await next();
   });
   app.use(errorMiddleware(log));
-  app.use(authMiddleware({
-    keys,
-    allow: AddressSet.parse(admin.allow_admin ?? [], 'deployment.admin.allow_admin'),
-    keyless: keylessAllowed(opts.config, opts.listenIp ?? adminListenIp(opts.config)),
-  }));
+  const allow = AddressSet.parse(admin.allow_admin ?? [], 'deployment.admin.allow_admin');
+  const keyless = keylessAllowed(opts.config, opts.listenIp ?? adminListenIp(opts.config));
+  // Before the key check: the page is public, the API calls it makes carry the key.
+  if (admin.enable_admin_ui !== false) app.use(uiMiddleware({ dir: opts.uiDir, allow }));
+  app.use(authMiddleware({ keys, allow, keyless }));
 
   const router = new Router();
   // One catch-all: the admin URL space is irregular (credentials under consumers, secrets
   // under a manager, sub-paths for PATCH), so resources.ts parses the raw path itself.
   // Fixed endpoints (plugins, schema, openapi.json) are recognised by their first segment.
   router.all(`${BASE}{/*path}`, async (ctx) => {
-    const reply = await dispatch(handlers, ctx);
+    const reply = await dispatch(handlers, ctx, keyless, opts.config);
     ctx.status = reply.status;
     ctx.body = reply.body;
     if (reply.revision !== undefined) {
@@ -90,14 +94,15 @@ export function createAdminApp(opts: AdminAppOptions): Koa {
   return app;
 }
 
-async function dispatch(handlers: ResourceHandlers, ctx: Koa.Context): Promise<Reply> {
+async function dispatch(handlers: ResourceHandlers, ctx: Koa.Context, keyless: boolean, config: PorticoConfig): Promise<Reply> {
   const rawPath = ctx.path.slice(BASE.length + 1);
   // HEAD is a GET whose body Koa drops.
   const method = ctx.method === 'HEAD' ? 'GET' : ctx.method;
   const firstSegment = rawPath.split('/')[0];
+  if (firstSegment === 'auth') return whoami(rawPath, method, ctx.state.adminRole, keyless);
   if (firstSegment === 'cluster') {
     const segs = rawPath.split('/').slice(1).filter((s, i, all) => !(s === '' && i === all.length - 1));
-    return clusterEndpoint(handlers.store, handlers.prefix, segs, method, ctx.query);
+    return clusterEndpoint(handlers.store, handlers.prefix, segs, method, ctx.query, config);
   }
   if (META_ROOTS.has(firstSegment)) {
     const segs = rawPath.split('/').filter((s, i, all) => !(s === '' && i === all.length - 1)).map((s) => decodeSegment(s) ?? s);

@@ -1,4 +1,5 @@
-import { ConfigStore, KeyValue, nodeKey } from '@portico/core';
+import { ConfigStore, KeyValue, PorticoConfig, nodeKey } from '@portico/core';
+import { clusterMetrics } from './cluster-metrics';
 import { AdminError, badRequest, methodNotSupported } from './errors';
 import type { Reply } from './handlers';
 
@@ -54,10 +55,10 @@ function entryOf(kv: KeyValue): NodeEntry | undefined {
   }
 }
 
-async function readNodes(store: ConfigStore, prefix: string): Promise<NodeEntry[]> {
+async function readNodes(store: ConfigStore, prefix: string): Promise<{ nodes: NodeEntry[]; revision: number }> {
   // nodeKey(prefix, '') is `<prefix>/data_plane/nodes/`.
-  const { items } = await store.range(nodeKey(prefix, ''));
-  return items.map(entryOf).filter((e): e is NodeEntry => e !== undefined);
+  const { items, revision } = await store.range(nodeKey(prefix, ''));
+  return { nodes: items.map(entryOf).filter((e): e is NodeEntry => e !== undefined), revision };
 }
 
 function revisionOf(e: NodeEntry): number {
@@ -65,18 +66,21 @@ function revisionOf(e: NodeEntry): number {
   return typeof r === 'number' ? r : -1;
 }
 
-export async function clusterEndpoint(store: ConfigStore, prefix: string, segs: string[], method: string, query: Query): Promise<Reply> {
-  if (segs.length !== 1 || segs[0] !== 'nodes') throw new AdminError(404, { error_msg: '404 Route Not Found' });
-  if (method !== 'GET') throw methodNotSupported(method, 'cluster nodes');
+export async function clusterEndpoint(store: ConfigStore, prefix: string, segs: string[], method: string, query: Query, config: PorticoConfig): Promise<Reply> {
+  if (segs.length !== 1 || (segs[0] !== 'nodes' && segs[0] !== 'metrics')) throw new AdminError(404, { error_msg: '404 Route Not Found' });
+  if (method !== 'GET') throw methodNotSupported(method, `cluster ${segs[0]}`);
+  if (segs[0] === 'metrics') return clusterMetrics(store, prefix, config);
   const want = parseRevision(first(query.wait_revision));
   const timeoutS = parseTimeout(first(query.timeout));
-  let nodes = await readNodes(store, prefix);
+  let read = await readNodes(store, prefix);
+  let nodes = read.nodes;
   if (want !== undefined) {
     const deadline = Date.now() + timeoutS * 1000;
     let behind = nodes.filter((n) => revisionOf(n) < want);
     while (behind.length > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, Math.min(POLL_MS, Math.max(0, deadline - Date.now()))));
-      nodes = await readNodes(store, prefix);
+      read = await readNodes(store, prefix);
+      nodes = read.nodes;
       behind = nodes.filter((n) => revisionOf(n) < want);
     }
     if (behind.length > 0) {
@@ -90,5 +94,6 @@ export async function clusterEndpoint(store: ConfigStore, prefix: string, segs: 
       };
     }
   }
-  return { status: 200, body: { list: nodes, total: nodes.length } };
+  // store_revision (Portico's own): the store's revision at the read, for a client to compare with.
+  return { status: 200, body: { list: nodes, total: nodes.length, store_revision: read.revision } };
 }

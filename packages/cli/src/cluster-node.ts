@@ -44,6 +44,16 @@ export function resolveNodeId(dataDir: string, env: NodeJS.ProcessEnv = process.
   return id;
 }
 
+/**
+ * Where the control plane can read this node's metrics: the configured listener, with the
+ * host name in place of a wildcard address (which names no host to connect to).
+ */
+export function metricsAddress(config: PorticoConfig): string {
+  const ip = config.metrics.ip ?? '127.0.0.1';
+  const host = ip === '0.0.0.0' || ip === '::' ? os.hostname() : ip;
+  return `${host.includes(':') ? `[${host}]` : host}:${config.metrics.port}`;
+}
+
 export interface ClusterNode {
   nodeId: string;
   stop(): Promise<void>;
@@ -84,6 +94,7 @@ export function attachClusterNode(sync: ConfigSync, store: ConfigStore, config: 
     hostname: os.hostname(),
     version: packageVersion(),
     revision: () => progress.revision(),
+    metricsAddress: metricsAddress(config),
     logger: log.child({ component: 'heartbeat', node_id: nodeId }),
   });
   // Only configuration moves the heartbeat: reacting to other nodes' heartbeats would loop.

@@ -28,6 +28,8 @@ export const DEFAULT_CONFIG = {
       admin_key_required: true,
       admin_key: [{ name: 'admin', key: '', role: 'admin' }] as Array<{ name: string; key: string; role: 'admin' | 'viewer' }>,
       allow_admin: ['127.0.0.0/8', '::1/128'],
+      // The dashboard at /ui/ on the admin port (APISIX's embedded dashboard setting).
+      enable_admin_ui: true,
     },
     etcd: {
       host: ['http://127.0.0.1:2379'],

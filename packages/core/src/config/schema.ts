@@ -70,6 +70,7 @@ export const configSchema = {
               },
             },
             allow_admin: { type: 'array', items: str },
+            enable_admin_ui: { type: 'boolean' },
           },
         },
         etcd: {

@@ -15,6 +15,11 @@ export interface NodeRecord {
   /** Store revision the node has applied. */
   config_revision: number;
   last_seen: number;
+  /**
+   * `host:port` of the node's Prometheus endpoint, from which the control plane gathers the
+   * dashboard's traffic figures (absent when the node serves no metrics).
+   */
+  metrics?: string;
 }
 
 export interface HeartbeatOptions {
@@ -23,6 +28,8 @@ export interface HeartbeatOptions {
   nodeId: string;
   hostname: string;
   version: string;
+  /** `host:port` of the metrics listener, reported in the entry. */
+  metricsAddress?: string;
   /** The applied revision to report (ConfigSync.appliedRevision). */
   revision: () => number;
   /** Lease TTL (default 30 s, SPEC §10). */
@@ -140,6 +147,7 @@ export class NodeHeartbeat {
         boot_time: this.bootTime,
         config_revision: revision,
         last_seen: Math.floor(Date.now() / 1000),
+        ...(this.opts.metricsAddress ? { metrics: this.opts.metricsAddress } : {}),
       };
       await this.opts.store.put(this.key, JSON.stringify(record), { leaseId: this.lease.id });
       this.lastReported = revision;
