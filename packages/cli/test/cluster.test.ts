@@ -14,7 +14,7 @@ let c: PorticoCluster;
 const written: Array<{ key: string; revision: number }> = [];
 let observer: EtcdStore;
 
-interface NodeEntry { key: string; value: { id: string; hostname: string; version: string; boot_time: number; config_revision: number; last_seen: number } }
+interface NodeEntry { key: string; value: { id: string; hostname: string; version: string; boot_time: number; config_revision: number; last_seen: number; metrics?: string } }
 interface ConfigState { revision: number; ready: boolean; connected: boolean; snapshot?: { stale: boolean; revision: number } }
 
 const putRoute = async (id: string, uri: string) => {
@@ -57,6 +57,8 @@ test('node registry: every data plane is listed with its applied revision; wait_
     expect(e.value).toEqual({
       id: e.value.id, hostname: expect.any(String), version: '0.1.0', boot_time: expect.any(Number),
       config_revision: expect.any(Number), last_seen: expect.any(Number),
+      // Where the control plane reads the node's metrics (the dashboard's traffic page).
+      metrics: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
     });
     expect(Math.abs(e.value.last_seen - Date.now() / 1000)).toBeLessThan(30);
   }

@@ -33,7 +33,9 @@ export interface Bar {
 
 /** Horizontal bars, each split into parts (stacked). */
 export function BarChart(props: { bars: Bar[]; label: string; unit?: string }) {
-  const rowH = 26, labelW = 140, w = 600;
+  const rowH = 26, w = 600;
+  // Room for the longest label (about 7.5 px a character at the tick size), within reason.
+  const labelW = Math.min(160, 16 + 7.5 * Math.max(3, ...props.bars.map((b) => Math.min(20, b.label.length))));
   const max = Math.max(1, ...props.bars.map((b) => b.parts.reduce((a, p) => a + p.value, 0)));
   const h = Math.max(1, props.bars.length) * rowH + 8;
   const summary = props.bars.map((b) => `${b.label}: ${b.parts.map((p) => `${p.name} ${fmt(p.value)}${props.unit ?? ''}`).join(', ')}`).join('; ');

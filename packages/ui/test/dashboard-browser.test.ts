@@ -101,7 +101,7 @@ describe('dashboard in a real browser', () => {
     });
     ({ context, profile } = await launch());
     page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(10_000);
+    page.setDefaultTimeout(20_000);
     page.on('console', (m) => {
       if (/Content Security Policy|Refused to/i.test(m.text())) cspErrors.push(m.text());
     });
@@ -297,7 +297,7 @@ describe('dashboard with keyless loopback access', () => {
     const { context, profile } = await launch();
     try {
       const page = context.pages()[0] ?? (await context.newPage());
-      page.setDefaultTimeout(10_000);
+      page.setDefaultTimeout(20_000);
       await page.goto(`${node.adminUrl}/ui/#/cluster`);
       await page.getByText('keyless loopback access').waitFor();
       expect(await page.getByTestId('role').textContent()).toBe('admin');
