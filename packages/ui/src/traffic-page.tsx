@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from './api';
 import { BarChart, LineChart, fmt } from './charts';
+import { quantile } from './quantile';
 
 /**
  * Traffic from `GET /apisix/admin/cluster/metrics`: the admin reads every data plane's
@@ -44,25 +45,6 @@ function classes(codes: Record<string, number>): Record<string, number> {
     out[k] = (out[k] ?? 0) + n;
   }
   return out;
-}
-
-/** Prometheus' histogram_quantile: linear within the bucket the rank falls in. */
-export function quantile(q: number, buckets: Array<[number | string, number]>): number {
-  if (!buckets.length) return NaN;
-  const total = buckets[buckets.length - 1][1];
-  if (total <= 0) return NaN;
-  const rank = q * total;
-  let prevLe = 0, prevCount = 0;
-  for (const [leRaw, count] of buckets) {
-    const le = leRaw === '+Inf' ? Infinity : Number(leRaw);
-    if (count >= rank) {
-      if (le === Infinity) return prevLe;
-      return prevLe + (le - prevLe) * ((rank - prevCount) / Math.max(1e-12, count - prevCount));
-    }
-    prevLe = le;
-    prevCount = count;
-  }
-  return prevLe;
 }
 
 /** Bucket counts observed between two samples (the window), when the later has more. */
