@@ -99,7 +99,7 @@ async function dispatch(handlers: ResourceHandlers, ctx: Koa.Context, keyless: b
   // HEAD is a GET whose body Koa drops.
   const method = ctx.method === 'HEAD' ? 'GET' : ctx.method;
   const firstSegment = rawPath.split('/')[0];
-  if (firstSegment === 'auth') return whoami(rawPath, method, ctx.state.adminRole, keyless);
+  if (firstSegment === 'auth') return whoami(rawPath, method, adminRoleOf(ctx), keyless);
   if (firstSegment === 'cluster') {
     const segs = rawPath.split('/').slice(1).filter((s, i, all) => !(s === '' && i === all.length - 1));
     return clusterEndpoint(handlers.store, handlers.prefix, segs, method, ctx.query, config);
