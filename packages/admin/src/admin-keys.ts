@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, PorticoConfig } from '@portico/core';
 import { isLoopback } from './cidr';
@@ -15,8 +15,8 @@ export interface AdminKey {
 export interface ResolvedAdminKeys {
   /** Keys the admin API accepts; entries whose key stays empty are dropped (never match). */
   keys: AdminKey[];
-  /** Set only when a key was generated on this start: the caller prints it, once. */
-  generatedKey?: string;
+  /** True when the key was generated on this start (the caller logs where it is, never the key). */
+  generated: boolean;
   /** `<dataDir>/admin.key`, when an empty admin key was filled from it. */
   keyFile?: string;
 }
@@ -26,30 +26,58 @@ const KEY_LENGTH = 32;
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 /**
- * SPEC §1: an empty `key` on a `role: admin` entry is replaced by a random 32-character key,
- * kept in `<dataDir>/admin.key` (mode 0600) so it survives restarts. Portico differs from
- * APISIX here, which rewrites config.yaml: the operator's file is never modified.
+ * SPEC §1, §12: an empty `key` on a `role: admin` entry is replaced by a random 32-character
+ * key, kept in `<dataDir>/admin.key` (mode 0600) so it survives restarts, and never printed:
+ * the operator reads it from the file. A key file found readable by others is made 0600.
+ * Portico differs from APISIX here, which rewrites config.yaml: the operator's file is never
+ * modified.
  */
 export function resolveAdminKeys(config: PorticoConfig, dataDir: string): ResolvedAdminKeys {
   const entries = config.deployment.admin.admin_key ?? [];
   const needsKey = entries.some((e) => e.role === 'admin' && !e.key);
   let fileKey: string | undefined;
-  let generatedKey: string | undefined;
+  let generated = false;
   let keyFile: string | undefined;
   if (needsKey) {
     keyFile = join(dataDir, KEY_FILE);
     fileKey = readKeyFile(keyFile);
-    if (!fileKey) {
-      fileKey = generatedKey = randomKey();
+    if (fileKey) {
+      restrictMode(keyFile);
+    } else {
+      fileKey = randomKey();
+      generated = true;
       mkdirSync(dataDir, { recursive: true });
-      writeFileSync(keyFile, `${fileKey}\n`, { mode: 0o600 });
-      chmodSync(keyFile, 0o600); // `mode` only applies when the file is created
+      writeKeyFile(keyFile, fileKey);
     }
   }
   const keys = entries
     .map((e) => ({ name: e.name, role: e.role, key: e.key || (e.role === 'admin' ? fileKey ?? '' : '') }))
     .filter((e) => e.key !== '');
-  return { keys, generatedKey, keyFile };
+  return { keys, generated, keyFile };
+}
+
+/**
+ * Writes the key into a file that is 0600 before the key is in it: `mode` only applies when
+ * open creates the file, so an existing (empty) one is narrowed through its descriptor first.
+ */
+function writeKeyFile(path: string, key: string): void {
+  const fd = openSync(path, 'w', 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+    writeSync(fd, `${key}\n`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A key file others can read or write is narrowed to 0600; one that cannot be is a start-up error. */
+function restrictMode(path: string): void {
+  if ((statSync(path).mode & 0o077) === 0) return;
+  try {
+    chmodSync(path, 0o600);
+  } catch (err) {
+    throw new ConfigError(`the admin key file ${path} is readable by others and its mode cannot be set to 0600: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }
 
 function readKeyFile(path: string): string | undefined {

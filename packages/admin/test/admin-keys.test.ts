@@ -1,5 +1,5 @@
 import './helpers/quiet-logs';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@portico/core';
@@ -21,21 +21,23 @@ describe('resolveAdminKeys', () => {
     const cfg = adminCfg({ admin_key: [{ name: 'admin', key: '', role: 'admin' }, { name: 'v', key: 'view', role: 'viewer' }] });
     const dataDir = join(dir, 'data'); // does not exist yet
     const first = resolveAdminKeys(cfg, dataDir);
-    expect(first.generatedKey).toMatch(/^[A-Za-z0-9]{32}$/);
+    const key = first.keys[0].key;
+    expect(first.generated).toBe(true);
+    expect(key).toMatch(/^[A-Za-z0-9]{32}$/);
     expect(first.keyFile).toBe(join(dataDir, 'admin.key'));
-    expect(first.keys).toEqual([{ name: 'admin', key: first.generatedKey, role: 'admin' }, { name: 'v', key: 'view', role: 'viewer' }]);
-    expect(readFileSync(first.keyFile!, 'utf8').trim()).toBe(first.generatedKey);
+    expect(first.keys).toEqual([{ name: 'admin', key, role: 'admin' }, { name: 'v', key: 'view', role: 'viewer' }]);
+    expect(readFileSync(first.keyFile!, 'utf8').trim()).toBe(key);
     expect(statSync(first.keyFile!).mode & 0o777).toBe(0o600);
 
     // Next start: same key, not announced again.
     const second = resolveAdminKeys(cfg, dataDir);
-    expect(second.generatedKey).toBeUndefined();
-    expect(second.keys[0].key).toBe(first.generatedKey);
+    expect(second.generated).toBe(false);
+    expect(second.keys[0].key).toBe(key);
   });
 
   it('leaves configured keys alone and never writes a file for them', () => {
     const r = resolveAdminKeys(adminCfg({ admin_key: [{ name: 'a', key: 'k', role: 'admin' }] }), dir);
-    expect(r).toEqual({ keys: [{ name: 'a', key: 'k', role: 'admin' }], generatedKey: undefined, keyFile: undefined });
+    expect(r).toEqual({ keys: [{ name: 'a', key: 'k', role: 'admin' }], generated: false, keyFile: undefined });
   });
 
   it('drops empty viewer keys (an empty key must never match) and null keys', () => {
@@ -46,8 +48,27 @@ describe('resolveAdminKeys', () => {
   it('regenerates when the key file is empty', () => {
     writeFileSync(join(dir, 'admin.key'), '\n');
     const r = resolveAdminKeys(adminCfg({}), dir);
-    expect(r.generatedKey).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(r.generated).toBe(true);
+    expect(r.keys[0].key).toMatch(/^[A-Za-z0-9]{32}$/);
     expect(statSync(join(dir, 'admin.key')).mode & 0o777).toBe(0o600);
+  });
+
+  it('narrows an existing key file others can read to 0600, keeping its key', () => {
+    const file = join(dir, 'admin.key');
+    writeFileSync(file, 'an-existing-admin-key\n', { mode: 0o644 });
+    chmodSync(file, 0o644);
+    const r = resolveAdminKeys(adminCfg({}), dir);
+    expect([r.generated, r.keys[0]?.key]).toEqual([false, 'an-existing-admin-key']);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('writes a generated key into an existing, looser empty file only once the file is 0600', () => {
+    const file = join(dir, 'admin.key');
+    writeFileSync(file, '', { mode: 0o666 });
+    chmodSync(file, 0o666);
+    const r = resolveAdminKeys(adminCfg({}), dir);
+    expect(r.generated).toBe(true);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 });
 

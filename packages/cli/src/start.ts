@@ -41,10 +41,8 @@ export async function startPortico(config: PorticoConfig, log: Logger): Promise<
     const cipher = fieldCipherFromConfig(config, dataDir);
     if (runsAdmin) {
       const keys = resolveAdminKeys(config, dataDir);
-      if (keys.generatedKey) {
-        // Printed once, on purpose: the operator needs it, and it is also in data/admin.key.
-        process.stdout.write(`Generated admin key (stored in ${keys.keyFile}): ${keys.generatedKey}\n`);
-      }
+      // The key itself is never printed or logged (SPEC §12): only where to read it.
+      if (keys.generated) log.info({ keyFile: keys.keyFile }, 'generated an admin key; read it from the key file (mode 0600)');
       const admin = await startAdminServer({ store, config, adminKeys: keys.keys, cipher });
       stops.push(() => admin.close());
       log.info({ port: admin.port }, 'admin API listening');

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import {
   AwsSecretsEmulator, CLI_MAIN, EchoUpstream, PorticoProcess, startAwsSecretsEmulator, startEchoUpstream, startPortico, waitFor,
@@ -55,6 +56,16 @@ test('walkthrough on the embedded store survives a restart', async () => {
     expect(await res.json()).toEqual(body);
   }
   expect((await get(node.proxyUrl + '/anything', 'john-key')).status).toBe(200);
+});
+
+test('the generated admin key is in data/admin.key (mode 0600) and never in the output, which says where it is', () => {
+  const keyFile = path.join(node!.dataDir, 'data', 'admin.key');
+  const key = fs.readFileSync(keyFile, 'utf8').trim();
+  expect(key).toMatch(/^[A-Za-z0-9]{32}$/);
+  expect(fs.statSync(keyFile).mode & 0o777).toBe(0o600);
+  const out = node!.log();
+  expect(out).not.toContain(key);
+  expect(out).toContain(keyFile);
 });
 
 test('SIGTERM lets an in-flight request finish, then exits 0', async () => {
