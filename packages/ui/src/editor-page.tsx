@@ -79,7 +79,7 @@ export function EditorPage(props: { kind: Kind; id?: string; canWrite: boolean; 
     else errorRef.current?.focus();
   }, [fieldError]);
 
-  const ctx: FormContext = { error: fieldError ? { ...fieldError, path: ['item', ...fieldError.path] } : null, readOnly: !canWrite, secretFields: kind.secretFields, consumerPlugins: !!kind.consumerPlugins };
+  const ctx: FormContext = { error: fieldError ? { ...fieldError, path: ['item', ...fieldError.path] } : null, readOnly: !canWrite, secretFields: kind.secretFields, consumerPlugins: !!kind.consumerPlugins, editing: !isNew };
 
   const save = async (e: Event) => {
     e.preventDefault();

@@ -128,6 +128,7 @@ function App() {
         {session.who.key_required ? (
           <button type="button" class="secondary" onClick={() => {
             storeKey(null);
+            setSaved(undefined);
             setSession({ state: 'login' });
           }}>Log out</button>
         ) : <span class="hint">keyless loopback access</span>}

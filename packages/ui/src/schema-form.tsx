@@ -37,6 +37,8 @@ export interface FormContext {
   secretFields?: RegExp;
   /** Plugins take their consumer schema (consumers, credentials). */
   consumerPlugins: boolean;
+  /** Editing a stored item (an empty secret field then keeps the stored value). */
+  editing: boolean;
 }
 
 const SKIP = new Set(['create_time', 'update_time', '_meta']);
@@ -45,7 +47,7 @@ export function fieldId(path: string[]): string {
   return 'f-' + path.map((p) => p.replace(/[^A-Za-z0-9_-]/g, '_')).join('--');
 }
 
-const ACRONYMS: Record<string, string> = { id: 'ID', uri: 'URI', uris: 'URIs', url: 'URL', ip: 'IP', sni: 'SNI', snis: 'SNIs', ssl: 'SSL', tls: 'TLS', http: 'HTTP', ttl: 'TTL', arn: 'ARN', ca: 'CA', jwt: 'JWT' };
+const ACRONYMS: Record<string, string> = { id: 'ID', uri: 'URI', uris: 'URIs', url: 'URL', ip: 'IP', sni: 'SNI', snis: 'SNIs', ssl: 'SSL', tls: 'TLS', sts: 'STS', http: 'HTTP', ttl: 'TTL', arn: 'ARN', ca: 'CA', jwt: 'JWT' };
 
 function humanize(name: string): string {
   const s = name.split('_').map((w) => ACRONYMS[w] ?? w).join(' ');
@@ -189,7 +191,7 @@ export function SchemaField(props: FieldProps): JSX.Element {
     const err = errorFor(ctx, path);
     const secret = ctx.secretFields?.test(name) ?? false;
     const long = (s.minLength ?? 0) >= 64 || (s.maxLength ?? 0) > 4096;
-    const hint = secret ? 'Never shown. Leave empty to keep the stored value.' : undefined;
+    const hint = !secret ? undefined : ctx.editing ? 'Never shown. Leave empty to keep the stored value.' : 'Never shown once saved.';
     const common = {
       id, readOnly: ctx.readOnly, value: typeof value === 'string' ? value : '',
       'aria-invalid': err ? true : undefined, 'aria-describedby': describedBy(id, hint, err),
