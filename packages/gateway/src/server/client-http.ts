@@ -24,6 +24,7 @@ export interface ClientRequest extends Readable {
 /** The answer to a ClientRequest: the part of node's ServerResponse that the own server's has too. */
 export interface ClientResponse extends NodeJS.EventEmitter {
   statusCode: number;
+  statusMessage?: string;
   readonly headersSent: boolean;
   readonly destroyed: boolean;
   readonly writableEnded: boolean;

@@ -745,9 +745,12 @@ class Exchange implements UpstreamHandler {
       headers = responseHeaderList(raw, ctx.responseHeaders);
     }
     try {
-      res.writeHead(status, statusMessage || undefined, headers);
+      res.writeHead(status, relayableReason(statusMessage), headers);
     } catch (err) {
       // A header node refuses to send (invalid characters): treat as a bad upstream answer.
+      // node:http keeps the reason it was given even when writeHead throws, and would reuse
+      // it for the 502; cleared, the 502 gets its own.
+      res.statusMessage = '';
       this.abort(Object.assign(new Error(`invalid response header: ${(err as Error).message}`), { code: 'BAD_RESPONSE' }));
       return true;
     }
@@ -885,6 +888,17 @@ function badHost(req: ClientRequest): boolean {
 
 /** node:http responses whose head waits for a body byte; sent at the end of the batch if none came. */
 let headsToFlush: ClientResponse[] = [];
+
+/** RFC 9112 reason-phrase: HTAB, SP, VCHAR and obs-text only. */
+const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * The upstream's reason phrase when it may be sent on; otherwise (a control character, which
+ * node:http refuses with a throw) undefined, and the client gets the status's standard phrase.
+ */
+function relayableReason(reason: string | undefined): string | undefined {
+  return reason && REASON_PHRASE.test(reason) ? reason : undefined;
+}
 
 function flushHeadAtBatchEnd(res: ClientResponse): void {
   if (headsToFlush.push(res) === 1) atBatchEnd(flushHeads);
