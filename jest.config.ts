@@ -14,7 +14,7 @@ const config: Config = {
   },
   testTimeout: 60000,
   maxWorkers: 2,
-  // Secret-leak scan of every log line of the run (issue 5): see packages/testkit/src/log-capture.ts.
+  // Secret-leak scan of every log line of the run: see packages/testkit/src/log-capture.ts.
   globalSetup: '<rootDir>/packages/testkit/src/log-capture-jest-setup.ts',
   globalTeardown: '<rootDir>/packages/testkit/src/log-capture-jest-teardown.ts',
   setupFiles: ['<rootDir>/packages/testkit/src/log-capture-jest-worker.ts'],

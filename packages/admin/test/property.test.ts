@@ -8,7 +8,7 @@ import { recordingLogger } from './helpers/recording-logger';
 import { AdminRequest, Shape, adminRequest, collectionPath } from './helpers/request-arbitraries';
 
 /**
- * Property (issue 3): thousands of random and malformed requests — broken JSON, wrong types,
+ * Property: thousands of random and malformed requests — broken JSON, wrong types,
  * huge and deep bodies, odd ids, `..%2F` and other path tricks, unicode, unsupported verbs —
  * get no 5xx and never crash the server; and the store ends up holding exactly what the
  * accepted requests wrote. "What they wrote" is predicted by an oracle in this file from the

@@ -9,8 +9,8 @@ import { componentLogger, type Logger } from '@portico/core';
  * Why: under load V8 grows the young generation to its maximum (two 16 MB semi-spaces) and the
  * old space to a multiple of the live heap, and it keeps both after the load stops: V8's own
  * memory reducer only starts after a mark-compact, which a node that fits in its old-space limit
- * may never run. Measured with 10k routes (bench/README.md): 128–151 MB RSS at rest after loading
- * or after a load run, 99–109 MB after idle collections.
+ * may never run. Measured with 10k routes: 128–151 MB RSS at rest after loading or after a load
+ * run, 99–109 MB after idle collections (docs/performance.md, "Memory at rest").
  *
  * Two collections, each only when it has something to give back:
  * - a young-generation one (a scavenge, 1–3 ms) when the young generation is large: V8 shrinks it

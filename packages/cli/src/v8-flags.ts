@@ -6,9 +6,10 @@ import v8 from 'node:v8';
  * `--liftoff-only`: undici (the fallback upstream client, pools.ts) parses HTTP with llhttp compiled to WebAssembly. After the first few
  * responses V8 re-compiles its one large parser function with TurboFan in the background, which
  * takes ~35 MB of compiler memory for a moment (the node's peak RSS) and leaves ~9–12 MB more
- * resident for good. Measured (bench/README.md, "Memory"): the same undici client with and
- * without the tier-up does the same requests/s and CPU per request within this machine's noise
- * (the parser is ~1 % of a proxied request's CPU), so the baseline Liftoff code is kept.
+ * resident for good. Measured (docs/performance.md, "--liftoff-only"): the same undici client
+ * with and without the tier-up does the same requests/s and CPU per request within this
+ * machine's noise (the parser is ~1 % of a proxied request's CPU), so the baseline Liftoff code
+ * is kept.
  * The flag only concerns WebAssembly; JavaScript is still optimised as usual.
  */
 export function applyV8Flags(): void {
@@ -27,7 +28,7 @@ export function applyV8Flags(): void {
  * collection (~0.7–1 ms) delays the requests arriving during it; at 10k req/s with key-auth there
  * were ~39 per 10 s with 16 MB and ~19 with 32 MB, each as long as before. At rest idle-gc.ts
  * shrinks it back: with 10k routes, 104.0 MB at rest (101.5 MB without), 158 MB at the peak of a
- * load run (134 MB). bench/README.md, "Heads as bytes, and a larger young generation".
+ * load run (134 MB). Measurements: docs/performance.md, "The young generation".
  */
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32'];
 

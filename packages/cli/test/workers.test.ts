@@ -7,7 +7,7 @@ import {
 import { AWS_ACCESS_KEY_ID, AWS_REGION, AWS_SECRET_ACCESS_KEY, runWalkthrough } from './walkthrough';
 
 /**
- * `apisix.workers: 2` (issue 7): one node, one primary that owns the etcd watch and the secret
+ * `apisix.workers: 2`: one node, one primary that owns the etcd watch and the secret
  * cache, two proxy workers fed over IPC. Real etcd, the AWS emulator over HTTP, separate OS
  * processes. Requests are sent on fresh connections so node:cluster's round-robin spreads
  * them over both workers.

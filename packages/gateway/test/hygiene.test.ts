@@ -7,7 +7,7 @@ import { waitFor } from '@portico/testkit';
 import { startHarness, startServer, type Harness } from './helpers/harness';
 
 /**
- * Proxy hygiene (issue 4): streaming with flat memory, backpressure against a stalled client,
+ * Proxy hygiene: streaming with flat memory, backpressure against a stalled client,
  * abort propagation, keep-alive timeout, header size limit, request smuggling vectors.
  *
  * Memory bound: RSS of the whole jest worker (client, gateway and upstream all live in it)

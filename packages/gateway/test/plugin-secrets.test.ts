@@ -6,7 +6,7 @@ import type { Harness } from './helpers/harness';
 import { startSecretsHarness, type SecretsHarness } from './helpers/secrets-harness';
 
 /**
- * `$secret://` and `$env://` strings in plugin confs (SPEC §9, issue 4) through the real
+ * `$secret://` and `$env://` strings in plugin confs (SPEC §9) through the real
  * proxy: proxy-rewrite sets a header from a reference and the echo upstream shows what it
  * received. The resolver runs on a hand-moved clock (TTLs without waiting); background
  * refreshes are awaited with `whenSettled`, never with sleeps.

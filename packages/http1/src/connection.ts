@@ -146,8 +146,8 @@ export class H1Connection {
     // The socket reads into the shared buffer (onStaticRead). A Content-Length body is taken
     // from there into a pooled Buffer, where node's parser, reading the socket itself as
     // node:http does, copied every body chunk into an ArrayBuffer of its own: one per response,
-    // whose sweeping was ~40 % of a scavenge's pause in the proxy bench (bench/README.md,
-    // "Reads into one buffer").
+    // whose sweeping was ~40 % of a scavenge's pause under load (docs/performance.md, "Reads
+    // into one buffer").
     const socket = owner.connect(this.servername, { buffer: sharedReadBuffer(), callback: this.onStaticRead });
     this.socket = socket;
     socket.setNoDelay(true);

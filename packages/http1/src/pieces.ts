@@ -12,7 +12,7 @@ const LOOP_MAX = 48;
  * Why not strings: a joined head is a fresh string of the head's length plus the join's own
  * array, and the socket write (or the batch's coalescing) then copies it into bytes anyway.
  * Those two were ~22 % of the bytes allocated per proxied request, and every allocated byte
- * brings the next scavenge, a pause that delays the requests behind it (bench/README.md). Here
+ * brings the next scavenge, a pause that delays the requests behind it. Here
  * a head costs one Buffer view.
  *
  * A finished head's bytes are never written again: later heads go after it, and a full slab

@@ -2,8 +2,8 @@
  * The end of a batch of I/O events: the check phase right after the loop has handled them
  * (setImmediate). The h1 server and client connections keep what they write during the batch
  * and send it from here, instead of one send per callback: a send then seldom finds its
- * reader's CPU halted, and waking one costs the sender dearly in a VM. Measured in
- * bench/README.md ("Sends in batches").
+ * reader's CPU halted, and waking one costs the sender dearly in a VM (an exit to the
+ * hypervisor inside the send). Measurements: docs/performance.md, "Sends in batches".
  */
 // Two lists used in turn, so that a batch allocates no new one (this runs for every request).
 let pending: Array<(() => void) | undefined> = [];

@@ -14,9 +14,10 @@ export interface StoreFactory {
 let prefixCounter = 0;
 
 /**
- * The behaviour every ConfigStore must have (ARCHITECTURE.md: "Both stores pass one shared
- * contract test suite"). Tests only assume revisions relative to their own writes, and each
- * uses its own key prefix, so stores may share a backend (one etcd) across tests.
+ * The behaviour every ConfigStore must have: both stores pass this one suite, so the Admin
+ * API and the data plane may rely on either. Tests only assume revisions relative to their
+ * own writes, and each uses its own key prefix, so stores may share a backend (one etcd)
+ * across tests.
  */
 export function describeStoreContract(name: string, factory: StoreFactory): void {
   describe(`ConfigStore contract: ${name}`, () => {

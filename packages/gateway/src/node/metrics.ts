@@ -15,7 +15,7 @@ import type { ManagerStats } from '@portico/secrets';
 
 /** Upstream latency buckets in seconds (prom-client's defaults plus sub-millisecond ones for a LAN). */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
-/** Config apply buckets in seconds: one route change should take ≤ 5 ms (issue 4). */
+/** Config apply buckets in seconds, around the ≤ 5 ms one route change should take. */
 export const APPLY_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5];
 
 /** A fixed-bucket histogram: counts[i] is the number of observations ≤ buckets[i] (non-cumulative; summed at render). */

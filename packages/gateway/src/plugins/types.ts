@@ -36,7 +36,7 @@ export const PHASES = ['rewrite', 'access'] as const;
 export type PhaseName = (typeof PHASES)[number];
 
 /**
- * A data-plane plugin (ARCHITECTURE "Plugin"). Its schema lives in core's PLUGIN_DEFINITIONS
+ * A data-plane plugin. Its schema lives in core's PLUGIN_DEFINITIONS
  * (shared with the admin API); `priority` comes from there too.
  */
 export interface Plugin<C = unknown> {

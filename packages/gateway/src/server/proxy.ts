@@ -603,8 +603,8 @@ function portText(port: number | undefined): string {
  * rather than the controller one (onRequestStart/onResponseStart/...): for the latter undici
  * wraps every request in an UnwrapHandler + controller and parses the raw response headers into
  * an object, which the proxy then copied into another object for writeHead. Here the raw header
- * list goes to writeHead as a flat array in one pass (profile: parseHeaders + the copy + node's
- * object iteration were ~3 % of the key-auth CPU profile; see bench/README.md).
+ * list goes to writeHead as a flat array in one pass (parseHeaders, the copy and node's object
+ * iteration were ~3 % of a key-auth request's CPU in a profile).
  */
 class Exchange implements UpstreamHandler {
   private abortFn?: (err?: Error) => void;
@@ -642,7 +642,7 @@ class Exchange implements UpstreamHandler {
     // The clients call onConnect synchronously only when they write the request at once: the
     // own client whenever an idle connection is free; undici, since GHSA-35p6-xmwp-9g52, only
     // after yielding to the check phase (setImmediate) even then, so with undici the timer is
-    // armed for most requests (bench/README.md). It is cleared in onConnect.
+    // armed for most requests. It is cleared in onConnect.
     // The own client times its connection attempts itself (connectTimeout), and reports
     // onPending instead.
     if (!this.abortFn && !this.finished && !this.cancelFn) this.connectTimer = setTimeout(() => this.onConnectTimeout(), this.fwd.connectMs);

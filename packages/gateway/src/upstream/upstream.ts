@@ -154,7 +154,7 @@ export class UpstreamRuntime {
     const defPort = this.scheme === 'https' ? 443 : 80;
     // Arrays here are built with `map`/`slice` (exact length), not `push`: a pushed-to array
     // reserves 17 slots (152 bytes), and with 10k routes with inline upstreams these per-upstream
-    // arrays and maps were ~10 MB of the heap (bench/README.md, "10k routes").
+    // arrays and maps were ~10 MB of the heap (docs/performance.md, "10k routes").
     const nodes = parseNodes(conf.nodes, this.scheme);
     const leases = nodes.map((node) => pools.acquire(`${this.scheme}://${hostForUrl(node.host)}:${node.port}`, settings));
     this.leases = leases;
