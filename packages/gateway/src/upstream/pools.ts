@@ -155,7 +155,7 @@ export class PoolManager {
         } : undefined,
       });
     }
-    return new Pool(origin, {
+    const undiciPool = (): UpstreamPool => new Pool(origin, {
       // Concurrency is not capped per node (nginx does not cap active upstream connections).
       connections: null,
       pipelining: 1,
@@ -170,6 +170,7 @@ export class PoolManager {
       bodyTimeout: 0,
       connect: origin.startsWith('https:') ? this.tlsConnector(s) : undefined,
     }) as unknown as UpstreamPool;
+    return origin.startsWith('https:') ? new PoolPerServername(undiciPool) : undiciPool();
   }
 
   /**
@@ -190,6 +191,35 @@ export class PoolManager {
     });
     return (opts, cb) => connector(
       { ...opts, servername: opts.servername && net.isIP(opts.servername) ? undefined : opts.servername }, cb);
+  }
+}
+
+/**
+ * The undici fallback's https pool for one node: one undici Pool per SNI name, so that a
+ * kept-alive connection serves only requests for the name it was opened and verified with, as
+ * the own client's pool does. One undici Pool would close its connection and open another
+ * whenever the name changes (two routes to one node with different `upstream_host`s).
+ */
+class PoolPerServername implements UpstreamPool {
+  private readonly pools = new Map<string, UpstreamPool>();
+  constructor(private readonly makePool: () => UpstreamPool) {}
+
+  dispatch(opts: UpstreamRequest, handler: UpstreamHandler): boolean {
+    const name = opts.servername ?? '';
+    let pool = this.pools.get(name);
+    if (!pool) {
+      pool = this.makePool();
+      this.pools.set(name, pool);
+    }
+    return pool.dispatch(opts, handler);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.close()));
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.destroy()));
   }
 }
 
