@@ -3,7 +3,8 @@ import http from 'node:http';
 import net from 'node:net';
 import { freePort, startEchoUpstream, waitFor, type EchoUpstream } from '@portico/testkit';
 import { startHangingPort } from './helpers/hanging-port';
-import { answerOnceThenDrop, expectRaceSaved } from './helpers/race-node';
+import { ownClientOnly, undiciFallbackOnly } from './helpers/fallbacks';
+import { answerOnceThenDrop, expectRaceLost, expectRaceSaved } from './helpers/race-node';
 import { httpRequest, startHarness, startServer, type Harness } from './helpers/harness';
 
 const MB = 1024 * 1024;
@@ -191,7 +192,7 @@ describe('proxy', () => {
     expect(statuses.filter((s) => s === 502)).toHaveLength(3);
   });
 
-  it('a node that never accepts the connection: 504 alone, and a POST with a body moves to the next node', async () => {
+  ownClientOnly('a node that never accepts the connection: 504 alone, and a POST with a body moves to the next node', async () => {
     const hang = await startHangingPort();
     try {
       // the hanging node is picked first (weight), the echo node is the retry
@@ -241,7 +242,7 @@ describe('proxy', () => {
     }
   });
 
-  it('a node closing a kept-alive connection just as it is reused costs a GET no 502', async () => {
+  ownClientOnly('a node closing a kept-alive connection just as it is reused costs a GET no 502', async () => {
     const sockets: net.Socket[] = [];
     const closer = net.createServer(answerOnceThenDrop(sockets));
     await new Promise<void>((r) => closer.listen(0, '127.0.0.1', r));
@@ -249,6 +250,33 @@ describe('proxy', () => {
       const port = (closer.address() as net.AddressInfo).port;
       await h.put('routes/race', { uri: '/race', upstream: { ...upstreamOf({ port }), retries: 0 } });
       await expectRaceSaved(h, '/race', sockets);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => closer.close(() => r()));
+    }
+  });
+
+  undiciFallbackOnly('undici fallback: a node that never accepts the connection: a POST with a body gets 504, not the next node', async () => {
+    const hang = await startHangingPort();
+    try {
+      // As above, but undici cannot withdraw the queued attempt, which holds the body.
+      await h.put('routes/hang-undici', { uri: '/hang-undici', timeout: { connect: 0.3 }, upstream: { nodes: { [`127.0.0.1:${hang.port}`]: 100, [`127.0.0.1:${echo.port}`]: 1 } } });
+      const r = await h.request('/hang-undici', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'payload' });
+      expect(r.status).toBe(504);
+      expect(r.json()).toEqual({ error_msg: 'upstream timed out' });
+    } finally {
+      hang.close();
+    }
+  });
+
+  undiciFallbackOnly('undici fallback: a node closing a kept-alive connection just as it is reused costs that GET a 502', async () => {
+    const sockets: net.Socket[] = [];
+    const closer = net.createServer(answerOnceThenDrop(sockets));
+    await new Promise<void>((r) => closer.listen(0, '127.0.0.1', r));
+    try {
+      const port = (closer.address() as net.AddressInfo).port;
+      await h.put('routes/race-undici', { uri: '/race-undici', upstream: { ...upstreamOf({ port }), retries: 0 } });
+      await expectRaceLost(h, '/race-undici', sockets);
     } finally {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => closer.close(() => r()));

@@ -6,7 +6,8 @@ import type net from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import { listenOnLoopback, makeTestCertificates, serveOnLoopback } from '@portico/testkit';
 import { startHarness, type Harness } from './helpers/harness';
-import { answerOnceThenDrop, expectRaceSaved } from './helpers/race-node';
+import { ownClientOnly, undiciFallbackOnly } from './helpers/fallbacks';
+import { answerOnceThenDrop, expectRaceLost, expectRaceSaved } from './helpers/race-node';
 
 /**
  * https upstreams through the real proxy (SPEC §4 upstream `tls`, §1 ssl_trusted_certificate):
@@ -153,7 +154,7 @@ describe('ssl_trusted_certificate: a CA bundle path', () => {
     }
   });
 
-  test('a GET whose kept-alive connection the node just closed is sent again on a new connection; a POST is not', async () => {
+  ownClientOnly('a GET whose kept-alive connection the node just closed is sent again on a new connection; a POST is not', async () => {
     // as for http nodes in proxy.test.ts
     const sockets: net.Socket[] = [];
     const closer = tls.createServer({ cert: read('server.pem'), key: read('server.key') }, answerOnceThenDrop(sockets));
@@ -161,6 +162,20 @@ describe('ssl_trusted_certificate: a CA bundle path', () => {
     try {
       await h.put('routes/tls-race', route('/tls-race', { nodes: { [`127.0.0.1:${port}`]: 1 }, retries: 0 }));
       await expectRaceSaved(h, '/tls-race', sockets);
+    } finally {
+      for (const sock of sockets) sock.destroy();
+      await new Promise<void>((resolve) => closer.close(() => resolve()));
+    }
+  });
+
+  undiciFallbackOnly('undici fallback: a GET whose kept-alive connection the node just closed is answered 502', async () => {
+    // as for http nodes in proxy.test.ts
+    const sockets: net.Socket[] = [];
+    const closer = tls.createServer({ cert: read('server.pem'), key: read('server.key') }, answerOnceThenDrop(sockets));
+    const port = await listenOnLoopback(closer);
+    try {
+      await h.put('routes/tls-race-undici', route('/tls-race-undici', { nodes: { [`127.0.0.1:${port}`]: 1 }, retries: 0 }));
+      await expectRaceLost(h, '/tls-race-undici', sockets);
     } finally {
       for (const sock of sockets) sock.destroy();
       await new Promise<void>((resolve) => closer.close(() => resolve()));

@@ -33,3 +33,17 @@ export async function expectRaceSaved(h: Harness, uri: string, sockets: net.Sock
   expect(sockets.length).toBe(3);
   expect((await h.request(uri, { method: 'POST' })).status).toBe(502);
 }
+
+/**
+ * The undici fallback's answer to the same race: the GET on the closed connection is answered
+ * 502 (with no retries), the next one succeeds on a new connection.
+ */
+export async function expectRaceLost(h: Harness, uri: string, sockets: net.Socket[]): Promise<void> {
+  const first = await h.request(uri);
+  expect(first.status).toBe(200);
+  expect((await h.request(uri)).status).toBe(502);
+  const third = await h.request(uri);
+  expect(third.status).toBe(200);
+  expect(third.text).toBe('ok');
+  expect(sockets.length).toBe(2);
+}
