@@ -1,5 +1,5 @@
 # Portico. `make run` and `make test` install what is missing first (see scripts/install-deps.sh).
-.PHONY: run test build typecheck deps test-deps clean bench cluster cluster-down deploy-check
+.PHONY: run test build typecheck lint format format-check deps test-deps clean bench cluster cluster-down deploy-check
 
 CONFIG ?= config.yaml
 
@@ -24,7 +24,19 @@ typecheck: build
 run: build
 	node --max-semi-space-size=32 packages/cli/dist/main.js start -c $(CONFIG)
 
-test: test-deps typecheck deploy-check
+# ESLint with typescript-eslint (eslint.config.mjs) over every TypeScript file; errors fail.
+lint: deps
+	npx eslint .
+
+# Prettier (.prettierrc.json) over the TypeScript sources: format rewrites, format-check lists
+# the files that differ.
+format: deps
+	npx prettier --write '**/*.ts'
+
+format-check: deps
+	npx prettier --check '**/*.ts'
+
+test: test-deps typecheck lint deploy-check
 	@scripts/run-tests.sh
 
 # Benchmarks (long; never part of make test). BENCH=bench/router.bench.ts runs one.
@@ -32,7 +44,7 @@ bench: build
 	@scripts/bench.sh $(BENCH)
 
 clean:
-	npx tsc -b --clean; rm -rf .jest-results.json packages/ui/dist test-artifacts
+	npx tsc -b --clean; rm -rf .jest-results*.json packages/ui/dist test-artifacts
 
 # A local cluster on loopback: 3 etcd members, 1 control plane, 3 data planes, an echo
 # upstream (the topology of deploy/docker-compose.yml). State and pid files: $TMPDIR/portico-cluster (default /tmp).

@@ -33,7 +33,7 @@
  *
  * Run with `make bench` or `make bench BENCH=bench/proxy.bench.ts`.
  */
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -680,7 +680,7 @@ function table(results: CaseResult[]): string {
 
 function toolVersion(cmd: string, args: string[]): string {
   try {
-    const r = require('node:child_process').spawnSync(cmd, args, { encoding: 'utf8' });
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
     return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n').find((l: string) => l.trim())?.trim() ?? '?';
   } catch { return '?'; }
 }

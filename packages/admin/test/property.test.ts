@@ -231,7 +231,7 @@ describe('property: random and malformed admin requests', () => {
             if (req.shape) oracle.observe(req, r);
             else oracle.observeUnstructured(req, r);
           } catch (err) {
-            throw new Error(`${context}\n${(err as Error).message}`);
+            throw new Error(`${context}\n${(err as Error).message}`, { cause: err });
           }
         }
         const stored = await storeContent();

@@ -132,7 +132,7 @@ describe.each(PROCESSES)('the %s server in a portico process with %i worker(s)',
       ['half-close', (s) => s.end()],
     ];
     for (const [phase, bytes, reached] of phases) {
-      for (const [shape, leave] of shapes) {
+      for (const [_shape, leave] of shapes) {
         const c = raw(p.proxyUrl);
         c.socket.write(bytes);
         await waitFor(() => reached(c), { what: `${phase}: the point to leave at` });

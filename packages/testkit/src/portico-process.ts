@@ -63,9 +63,9 @@ function installExitHook(): void {
   });
 }
 
-function merge(a: any, b: any): any {
+function merge(a: unknown, b: unknown): unknown {
   if (typeof a !== 'object' || a === null || Array.isArray(a) || typeof b !== 'object' || b === null || Array.isArray(b)) return b;
-  const out = { ...a };
+  const out: Record<string, unknown> = { ...a };
   for (const [k, v] of Object.entries(b)) out[k] = k in out ? merge(out[k], v) : v;
   return out;
 }
@@ -93,7 +93,7 @@ export async function startPortico(opts: PorticoProcessOptions): Promise<Portico
     control: { ip: '127.0.0.1', port: controlPort },
     metrics: { ip: '127.0.0.1', port: metricsPort },
   };
-  if (opts.extraConfig) config = merge(config, opts.extraConfig);
+  if (opts.extraConfig) config = merge(config, opts.extraConfig) as Record<string, unknown>;
   const configFile = path.join(dataDir, 'config.yaml');
   // JSON is YAML: no serializer needed.
   fs.writeFileSync(configFile, JSON.stringify(config, null, 2));

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { BrowserContext, Page, chromium } from 'playwright-core';
 import {
   EchoUpstream, EtcdProcess, PorticoProcess, registerSecretValue, startEchoUpstream, startEtcd, startPortico, waitFor,
@@ -327,7 +328,6 @@ describe('dashboard bundle', () => {
       }
     };
     walk(DIST);
-    const { gzipSync } = require('node:zlib') as typeof import('node:zlib');
     const gz = files.reduce((n, f) => n + gzipSync(fs.readFileSync(f), { level: 9 }).length, 0);
     process.stdout.write(`dashboard bundle: ${files.length} files, ${(gz / 1024).toFixed(1)} KB gzipped\n`);
     expect(gz).toBeLessThanOrEqual(200 * 1024);

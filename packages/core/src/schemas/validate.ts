@@ -77,15 +77,15 @@ export function jsonTypeName(v: unknown): string {
 }
 
 function valueAt(root: unknown, instancePath: string): unknown {
-  let cur: any = root;
-  for (const seg of instancePath.split('/').slice(1)) cur = cur?.[seg.replace(/~1/g, '/').replace(/~0/g, '~')];
+  let cur: unknown = root;
+  for (const seg of instancePath.split('/').slice(1)) cur = (cur as Record<string, unknown> | null | undefined)?.[seg.replace(/~1/g, '/').replace(/~0/g, '~')];
   return cur;
 }
 
 /** The innermost reason, worded like APISIX's jsonschema validator. */
 function reason(e: ErrorObject, root: unknown): string {
   const v = valueAt(root, e.instancePath);
-  const p = e.params as Record<string, any>;
+  const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
     case 'type': return `wrong type: expected ${p.type}, got ${jsonTypeName(v)}`;
     case 'additionalProperties': return `additional properties forbidden, found ${p.additionalProperty}`;

@@ -393,7 +393,7 @@ export class EmbeddedStore implements ConfigStore {
         snapshot = JSON.parse(fs.readFileSync(snapshotFile, 'utf8')) as Snapshot;
       } catch (err) {
         // Snapshots are written atomically, so this is real damage, not a crash artefact.
-        throw new Error(`embedded store: snapshot ${snapshotFile} is unreadable (${(err as Error).message}); restore it from a backup`);
+        throw new Error(`embedded store: snapshot ${snapshotFile} is unreadable (${(err as Error).message}); restore it from a backup`, { cause: err });
       }
       for (const kv of snapshot.kvs) {
         this.entries.set(kv.key, { value: kv.value, createRevision: kv.createRevision, modRevision: kv.modRevision });

@@ -9,6 +9,7 @@ let etcd3Module: Etcd3Module | undefined;
  * is made, so a node on the embedded store never pays for it.
  */
 function etcd3(): Etcd3Module {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (above)
   return (etcd3Module ??= require('etcd3') as Etcd3Module);
 }
 import { CompareFailedError, ConfigError, StoreUnavailableError } from '../errors';

@@ -3,7 +3,7 @@ import { isSecretRef, type SecretCache } from '@portico/secrets';
 import { KeyTable, type KeyOwner } from './key-table';
 import type { PluginSecrets } from '../config/plugin-secrets';
 import { PluginChain } from '../plugins/pipeline';
-import type { Plugin } from '../plugins/types';
+import type { AnyPlugin } from '../plugins/types';
 
 export type { KeyOwner } from './key-table';
 
@@ -56,7 +56,7 @@ export interface ConsumerIndexOptions {
   /** default: the resolver's clock, else Date.now */
   now?: () => number;
   /** Builds consumer/group plugin chains (SPEC §6 overrides); without it they are ignored. */
-  registry?: ReadonlyMap<string, Plugin<any>>;
+  registry?: ReadonlyMap<string, AnyPlugin>;
   /**
    * Resolves `$secret://` / `$env://` strings in consumer and consumer_group plugin confs
    * through the node's secret cache, as for route plugins (SPEC §9). Without it such a conf
@@ -84,7 +84,7 @@ export class ConsumerIndex {
   private readonly resolver?: SecretLookup;
   private readonly log: Logger;
   private readonly now?: () => number;
-  private readonly registry?: ReadonlyMap<string, Plugin<any>>;
+  private readonly registry?: ReadonlyMap<string, AnyPlugin>;
   private readonly pluginSecrets?: PluginSecrets;
   private readonly tables = new Map<string, { field: string; table: KeyTable }>();
   /** The table `lookup(key)` serves without a plugin name: key-auth's hot path skips a Map get. */

@@ -3,7 +3,7 @@ import type { SecretCache } from '@portico/secrets';
 import type { ResourceChange, ResourceItem } from './config-sync';
 import { ConsumerIndex, type ConsumerConf, type ConsumerGroupConf, type CredentialConf, type SecretLookup } from '../auth/consumer-index';
 import { PluginSecrets } from './plugin-secrets';
-import { PluginChain, type Plugin } from '../plugins';
+import { PluginChain, type AnyPlugin } from '../plugins';
 import type { PoolManager } from '../upstream/pools';
 import { Router } from '../routing/router';
 import { InlineUpstreams, SharedChains } from './shared-runtimes';
@@ -83,7 +83,7 @@ interface RouteSource {
 
 export interface GatewayTablesOptions {
   pools: PoolManager;
-  plugins: ReadonlyMap<string, Plugin<any>>;
+  plugins: ReadonlyMap<string, AnyPlugin>;
   resolver?: SecretCache;
   logger?: Logger;
 }
@@ -114,7 +114,7 @@ export class GatewayTables {
   private readonly routesByService = new Map<string, Set<string>>();
   private readonly routesByPluginConfig = new Map<string, Set<string>>();
   private readonly pools: PoolManager;
-  private readonly plugins: ReadonlyMap<string, Plugin<any>>;
+  private readonly plugins: ReadonlyMap<string, AnyPlugin>;
   private readonly resolver?: SecretCache;
   /** Resolves `$secret://` / `$env://` strings in route, service, global-rule, consumer and consumer_group plugin confs. */
   private readonly pluginSecrets?: PluginSecrets;

@@ -137,7 +137,7 @@ export class ResolvedPluginConf<C = unknown> {
  * replaced, with no dispose hook, so a strong index would keep every old conf alive.
  */
 export class PluginSecrets {
-  private readonly byRef = new Map<string, Set<WeakRef<ResolvedPluginConf<any>>>>();
+  private readonly byRef = new Map<string, Set<WeakRef<ResolvedPluginConf<unknown>>>>();
   private readonly unsubscribe: () => void;
   private readonly log: Logger;
 

@@ -1,4 +1,4 @@
-import { PluginChain, type Plugin } from '../plugins';
+import { PluginChain, type AnyPlugin } from '../plugins';
 import { findSecretRefs, type PluginSecrets } from './plugin-secrets';
 import type { UpstreamConf, UpstreamRuntime } from '../upstream/upstream';
 
@@ -18,7 +18,7 @@ export class SharedChains {
   private readonly chains = new Map<string, WeakRef<PluginChain>>();
   private sweepAt = 1024;
 
-  constructor(private readonly registry: ReadonlyMap<string, Plugin<any>>, private readonly secrets?: PluginSecrets) {}
+  constructor(private readonly registry: ReadonlyMap<string, AnyPlugin>, private readonly secrets?: PluginSecrets) {}
 
   /** The chain for a merged `plugins` object; `scope` names the owner for plugins with state. */
   chainFor(plugins: Record<string, unknown> | undefined, scope: string): PluginChain {

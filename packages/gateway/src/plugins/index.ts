@@ -9,14 +9,14 @@ import { basicAuthPlugin } from './basic-auth';
 import { jwtAuthPlugin } from './jwt-auth';
 import { limitReqPlugin } from './limit-req';
 import { prometheusPlugin } from './prometheus';
-import type { Plugin } from './types';
+import type { AnyPlugin } from './types';
 
 export * from './types';
 export { PluginChain } from './pipeline';
 export { keyAuthPlugin, attachConsumer, type KeyAuthConf } from './key-auth';
 
 /** Every plugin the data plane implements, by name. Register new plugins here. */
-export const BUILTIN_PLUGINS: ReadonlyMap<string, Plugin<any>> = new Map<string, Plugin<any>>(
+export const BUILTIN_PLUGINS: ReadonlyMap<string, AnyPlugin> = new Map<string, AnyPlugin>(
   [keyAuthPlugin, proxyRewritePlugin, responseRewritePlugin, requestIdPlugin, ipRestrictionPlugin, corsPlugin, limitCountPlugin,
     basicAuthPlugin, jwtAuthPlugin, limitReqPlugin, prometheusPlugin].map((p) => [p.name, p]),
 );

@@ -1,6 +1,6 @@
 import type { RequestContext } from '../server/request-context';
 import { findSecretRefs, type PluginSecrets, type ResolvedPluginConf } from '../config/plugin-secrets';
-import { PHASES, type HeaderFilter, type PhaseHandler, type PhaseResult, type Plugin, type PluginResponse, type ResponseHead } from './types';
+import { PHASES, type HeaderFilter, type PhaseHandler, type PhaseResult, type AnyPlugin, type PluginResponse, type ResponseHead } from './types';
 
 interface Step {
   plugin: string;
@@ -36,7 +36,7 @@ const resolveStep: PhaseHandler<ResolvedPluginConf> = (h) => h.ensure();
  * current conf. A header filter is skipped while the conf has never been resolved (the 503
  * of the resolve step itself goes through the header filters).
  */
-function addResolvedSteps(name: string, plugin: Plugin<any>, holder: ResolvedPluginConf, steps: Step[], filters: FilterStep[]): void {
+function addResolvedSteps(name: string, plugin: AnyPlugin, holder: ResolvedPluginConf, steps: Step[], filters: FilterStep[]): void {
   steps.push({ plugin: name, phase: 0, priority: RESOLVE_PRIORITY, handler: resolveStep as PhaseHandler<unknown>, conf: holder });
   PHASES.forEach((phase, i) => {
     const handler = plugin.phases[phase] as PhaseHandler<unknown> | undefined;
@@ -96,7 +96,7 @@ export class PluginChain {
    * runs first in the rewrite phase, and the plugin's handlers read the current compiled conf
    * from its ResolvedPluginConf (plugin-secrets.ts).
    */
-  static build(plugins: Record<string, unknown> | undefined, registry: ReadonlyMap<string, Plugin<any>>, secrets?: PluginSecrets, scope = ''): PluginChain {
+  static build(plugins: Record<string, unknown> | undefined, registry: ReadonlyMap<string, AnyPlugin>, secrets?: PluginSecrets, scope = ''): PluginChain {
     if (!plugins) return PluginChain.EMPTY;
     const steps: Step[] = [];
     const filters: FilterStep[] = [];

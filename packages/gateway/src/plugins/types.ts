@@ -39,6 +39,13 @@ export type PhaseName = (typeof PHASES)[number];
  * A data-plane plugin. Its schema lives in core's PLUGIN_DEFINITIONS
  * (shared with the admin API); `priority` comes from there too.
  */
+/**
+ * A plugin whatever its compiled conf type, as registries hold them: each entry's type differs,
+ * and a phase handler taking a KeyAuthConf is no handler of `unknown`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
+export type AnyPlugin = Plugin<any>;
+
 export interface Plugin<C = unknown> {
   name: string;
   priority: number;

@@ -15,9 +15,12 @@ type SecretsManagerModule = typeof import('@aws-sdk/client-secrets-manager');
 type CredentialProvidersModule = typeof import('@aws-sdk/credential-providers');
 let sdk: SecretsManagerModule | undefined;
 let credentialProviders: CredentialProvidersModule | undefined;
+// The AWS SDK is loaded on first use, so a node without AWS secrets never pays for it.
+/* eslint-disable @typescript-eslint/no-require-imports */
 const secretsManager = (): SecretsManagerModule => (sdk ??= require('@aws-sdk/client-secrets-manager') as SecretsManagerModule);
 const providers = (): CredentialProvidersModule =>
   (credentialProviders ??= require('@aws-sdk/credential-providers') as CredentialProvidersModule);
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** `/secrets/aws/<id>` (SPEC §4). Any string may be `$env://NAME[/field]`. */
 export interface AwsSecretConf {
