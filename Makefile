@@ -36,6 +36,8 @@ format: deps
 format-check: deps
 	npx prettier --check '**/*.ts'
 
+# Every suite on Node.js 24, then the proxy and cli suites on Node.js 22 and on each HTTP
+# fallback (scripts/run-tests.sh); the last line counts all of them.
 test: test-deps typecheck lint deploy-check
 	@scripts/run-tests.sh
 
