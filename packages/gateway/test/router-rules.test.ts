@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { compileExpr } from '../src/routing/expr';
+import { compileExpr } from '@portico/core';
 import { indexSize } from '../src/routing/exact-index';
 import { parsePath, Router, type MatchRequest, type RouteSpec } from '../src/routing/router';
 

@@ -52,7 +52,7 @@ export function compileConfigRegex(pattern: string, flags: '' | 'i' = ''): RegEx
   try {
     new RegExp(pattern, flags);
   } catch (err) {
-    throw new ConfigRegexError(regexMessage(err));
+    throw new ConfigRegexError(`invalid regex "${pattern}": ${syntaxReason(err)}`);
   }
   if (!LINEAR) {
     throw new ConfigRegexError(`invalid regex "${pattern}": this Node.js has no linear-time regex engine (V8 flag --enable-experimental-regexp-engine)`);
@@ -74,7 +74,8 @@ export function compileConfigRegex(pattern: string, flags: '' | 'i' = ''): RegEx
   return new RegExp(source);
 }
 
-/** V8's SyntaxError text (`Invalid regular expression: /(/: Unterminated group`), kept as is. */
-function regexMessage(err: unknown): string {
-  return String((err as Error)?.message ?? err);
+/** The reason in V8's SyntaxError (`Invalid regular expression: /(/: Unterminated group`). */
+function syntaxReason(err: unknown): string {
+  const message = String((err as Error)?.message ?? err);
+  return /^Invalid regular expression: \/.*\/[a-z]*: (.+)$/s.exec(message)?.[1] ?? message;
 }

@@ -1,3 +1,5 @@
+import net from 'node:net';
+import { addCidr, compileExpr } from '../compile/vars-expr';
 import { HTTP_METHODS, hostSchema, metadataProperties, pluginsSchema, timeoutSchema } from './common';
 import { upstreamSchema } from './upstream';
 import { idSchema } from './common';
@@ -40,5 +42,36 @@ export function checkRouteRules(route: Record<string, unknown>): string | undefi
     return 'at least one of plugins, upstream, upstream_id or service_id is required';
   }
   if (has('upstream') && has('upstream_id')) return 'only one of upstream and upstream_id is allowed';
+  // Addresses as the router's list takes them (APISIX's schema: IPv4, IPv6 or a CIDR of either).
+  if (typeof route.remote_addr === 'string' && !isAddressOrCidr(route.remote_addr)) {
+    return 'property "remote_addr" validation failed: object matches none of the required';
+  }
+  if (Array.isArray(route.remote_addrs)) {
+    const bad = route.remote_addrs.findIndex((a) => typeof a === 'string' && !isAddressOrCidr(a));
+    if (bad >= 0) return `property "remote_addrs" validation failed: failed to validate item ${bad + 1}: object matches none of the required`;
+  }
+  return undefined;
+}
+
+function isAddressOrCidr(s: string): boolean {
+  try {
+    addCidr(new net.BlockList(), s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `vars` compiled by the router's own compile function (APISIX: `expr.new` in the routes'
+ * check_conf, after the plugins). Returns the whole `error_msg`.
+ */
+export function checkRouteVars(route: Record<string, unknown>): string | undefined {
+  if (route.vars === undefined) return undefined;
+  try {
+    compileExpr(route.vars);
+  } catch (err) {
+    return `failed to validate the 'vars' expression: ${(err as Error).message}`;
+  }
   return undefined;
 }

@@ -1,3 +1,4 @@
+import { checkNodeAddresses } from '../compile/node-address';
 import { hostSchema, metadataProperties, timeoutSchema } from './common';
 
 const nodeObject = {
@@ -54,10 +55,14 @@ export const upstreamSchema = {
 
 /**
  * Rules APISIX checks outside its upstream schema (`check_upstream_conf`): `chash` needs a
- * `key` to hash on, unless it hashes on the consumer. Here rather than in the admin API so a
- * data-plane node refuses the same item on load. Returns the whole `error_msg`.
+ * `key` to hash on, unless it hashes on the consumer. And every node address must be one the
+ * data plane can connect to, checked with the function it parses them with (port 1-65535, a
+ * host without spaces or control characters, IPv6 in brackets). Here rather than in the admin
+ * API so a data-plane node refuses the same item on load. Returns the whole `error_msg`.
  */
 export function checkUpstreamRules(upstream: Record<string, unknown>): string | undefined {
+  const address = checkNodeAddresses(upstream.nodes);
+  if (address) return `invalid configuration: property "nodes" validation failed: ${address}`;
   if (upstream.type === 'chash' && upstream.hash_on !== 'consumer' && upstream.key === undefined) return 'missing key';
   return undefined;
 }

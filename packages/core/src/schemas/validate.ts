@@ -4,7 +4,7 @@ import { credentialSchema } from './credential';
 import { pluginMetadataSchema } from './plugin-metadata';
 import { consumerGroupSchema, globalRuleSchema, pluginConfigSchema } from './plugin-sets';
 import { PLUGIN_DEFINITIONS } from './plugins';
-import { checkRouteRules, routeSchema } from './route';
+import { checkRouteRules, checkRouteVars, routeSchema } from './route';
 import { SECRET_MANAGER_SCHEMAS } from './secret';
 import { checkServiceRules, serviceSchema } from './service';
 import { checkSslRules, sslSchema } from './ssl';
@@ -225,6 +225,10 @@ export function validateResource(kind: ValidatedKind, value: unknown, scope?: st
   if (ROUTE_SIDE_PLUGINS.has(kind) || kind === 'consumer' || kind === 'credential') {
     const pluginError = checkPlugins(obj.plugins, kind === 'credential' ? 'credential' : kind === 'consumer');
     if (pluginError) return { ok: false, message: pluginError };
+  }
+  if (kind === 'route') {
+    const varsError = checkRouteVars(obj);
+    if (varsError) return { ok: false, message: varsError };
   }
   if (kind === 'credential') {
     const names = Object.keys((obj.plugins as object | undefined) ?? {});

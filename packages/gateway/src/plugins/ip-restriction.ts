@@ -1,6 +1,5 @@
 import net from 'node:net';
-import { PLUGIN_DEFINITIONS } from '@portico/core';
-import { addCidr, checkIp } from '../routing/expr';
+import { PLUGIN_DEFINITIONS, addCidr, checkIp } from '@portico/core';
 import type { Plugin, PluginResponse } from './types';
 
 export interface IpRestrictionConf {

@@ -1,5 +1,4 @@
-import { PLUGIN_DEFINITIONS } from '@portico/core';
-import { compileExpr, type CompiledExpr } from '../routing/expr';
+import { PLUGIN_DEFINITIONS, compileExpr, type CompiledExpr } from '@portico/core';
 import type { Plugin } from './types';
 import { hasVars, resolveVars } from './vars';
 

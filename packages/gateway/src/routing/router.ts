@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { addCidr, checkIp, compileExpr, type CompiledExpr } from './expr';
+import { addCidr, checkIp, compileExpr, type CompiledExpr } from '@portico/core';
 import {
   addValue, bloomAdd, EMPTY, findSlot, getAt, indexSize, indexValues, newBloom, newHashIndex, ownIndex, removeAt,
   replaceAt, SHARD_BITS, SHARD_MASK, type Bloom, type HashIndex,

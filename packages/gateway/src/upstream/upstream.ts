@@ -1,3 +1,4 @@
+import { parseNodeAddress } from '@portico/core';
 import { ConsistentHashBalancer, type HashOn } from './balancers/chash';
 import { EwmaBalancer } from './balancers/ewma';
 import { LeastConnBalancer } from './balancers/least-conn';
@@ -59,7 +60,9 @@ export interface Target {
 
 /**
  * Parses `nodes` in either form: `{"host:port": weight}` or `[{host, port, weight, priority}]`.
- * A host without a port gets 80 (http) or 443 (https).
+ * A host without a port gets 80 (http) or 443 (https). Object keys are parsed by core's
+ * parseNodeAddress, the function the Admin API and the item's validation check them with; an
+ * invalid one (which validation keeps from getting here) throws.
  */
 export function parseNodes(nodes: UpstreamConf['nodes'], scheme: 'http' | 'https'): UpstreamNode[] {
   const defPort = scheme === 'https' ? 443 : 80;
@@ -68,8 +71,8 @@ export function parseNodes(nodes: UpstreamConf['nodes'], scheme: 'http' | 'https
     return nodes.map((n) => ({ host: stripBrackets(n.host), port: n.port ?? defPort, weight: n.weight, priority: n.priority ?? 0 }));
   }
   return Object.entries(nodes).map(([hostPort, weight]) => {
-    const { host, port } = splitHostPort(hostPort, defPort);
-    return { host, port, weight, priority: 0 };
+    const { host, port } = parseNodeAddress(hostPort);
+    return { host, port: port ?? defPort, weight, priority: 0 };
   });
 }
 
@@ -77,7 +80,7 @@ function stripBrackets(host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
-/** `a:80` → a, 80; `[::1]:80` → ::1, 80; `::1` (bare IPv6) → ::1, default. */
+/** `a:80` → a, 80; `[::1]:80` → ::1, 80; `::1` (bare IPv6) → ::1, default. For Host header values. */
 export function splitHostPort(s: string, defPort: number): { host: string; port: number } {
   if (s.startsWith('[')) {
     const close = s.indexOf(']');

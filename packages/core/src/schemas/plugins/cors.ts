@@ -1,3 +1,5 @@
+import { compileConfigRegex } from '../../compile/config-regex';
+
 /** cors (APISIX 3.x, priority 4000): CORS response headers and preflight answers. */
 export const corsPlugin = {
   name: 'cors',
@@ -18,12 +20,23 @@ export const corsPlugin = {
   },
 };
 
-/** APISIX refuses `*` together with credentials (browsers ignore it). */
+/**
+ * APISIX refuses `*` together with credentials (browsers ignore it), and an origin regex that
+ * does not compile — here with the data plane's own compile function (linear-time only).
+ */
 export function checkCorsConf(conf: Record<string, unknown>): string | undefined {
-  if (conf.allow_credential !== true) return undefined;
-  for (const k of ['allow_origins', 'allow_methods', 'allow_headers', 'expose_headers']) {
-    if ((conf[k] ?? (k === 'expose_headers' ? undefined : '*')) === '*') {
-      return `you can not set '*' for other option when 'allow_credential' is true`;
+  if (conf.allow_credential === true) {
+    for (const k of ['allow_origins', 'allow_methods', 'allow_headers', 'expose_headers']) {
+      if ((conf[k] ?? (k === 'expose_headers' ? undefined : '*')) === '*') {
+        return `you can not set '*' for other option when 'allow_credential' is true`;
+      }
+    }
+  }
+  for (const pattern of (conf.allow_origins_by_regex ?? []) as string[]) {
+    try {
+      compileConfigRegex(pattern);
+    } catch (err) {
+      return (err as Error).message;
     }
   }
   return undefined;

@@ -1,9 +1,9 @@
 import { keyAuthPlugin } from './key-auth';
 import { prometheusPlugin } from './prometheus';
-import { proxyRewritePlugin } from './proxy-rewrite';
-import { responseRewritePlugin } from './response-rewrite';
+import { checkProxyRewriteConf, proxyRewritePlugin } from './proxy-rewrite';
+import { checkResponseRewriteConf, responseRewritePlugin } from './response-rewrite';
 import { requestIdPlugin } from './request-id';
-import { ipRestrictionPlugin } from './ip-restriction';
+import { checkIpRestrictionConf, ipRestrictionPlugin } from './ip-restriction';
 import { checkCorsConf, corsPlugin } from './cors';
 import { checkLimitCountConf, limitCountPlugin } from './limit-count';
 import { basicAuthPlugin } from './basic-auth';
@@ -24,17 +24,20 @@ export interface PluginDefinition {
   consumerSchema?: object;
   /** `/plugin_metadata/<name>` schema; absent: the plugin takes no metadata. */
   metadataSchema?: object;
-  /** Rules across fields that the schema cannot say; returns the reason, or undefined. */
+  /**
+   * Rules the schema cannot say, including everything the data plane's compile of the conf
+   * could refuse (regexes, expressions, addresses: core/compile); returns the reason, or undefined.
+   */
   check?: (conf: Record<string, unknown>) => string | undefined;
 }
 
 export const PLUGIN_DEFINITIONS: Record<string, PluginDefinition> = {
   [keyAuthPlugin.name]: keyAuthPlugin,
   [prometheusPlugin.name]: prometheusPlugin,
-  [proxyRewritePlugin.name]: proxyRewritePlugin,
-  [responseRewritePlugin.name]: responseRewritePlugin,
+  [proxyRewritePlugin.name]: { ...proxyRewritePlugin, check: checkProxyRewriteConf },
+  [responseRewritePlugin.name]: { ...responseRewritePlugin, check: checkResponseRewriteConf },
   [requestIdPlugin.name]: requestIdPlugin,
-  [ipRestrictionPlugin.name]: ipRestrictionPlugin,
+  [ipRestrictionPlugin.name]: { ...ipRestrictionPlugin, check: checkIpRestrictionConf },
   [corsPlugin.name]: { ...corsPlugin, check: checkCorsConf },
   [limitCountPlugin.name]: { ...limitCountPlugin, check: checkLimitCountConf },
   [basicAuthPlugin.name]: basicAuthPlugin,

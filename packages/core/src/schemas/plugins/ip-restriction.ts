@@ -1,9 +1,12 @@
+import net from 'node:net';
+import { addCidr } from '../../compile/vars-expr';
+
 /** ip-restriction (APISIX 3.x, priority 3000): allow or deny client addresses by IP/CIDR. */
 const ipList = {
   type: 'array',
   minItems: 1,
-  // Shape only (no ajv formats here); the gateway parses each entry with node:net and
-  // refuses the conf when one is not an address or CIDR.
+  // Shape only (no ajv formats here); checkIpRestrictionConf parses each entry with the
+  // function the gateway builds its address list with.
   items: { type: 'string', pattern: '^[0-9a-fA-F:.]+(/[0-9]{1,3})?$' },
 };
 
@@ -23,3 +26,19 @@ export const ipRestrictionPlugin = {
     oneOf: [{ required: ['whitelist'] }, { required: ['blacklist'] }],
   },
 };
+
+/** Every entry must be an address or CIDR the data plane can put in its list. */
+export function checkIpRestrictionConf(conf: Record<string, unknown>): string | undefined {
+  for (const field of ['whitelist', 'blacklist']) {
+    const list = conf[field];
+    if (!Array.isArray(list)) continue;
+    for (let i = 0; i < list.length; i++) {
+      try {
+        addCidr(new net.BlockList(), String(list[i]));
+      } catch {
+        return `property "${field}" validation failed: failed to validate item ${i + 1}: object matches none of the required`;
+      }
+    }
+  }
+  return undefined;
+}

@@ -1,4 +1,5 @@
 /** proxy-rewrite (APISIX 3.x, priority 1008): rewrites what is sent upstream. */
+import { compileConfigRegex } from '../../compile/config-regex';
 import { headerMap, headerOperations } from './header-operations';
 
 export const proxyRewritePlugin = {
@@ -21,3 +22,21 @@ export const proxyRewritePlugin = {
     },
   },
 };
+
+/**
+ * APISIX's check_schema: pairs only, and every regex must compile — here with the data plane's
+ * own compile function, so a pattern it would refuse (not linear-time) is refused on write.
+ */
+export function checkProxyRewriteConf(conf: Record<string, unknown>): string | undefined {
+  const regex = conf.regex_uri as string[] | undefined;
+  if (!regex || regex.length === 0) return undefined;
+  if (regex.length % 2 !== 0) return 'The length of regex_uri should be an even number';
+  for (let i = 0; i < regex.length; i += 2) {
+    try {
+      compileConfigRegex(regex[i]);
+    } catch (err) {
+      return `invalid regex_uri(${regex[i]}, ${regex[i + 1]}): ${(err as Error).message}`;
+    }
+  }
+  return undefined;
+}

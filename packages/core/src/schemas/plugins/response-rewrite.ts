@@ -1,4 +1,5 @@
 /** response-rewrite (APISIX 3.x, priority 899): rewrites the response sent to the client. */
+import { compileExpr } from '../../compile/vars-expr';
 import { headerOperations } from './header-operations';
 
 export const responseRewritePlugin = {
@@ -17,3 +18,14 @@ export const responseRewritePlugin = {
     },
   },
 };
+
+/** `vars` must compile as the data plane compiles it (APISIX: `expr.new` in check_schema). */
+export function checkResponseRewriteConf(conf: Record<string, unknown>): string | undefined {
+  if (conf.vars === undefined) return undefined;
+  try {
+    compileExpr(conf.vars);
+  } catch (err) {
+    return `failed to validate the 'vars' expression: ${(err as Error).message}`;
+  }
+  return undefined;
+}

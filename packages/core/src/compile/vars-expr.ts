@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { compileConfigRegex } from '@portico/core';
+import { compileConfigRegex } from './config-regex';
 
 /**
  * APISIX route `vars` (lua-resty-expr): a list of conditions that must all hold, e.g.
@@ -7,6 +7,11 @@ import { compileConfigRegex } from '@portico/core';
  * `[var, op, value]` or `[var, "!", op, value]`; a list may start with "AND", "OR", "!AND" or
  * "!OR" to combine nested lists. Operators: == ~= > >= < <= ~~ (regex) ~* (regex, ignore
  * case) in has ipmatch. Compiled once per route; evaluation only reads variables.
+ *
+ * The Admin API compiles `vars` with this same function before a write, and a data-plane
+ * node when it loads the item, so what one accepts the other applies. Errors carry
+ * lua-resty-expr's wording where it has one; the admin prefixes them with
+ * `failed to validate the 'vars' expression: `, as APISIX does.
  */
 
 /** Reads request variables: uri, request_uri, request_method, host, remote_addr, arg_*, http_*, cookie_* ... */
@@ -20,13 +25,21 @@ type Op = '==' | '~=' | '>' | '>=' | '<' | '<=' | '~~' | '~*' | 'in' | 'has' | '
 const OPS = new Set<string>(['==', '~=', '>', '>=', '<', '<=', '~~', '~*', 'in', 'has', 'ipmatch']);
 const LOGIC = new Set(['AND', 'OR', '!AND', '!OR']);
 
+/**
+ * How deep `vars` lists may nest. lua-resty-expr sets no limit of its own (Lua's recursion
+ * does); real expressions nest two or three levels, and a bound keeps a stored value from
+ * exhausting the stack of every node that compiles it.
+ */
+export const MAX_VARS_DEPTH = 32;
+
 /** Throws an Error whose message says what is wrong with the expression. */
 export function compileExpr(rules: unknown): CompiledExpr {
   if (!Array.isArray(rules)) throw new Error('vars must be an array');
-  return compileList(rules);
+  return compileList(rules, 1);
 }
 
-function compileList(list: unknown[]): CompiledExpr {
+function compileList(list: unknown[], depth: number): CompiledExpr {
+  if (depth > MAX_VARS_DEPTH) throw new Error(`expression nested deeper than ${MAX_VARS_DEPTH} levels`);
   let logic = 'AND';
   let items = list;
   if (typeof list[0] === 'string' && LOGIC.has(list[0])) {
@@ -35,7 +48,7 @@ function compileList(list: unknown[]): CompiledExpr {
   }
   const parts = items.map((item) => {
     if (!Array.isArray(item)) throw new Error(`invalid vars expression: ${JSON.stringify(item)}`);
-    if (Array.isArray(item[0]) || (typeof item[0] === 'string' && LOGIC.has(item[0]))) return compileList(item);
+    if (Array.isArray(item[0]) || (typeof item[0] === 'string' && LOGIC.has(item[0]))) return compileList(item, depth + 1);
     return compileCondition(item);
   });
   const negate = logic.startsWith('!');
@@ -54,7 +67,8 @@ function compileCondition(item: unknown[]): CompiledExpr {
     value = item[3];
   }
   if (typeof name !== 'string' || name.length === 0) throw new Error(`invalid vars variable: ${JSON.stringify(name)}`);
-  if (typeof op !== 'string' || !OPS.has(op)) throw new Error(`invalid vars operator: ${JSON.stringify(op)}`);
+  if (typeof op !== 'string') throw new Error(`invalid vars operator: ${JSON.stringify(op)}`);
+  if (!OPS.has(op)) throw new Error(`invalid operator '${op}'`);
   const test = compileOp(op as Op, value);
   const n = name;
   return negate ? (vars) => !test(vars.lookupVar(n)) : (vars) => test(vars.lookupVar(n));
@@ -82,6 +96,7 @@ function compileOp(op: Op, value: unknown): (v: string | undefined) => boolean {
     }
     case '~~': case '~*': {
       if (typeof value !== 'string') throw new Error(`operator ${op} needs a regex string`);
+      // Linear-time regexes only: the match runs on the event loop against request data.
       const re = compileConfigRegex(value, op === '~*' ? 'i' : '');
       return (v) => v !== undefined && re.test(v);
     }
