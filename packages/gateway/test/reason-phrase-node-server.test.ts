@@ -1,6 +1,5 @@
 // Before any gateway module loads: the server is chosen when proxy.ts is first imported.
 process.env.PORTICO_HTTP_SERVER = 'node';
-/* eslint-disable import/first */
 import './helpers/quiet-logs';
 import { startHarness } from './helpers/harness';
 import { reasonPhraseCases } from './helpers/reason-phrase-cases';
