@@ -1,4 +1,5 @@
 import './helpers/quiet-logs';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -269,6 +270,37 @@ describe('EmbeddedStore', () => {
       await store.close();
       const again = await EmbeddedStore.open(dir);
       await again.close();
+    });
+
+    // The owner is killed with -9 under a parent (`sleep`, exec'd by sh) that never reaps it,
+    // so its pid stays a zombie, which `kill(pid, 0)` still reports as alive.
+    (process.platform === 'linux' ? it : it.skip)('a lock whose owner is a zombie after kill -9, or whose pid another process now has, is taken over', async () => {
+      const dir = tmpDir();
+      const helpers = path.join(__dirname, 'helpers');
+      const cmd = `"${process.execPath}" -r "${path.join(helpers, 'ts-register.js')}" "${path.join(helpers, 'embedded-store-process.js')}" "${dir}" hold & exec sleep 120`;
+      const parent = spawn('sh', ['-c', cmd], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, PORTICO_LOG_LEVEL: 'silent' } });
+      try {
+        let out = '';
+        parent.stdout!.on('data', (d) => { out += String(d); });
+        await waitFor(() => /ready \d+/.test(out), { timeoutMs: 20_000, what: 'the owner to open the store' });
+        const pid = Number(/ready (\d+)/.exec(out)![1]);
+        await expect(EmbeddedStore.open(dir)).rejects.toThrow(DataDirLockedError);
+
+        process.kill(pid, 'SIGKILL');
+        const state = () => fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+        await waitFor(() => state() === 'Z', { what: 'the owner to be a zombie' });
+        expect(() => process.kill(pid, 0)).not.toThrow(); // what the old lock trusted
+        let store: EmbeddedStore | undefined;
+        await waitFor(async () => (store = await EmbeddedStore.open(dir)) !== undefined, { what: 'the restart to take the lock' });
+        await store!.close();
+
+        // A lock file naming a live process that holds nothing (a reused pid).
+        fs.writeFileSync(path.join(dir, EMBEDDED_FILES.lock), `${parent.pid}\n`);
+        const again = await EmbeddedStore.open(dir);
+        await again.close();
+      } finally {
+        parent.kill('SIGKILL');
+      }
     });
 
     it('a lock holding our own pid from an earlier process (container PID reuse) is taken over', async () => {

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { CompareFailedError, DataDirLockedError, StoreUnavailableError } from '../errors';
 import { componentLogger } from '../logger';
@@ -99,8 +100,8 @@ interface LocalWatch {
  * keep-alive client). Leased keys are logged like any write, but a leased key found during
  * replay is dropped: after a restart its lease no longer exists, as if it had expired.
  *
- * Ownership: a lock file holding the owner's pid; a second process gets DataDirLockedError,
- * a lock left by a dead process is taken over.
+ * Ownership: a lock held by the live owner (see acquireLock); a second process gets
+ * DataDirLockedError naming the owner's pid, and whatever a dead owner left is taken over.
  */
 export class EmbeddedStore implements ConfigStore {
   readonly kind = 'embedded' as const;
@@ -133,7 +134,7 @@ export class EmbeddedStore implements ConfigStore {
   static async open(dataDir: string, opts: EmbeddedStoreOptions = {}): Promise<EmbeddedStore> {
     const dir = path.resolve(dataDir);
     fs.mkdirSync(dir, { recursive: true });
-    acquireLock(dir);
+    await acquireLock(dir);
     const store = new EmbeddedStore(dir, opts);
     try {
       store.load();
@@ -533,15 +534,6 @@ function fsyncDir(dir: string): void {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
-  }
-}
-
 function readLockPid(lockFile: string): number | undefined {
   try {
     const pid = Number.parseInt(fs.readFileSync(lockFile, 'utf8').trim(), 10);
@@ -551,12 +543,85 @@ function readLockPid(lockFile: string): number | undefined {
   }
 }
 
+/** The sockets that hold the data directories this process opened (see acquireLock). */
+const lockSockets = new Map<string, net.Server>();
+
 /**
- * Take the data dir's lock file, or throw DataDirLockedError. The lock is created complete
- * (pid already inside) by hard-linking a private temp file, so nobody ever sees an empty lock.
+ * The lock's name: an abstract unix socket (Linux; no file, gone with its last descriptor)
+ * named after the directory's device and inode, so every path to the same directory (symlink,
+ * bind mount) names the same lock.
  */
-function acquireLock(dir: string): void {
+function lockSocketName(dir: string): string {
+  const st = fs.statSync(dir, { bigint: true });
+  return `\0portico-data-dir-lock:${st.dev}:${st.ino}`;
+}
+
+/** Binds the lock socket; undefined when another process (or this one) holds it. */
+function bindLockSocket(name: string): Promise<net.Server | undefined> {
+  return new Promise((resolve, reject) => {
+    // Nobody is meant to connect; a stray client is dropped.
+    const server = net.createServer((c) => c.destroy());
+    server.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' ? resolve(undefined) : reject(err)));
+    // exclusive: a cluster worker binds itself instead of sharing the primary's handle.
+    server.listen({ path: name, exclusive: true }, () => {
+      server.unref();
+      resolve(server);
+    });
+  });
+}
+
+function lockedError(dir: string, pid: number | undefined, here: boolean): DataDirLockedError {
+  return new DataDirLockedError(
+    `data directory ${dir} is in use by ${here ? 'this' : 'another'} Portico process (pid ${pid ?? 'unknown'}); ` +
+    'stop it or set deployment.embedded.data_dir to another directory');
+}
+
+/**
+ * Takes the data directory, or throws DataDirLockedError. On Linux the lock is an abstract
+ * unix socket bound for as long as the store is open: the kernel releases it when the owner
+ * exits however it exits (kill -9 included, and before the owner is reaped, so a zombie holds
+ * nothing), a reused pid holds nothing, and two starting processes cannot both bind it. The
+ * lock file then only names the owner's pid, for the message a second process gets.
+ * (Processes in different network namespaces do not see each other's abstract sockets; two
+ * containers must not share one data directory.) Elsewhere the lock file itself is the lock,
+ * judged by whether its pid is alive.
+ */
+async function acquireLock(dir: string): Promise<void> {
   const lockFile = path.join(dir, EMBEDDED_FILES.lock);
+  if (openedHere.has(dir)) throw lockedError(dir, process.pid, true);
+  if (process.platform !== 'linux') {
+    acquirePidLock(dir, lockFile);
+    return;
+  }
+  const server = await bindLockSocket(lockSocketName(dir));
+  if (!server) throw lockedError(dir, readLockPid(lockFile), openedHere.has(dir));
+  lockSockets.set(dir, server);
+  openedHere.add(dir);
+  try {
+    // Whatever a dead owner left is replaced; written whole (rename), so a reader never sees it empty.
+    const tmp = `${lockFile}.${process.pid}.${Date.now()}`;
+    fs.writeFileSync(tmp, `${process.pid}\n`);
+    fs.renameSync(tmp, lockFile);
+  } catch (err) {
+    releaseLock(dir);
+    throw err;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
+}
+
+/**
+ * The lock where there are no abstract sockets: a lock file created complete (pid already
+ * inside) by hard-linking a private temp file, taken over when its pid is not alive.
+ */
+function acquirePidLock(dir: string, lockFile: string): void {
   const tmp = `${lockFile}.${process.pid}.${Date.now()}`;
   fs.writeFileSync(tmp, `${process.pid}\n`);
   try {
@@ -569,13 +634,7 @@ function acquireLock(dir: string): void {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       const pid = readLockPid(lockFile);
-      const ownedHere = pid === process.pid && openedHere.has(dir);
-      if (pid !== undefined && (ownedHere || (pid !== process.pid && isAlive(pid)))) {
-        throw new DataDirLockedError(
-          `data directory ${dir} is in use by ${ownedHere ? 'this' : 'another'} Portico process (pid ${pid}); ` +
-          `stop it or set deployment.embedded.data_dir to another directory ` +
-          `(if no Portico process has pid ${pid}, delete ${lockFile})`);
-      }
+      if (pid !== undefined && pid !== process.pid && isAlive(pid)) throw lockedError(dir, pid, false);
       log.warn({ dataDir: dir, stalePid: pid }, 'embedded store: taking over a stale lock (its process is gone)');
       fs.rmSync(lockFile, { force: true });
     }
@@ -601,4 +660,7 @@ function releaseLock(dir: string): void {
   if (!openedHere.delete(dir)) return;
   const lockFile = path.join(dir, EMBEDDED_FILES.lock);
   if (readLockPid(lockFile) === process.pid) fs.rmSync(lockFile, { force: true });
+  // After the file: while the socket is bound, no other process can have written its pid there.
+  lockSockets.get(dir)?.close();
+  lockSockets.delete(dir);
 }
