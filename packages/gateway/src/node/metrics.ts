@@ -2,6 +2,7 @@ import { HttpListener } from './http-listener';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ClientResponse } from '../server/client-http';
 import type { ManagerStats } from '@portico/secrets';
+import { renderLimitStoreMetrics } from '../plugins/limit-redis';
 
 /**
  * Prometheus metrics (SPEC §11), rendered as text exposition format 0.0.4.
@@ -153,6 +154,7 @@ export class GatewayMetrics {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
       for (const [manager, s] of secrets) out.push(`${name}{manager="${escapeLabel(manager)}"} ${s[field]}`);
     }
+    renderLimitStoreMetrics(out);
     return out.join('\n') + '\n';
   }
 }

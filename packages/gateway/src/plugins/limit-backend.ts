@@ -7,6 +7,8 @@ import { LeakyBuckets } from './limit-req';
 export interface CountResult {
   remaining: number;
   resetMs: number;
+  /** Set when the counter's store (Redis) failed: the error; remaining/resetMs mean nothing then. */
+  failed?: unknown;
 }
 
 /** A limit-count counter set (one per conf): synchronous in-process, a Promise when it asks the primary. */
@@ -14,9 +16,14 @@ export interface CountLimiter {
   take(key: string): CountResult | Promise<CountResult>;
 }
 
+/** A limit's store (Redis) failed to answer: the error. */
+export interface StoreFailure {
+  failed: unknown;
+}
+
 /** A limit-req bucket set: the delay (ms) the request should wait, or -1 when over the burst. */
 export interface ReqLimiter {
-  take(key: string): number | Promise<number>;
+  take(key: string): number | Promise<number | StoreFailure>;
 }
 
 /**
@@ -55,7 +62,10 @@ export function setLimitBackend(backend: LimitBackend): void {
  */
 export function limitId(plugin: string, scope: string, conf: Record<string, unknown>, group?: string): string {
   if (group !== undefined) return `group:${group}`;
-  return `${plugin}:${scope}:${createHash('sha1').update(JSON.stringify(conf)).digest('base64url')}`;
+  // Never the Redis password (resolved from a reference, it is in the conf by now), not even
+  // hashed: the id is part of Redis key names.
+  const { redis_password: _password, ...hashed } = conf;
+  return `${plugin}:${scope}:${createHash('sha1').update(JSON.stringify(hashed)).digest('base64url')}`;
 }
 
 /**

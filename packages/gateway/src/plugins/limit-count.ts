@@ -1,6 +1,8 @@
 import { PLUGIN_DEFINITIONS } from '@portico/core';
 import type { RequestContext } from '../server/request-context';
+import { redisTarget } from '../redis/stores';
 import { limitBackend, limitId, limitRejection, type CountLimiter, type CountResult } from './limit-backend';
+import { RedisCountLimiter, storeFailed } from './limit-redis';
 import type { PhaseResult, Plugin, PluginResponse } from './types';
 import { resolveVars } from './vars';
 
@@ -88,11 +90,18 @@ export interface LimitCountConf {
   windows: CountLimiter;
   showHeaders: boolean;
   rejected: Omit<PluginResponse, 'headers'>;
+  /** Let requests through when the counter's store (Redis) fails. */
+  degrade: boolean;
 }
 
+/** limit-count's answer when its Redis fails and it may not degrade (APISIX). */
+const STORE_FAILED: PluginResponse = { status: 500, body: { error_msg: 'failed to limit count' } };
+
 /**
- * limit-count, `local` policy: `count` requests per `time_window` seconds per key (default
- * the client address), counted on this node. Over the limit: `rejected_code` (503) with
+ * limit-count: `count` requests per `time_window` seconds per key (default the client
+ * address), counted on this node (`local` policy) or in Redis for every node naming it
+ * (`redis`, `redis-cluster`: limit-redis.ts; when Redis fails, `allow_degradation` lets the
+ * request through, else 500). Over the limit: `rejected_code` (503) with
  * `{"error_msg": rejected_msg}` when a message is set. X-RateLimit-Limit/-Remaining/-Reset go
  * on every response unless `show_limit_quota_header` is false. Counters live with the
  * compiled route, so a change to the route's plugins starts fresh windows; except with
@@ -114,12 +123,16 @@ export const limitCountPlugin: Plugin<LimitCountConf> = {
     const keyOf = keyType === 'constant' ? () => key
       : keyType === 'var_combination' ? (ctx: RequestContext) => resolveVars(key, ctx) || ctx.remoteAddr
       : (ctx: RequestContext) => ctx.lookupVar(key) || ctx.remoteAddr;
+    const id = limitId('limit-count', scope, conf, group);
+    const windowMs = (conf.time_window as number) * 1000;
+    const target = redisTarget(conf);
     return {
       limit,
       keyOf,
-      windows: limitBackend().count(limitId('limit-count', scope, conf, group), limit, (conf.time_window as number) * 1000, group),
+      windows: target ? new RedisCountLimiter(target, id, limit, windowMs) : limitBackend().count(id, limit, windowMs, group),
       showHeaders: conf.show_limit_quota_header !== false,
       rejected: limitRejection(conf),
+      degrade: conf.allow_degradation === true,
     };
   },
 
@@ -131,7 +144,8 @@ export const limitCountPlugin: Plugin<LimitCountConf> = {
   },
 };
 
-function answer(conf: LimitCountConf, ctx: RequestContext, { remaining, resetMs }: CountResult): PhaseResult {
+function answer(conf: LimitCountConf, ctx: RequestContext, { remaining, resetMs, failed }: CountResult): PhaseResult {
+  if (failed !== undefined) return storeFailed('limit-count', conf.degrade, failed, STORE_FAILED);
   if (conf.showHeaders) {
     ctx.setResponseHeader('X-RateLimit-Limit', String(conf.limit));
     ctx.setResponseHeader('X-RateLimit-Remaining', String(Math.max(0, remaining)));

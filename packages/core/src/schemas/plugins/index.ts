@@ -9,6 +9,8 @@ import { checkLimitCountConf, limitCountPlugin } from './limit-count';
 import { basicAuthPlugin } from './basic-auth';
 import { jwtAuthPlugin } from './jwt-auth';
 import { limitReqPlugin } from './limit-req';
+import { limitConnPlugin } from './limit-conn';
+import { checkRedisPolicy } from './limit-redis';
 
 /**
  * Schemas of every plugin Portico knows. They live in core because both the admin API
@@ -42,5 +44,6 @@ export const PLUGIN_DEFINITIONS: Record<string, PluginDefinition> = {
   [limitCountPlugin.name]: { ...limitCountPlugin, check: checkLimitCountConf },
   [basicAuthPlugin.name]: basicAuthPlugin,
   [jwtAuthPlugin.name]: jwtAuthPlugin,
-  [limitReqPlugin.name]: limitReqPlugin,
+  [limitReqPlugin.name]: { ...limitReqPlugin, check: checkRedisPolicy },
+  [limitConnPlugin.name]: { ...limitConnPlugin, check: checkRedisPolicy },
 };

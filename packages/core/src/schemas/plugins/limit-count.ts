@@ -1,4 +1,9 @@
-/** limit-count (APISIX 3.x, priority 1002): a fixed-window request quota per key (local policy). */
+import { checkRedisPolicy, REDIS_PROPERTIES } from './limit-redis';
+
+/**
+ * limit-count (APISIX 3.x, priority 1002): a fixed-window request quota per key, counted on
+ * the node (`local`) or in Redis shared by every node (`redis`, `redis-cluster`).
+ */
 export const limitCountPlugin = {
   name: 'limit-count',
   priority: 1002,
@@ -15,9 +20,10 @@ export const limitCountPlugin = {
       key: { type: 'string', default: 'remote_addr' },
       rejected_code: { type: 'integer', minimum: 200, maximum: 599, default: 503 },
       rejected_msg: { type: 'string', minLength: 1 },
-      policy: { type: 'string', enum: ['local'], default: 'local' },
+      policy: { type: 'string', enum: ['local', 'redis', 'redis-cluster'], default: 'local' },
       allow_degradation: { type: 'boolean', default: false },
       show_limit_quota_header: { type: 'boolean', default: true },
+      ...REDIS_PROPERTIES,
       _meta: { type: 'object' },
     },
   },
@@ -46,6 +52,8 @@ const groupConfs = new Map<string, string>();
  * so with more than 8 groups a mismatch can slip through there; Portico does not forget.)
  */
 export function checkLimitCountConf(conf: Record<string, unknown>): string | undefined {
+  const policy = checkRedisPolicy(conf);
+  if (policy) return policy;
   if (typeof conf.group !== 'string') return undefined;
   const canonical = JSON.stringify(GROUP_FIELDS.map(([name, dflt]) => conf[name] ?? dflt ?? null));
   const prev = groupConfs.get(conf.group);

@@ -1,4 +1,9 @@
-/** limit-req (APISIX 3.x, priority 1001): leaky bucket per key (local policy). */
+import { REDIS_PROPERTIES } from './limit-redis';
+
+/**
+ * limit-req (APISIX 3.x, priority 1001): a leaky bucket per key, on the node (`local`) or in
+ * Redis shared by every node (`redis`, `redis-cluster`; checkRedisPolicy).
+ */
 export const limitReqPlugin = {
   name: 'limit-req',
   priority: 1001,
@@ -14,8 +19,9 @@ export const limitReqPlugin = {
       rejected_code: { type: 'integer', minimum: 200, maximum: 599, default: 503 },
       rejected_msg: { type: 'string', minLength: 1 },
       nodelay: { type: 'boolean', default: false },
-      policy: { type: 'string', enum: ['local'], default: 'local' },
+      policy: { type: 'string', enum: ['local', 'redis', 'redis-cluster'], default: 'local' },
       allow_degradation: { type: 'boolean', default: false },
+      ...REDIS_PROPERTIES,
       _meta: { type: 'object' },
     },
   },
