@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make cluster` / `make cluster-down`: on loopback, the topology of deploy/docker-compose.yml —
-# 3 etcd members, 1 control plane, 3 data planes and an echo upstream — as background
+# 3 etcd members, 1 control plane, 3 data planes, a Redis (rate-limit counters shared by the
+# data planes) and an echo upstream — as background
 # processes whose pid files, configs, logs and data live under $CLUSTER_DIR.
 #   scripts/cluster.sh up      start everything, wait until healthy, print the URLs
 #   scripts/cluster.sh down    stop everything started by `up` (by pid file) and remove $CLUSTER_DIR
@@ -12,6 +13,8 @@ ETCD_BIN="${ETCD_BIN:-etcd}"
 KEYRING="${PORTICO_KEYRING:-portico-make-cluster-keyring-0001}"   # a local demo value, not a secret
 ADMIN_PORT=9180
 ECHO_PORT=1980
+REDIS_PORT="${REDIS_PORT:-6379}"
+REDIS_BIN="${REDIS_BIN:-redis-server}"
 ETCD_CLIENT=(2379 2479 2579)
 ETCD_PEER=(2380 2480 2580)
 DP_PROXY=(9080 9081 9082)
@@ -44,6 +47,7 @@ up() {
     exit 1
   fi
   command -v "$ETCD_BIN" >/dev/null || { echo "cluster: etcd not found (scripts/install-deps.sh --test installs it)" >&2; exit 1; }
+  command -v "$REDIS_BIN" >/dev/null || { echo "cluster: redis-server not found (scripts/install-deps.sh --test installs it)" >&2; exit 1; }
   [ -f packages/cli/dist/main.js ] || { echo "cluster: run 'npx tsc -b' (make build) first" >&2; exit 1; }
   mkdir -p "$CLUSTER_DIR"
   # If anything below fails, leave nothing running.
@@ -60,6 +64,17 @@ up() {
       --initial-cluster "$initial" --initial-cluster-token portico-make-cluster --initial-cluster-state new
   done
   for i in 0 1 2; do wait_http "http://127.0.0.1:${ETCD_CLIENT[$i]}/health" 30; done
+
+  # Redis for cluster-wide rate limits: loopback only, no persistence (windows are short-lived).
+  launch redis "$REDIS_BIN" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$CLUSTER_DIR"
+  node -e '
+    const [port, secs] = [Number(process.argv[1]), 10];
+    const deadline = Date.now() + secs * 1000;
+    (function poll() {
+      const s = require("node:net").connect(port, "127.0.0.1", () => s.write("PING\r\n"));
+      s.on("data", (d) => { if (String(d).startsWith("+PONG")) process.exit(0); });
+      s.on("error", () => { if (Date.now() > deadline) { console.error(`redis not up within ${secs} s`); process.exit(1); } setTimeout(poll, 200); });
+    })();' "$REDIS_PORT"
 
   # The echo upstream: answers every request with what it received.
   launch echo node -e '
@@ -108,6 +123,7 @@ Portico cluster is up (state, logs and pid files in $CLUSTER_DIR):
   Data planes (control API)  http://127.0.0.1:${DP_CONTROL[0]}  http://127.0.0.1:${DP_CONTROL[1]}  http://127.0.0.1:${DP_CONTROL[2]}
   etcd members               http://127.0.0.1:${ETCD_CLIENT[0]}  http://127.0.0.1:${ETCD_CLIENT[1]}  http://127.0.0.1:${ETCD_CLIENT[2]}
   Echo upstream              127.0.0.1:$ECHO_PORT
+  Redis (rate limits)        127.0.0.1:$REDIS_PORT   (limit-count: "policy": "redis", "redis_host": "127.0.0.1", "redis_port": $REDIS_PORT)
 Try:
   curl -X PUT http://127.0.0.1:$ADMIN_PORT/apisix/admin/routes/1 -d '{"uri":"/anything","upstream":{"nodes":{"127.0.0.1:$ECHO_PORT":1}}}'
   curl http://127.0.0.1:${DP_PROXY[0]}/anything
@@ -118,7 +134,7 @@ TXT
 # Stops, by pid file, what `up` started: Portico first (they leave the registry), etcd last.
 down_processes() {
   local name pid
-  for name in dp1 dp2 dp3 cp echo etcd0 etcd1 etcd2; do
+  for name in dp1 dp2 dp3 cp echo redis etcd0 etcd1 etcd2; do
     [ -f "$CLUSTER_DIR/$name.pid" ] || continue
     pid=$(cat "$CLUSTER_DIR/$name.pid")
     if kill -0 "$pid" 2>/dev/null; then
