@@ -71,7 +71,7 @@ describe('limit plugins with policy redis', () => {
     const through = await h.request('/c3');
     expect(through.status).toBe(200);
     expect(through.headers['x-ratelimit-limit']).toBeUndefined();
-    expect(Date.now() - t0).toBeLessThan(2000); // bounded by redis_timeout, never a hang
+    expect(Date.now() - t0).toBeLessThan(5000); // bounded by redis_timeout (300 ms), never a hang
     expect(await metric('rejected')).toBeGreaterThan(rejectedBefore);
     expect(await metric('degraded')).toBeGreaterThan(degradedBefore);
     proxy.heal();
@@ -83,12 +83,12 @@ describe('limit plugins with policy redis', () => {
   it('a redis slower than redis_timeout fails the request in time; faster again, it counts again', async () => {
     await h.put('routes/c4', { uri: '/c4', plugins: { 'limit-count': { count: 100, time_window: 60, allow_degradation: true, ...viaProxy({ redis_timeout: 100 }) } }, upstream: upstream() });
     expect((await h.request('/c4')).headers['x-ratelimit-remaining']).toBe('99');
-    proxy.setDelay(400);
+    proxy.setDelay(1500); // far past redis_timeout: an answer within the bound below did not wait for redis (≥ 3 s)
     const t0 = Date.now();
     const slow = await h.request('/c4');
     expect(slow.status).toBe(200);
     expect(slow.headers['x-ratelimit-remaining']).toBeUndefined(); // degraded: no quota known
-    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(Date.now() - t0).toBeLessThan(2500);
     proxy.setDelay(0);
     await waitFor(async () => (await h.request('/c4')).headers['x-ratelimit-remaining'] !== undefined, { timeoutMs: 5000, what: 'counting again' });
   });
