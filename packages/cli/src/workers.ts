@@ -56,7 +56,13 @@ export async function startWorkerPool(opts: {
   hub.start();
   sync.start();
 
-  const own = new GatewayMetrics({ appliedRevision: () => sync.appliedRevision, watchResets: () => sync.resets, secretStats: () => resolver.stats() });
+  const own = new GatewayMetrics({
+    appliedRevision: () => sync.appliedRevision,
+    watchResets: () => sync.resets,
+    secretStats: () => resolver.stats(),
+    rejectedItems: () => sync.rejectedItems().length,
+    rejections: () => sync.rejections,
+  });
   const metricsServer = new MetricsServer({ render: async () => mergeExpositions([own.render(), ...(await hub.collectMetrics())]) });
   const metricsPort = await metricsServer.listen(config.metrics.ip ?? '127.0.0.1', config.metrics.port);
 

@@ -92,6 +92,8 @@ export class Gateway {
     this.metrics = new GatewayMetrics({
       appliedRevision: () => sync.appliedRevision,
       watchResets: () => sync.resets,
+      rejectedItems: () => sync.rejectedItems?.().length ?? 0,
+      rejections: () => sync.rejections ?? 0,
       secretStats: () => resolver.stats(),
     });
     this.metricsServer = new MetricsServer(this.metrics);
@@ -109,6 +111,7 @@ export class Gateway {
       get resets() { return sync.resets; },
       get lastError() { return sync.lastError; },
       get snapshot() { return sync.snapshot; },
+      rejected: () => (sync.rejectedItems?.() ?? []).map((r) => ({ key: r.key, mod_revision: r.modRevision, reason: r.reason, kept_previous: r.keptPrevious })),
       routes: () => [...tables.routes.values()].map(routeView),
       route: (id) => {
         const r = tables.routes.get(id);

@@ -1,4 +1,4 @@
-import type { AppliedListener, ChangeListener, SnapshotState } from './config-sync';
+import type { AppliedListener, ChangeListener, RejectedItem, SnapshotState } from './config-sync';
 
 /**
  * Where a data plane's configuration comes from: ConfigSync (this process watches the store)
@@ -12,6 +12,10 @@ export interface ConfigSource {
   readonly resets: number;
   readonly lastError: string | undefined;
   readonly snapshot: SnapshotState | undefined;
+  /** Keys whose store value this process refuses (only where it validates: ConfigSync). */
+  rejectedItems?(): RejectedItem[];
+  /** Store values refused since start. */
+  readonly rejections?: number;
   /** First receives every item already held (as puts), then every later batch. */
   subscribe(listener: ChangeListener): () => void;
   onApplied(listener: AppliedListener): () => void;

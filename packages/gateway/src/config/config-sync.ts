@@ -42,6 +42,19 @@ export type ChangeListener = (changes: readonly ResourceChange[], revision: numb
  */
 export type AppliedListener = (revision: number, configChanged: boolean) => void;
 
+/**
+ * A key whose current value in the store this node refuses (not JSON, undecryptable, or failing
+ * validation). The previous valid value, if any, stays in force; the key is listed until the
+ * store holds a valid value for it or none.
+ */
+export interface RejectedItem {
+  key: string;
+  modRevision: number;
+  reason: string;
+  /** True when an older valid value of the key is still applied. */
+  keptPrevious: boolean;
+}
+
 /** Where the data plane's configuration currently comes from, when a snapshot was involved. */
 export interface SnapshotState {
   /** True while serving a local snapshot because the store has not answered yet (SPEC §5.5). */
@@ -91,8 +104,9 @@ export class ConfigSync {
   private readonly backoffMaxMs: number;
 
   private readonly items = new Map<string, ResourceItem>();
-  /** Keys whose current store value was rejected, with that value's modRevision (log once). */
-  private readonly rejected = new Map<string, number>();
+  /** Keys whose current store value was rejected, with why (logged once per value). */
+  private readonly rejected = new Map<string, RejectedItem>();
+  private _rejections = 0;
   private readonly listeners = new ListenerSet<Parameters<ChangeListener>>((err) =>
     this.log.error({ err: (err as Error)?.message ?? String(err) }, 'configuration listener failed'));
   private readonly appliedListeners = new ListenerSet<Parameters<AppliedListener>>((err) =>
@@ -149,6 +163,16 @@ export class ConfigSync {
 
   get lastError(): string | undefined {
     return this._lastError;
+  }
+
+  /** The keys whose current store value this node refuses, by key. */
+  rejectedItems(): RejectedItem[] {
+    return [...this.rejected.values()].sort((a, b) => (a.key < b.key ? -1 : 1));
+  }
+
+  /** How many store values were refused since start (each value once). */
+  get rejections(): number {
+    return this._rejections;
   }
 
   /** The valid item held for a key. */
@@ -353,7 +377,7 @@ export class ConfigSync {
       seen.add(kv.key);
       const held = this.items.get(kv.key);
       if (held && held.modRevision === kv.modRevision && !rewound) continue; // unchanged: keep the object
-      if (this.rejected.get(kv.key) === kv.modRevision) continue; // still the same invalid value
+      if (this.rejected.get(kv.key)?.modRevision === kv.modRevision) continue; // still the same invalid value
       const c = this.putChange(kv);
       if (c) changes.push(c);
     }
@@ -414,8 +438,9 @@ export class ConfigSync {
   /** Parses and validates; logs and returns undefined for an invalid item. */
   private parse(ref: ResourceRef, kv: KeyValue): Record<string, unknown> | undefined {
     const reject = (reason: string) => {
-      this.rejected.set(kv.key, kv.modRevision);
       const kept = this.items.has(kv.key);
+      this.rejected.set(kv.key, { key: kv.key, modRevision: kv.modRevision, reason, keptPrevious: kept });
+      this._rejections++;
       this.log.error({ key: kv.key, modRevision: kv.modRevision, reason, keptPrevious: kept },
         `skipping invalid configuration item ${kv.key}: ${reason}`);
       return undefined;

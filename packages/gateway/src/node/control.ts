@@ -9,6 +9,8 @@ export interface ControlSource {
   readonly connected: boolean;
   readonly resets: number;
   readonly lastError?: string;
+  /** Keys in the store this node refuses, with the reason (each is also logged). */
+  rejected?(): unknown[];
   /** Set when a local snapshot was loaded (SPEC §5.5): `stale` while serving from it. */
   readonly snapshot?: { stale: boolean; revision: number };
   routes(): unknown[];
@@ -20,7 +22,7 @@ export interface ControlSource {
 
 /**
  * Control API (SPEC §11), meant for loopback: `GET /status/ready` (200 once the first load is
- * applied, else 503), `GET /v1/config` (applied revision and sync state), `GET /v1/routes`,
+ * applied, else 503), `GET /v1/config` (applied revision, sync state, refused keys), `GET /v1/routes`,
  * `GET /v1/route/{id}`, `GET /v1/upstreams`.
  */
 export class ControlServer extends HttpListener {
@@ -45,6 +47,9 @@ export class ControlServer extends HttpListener {
         watch_resets: src.resets,
         ...(src.lastError && !src.connected ? { last_error: src.lastError } : {}),
         ...(src.snapshot ? { snapshot: { stale: src.snapshot.stale, revision: src.snapshot.revision } } : {}),
+        // A value the Admin API would have refused (written straight to the store, or by an
+        // older version) is not applied; say which and why, rather than only logging it.
+        rejected: src.rejected?.() ?? [],
       });
     }
     if (path === '/v1/routes') return sendJson(res, 200, src.routes());

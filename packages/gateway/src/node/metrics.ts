@@ -64,6 +64,9 @@ export interface MetricsSources {
   watchResets(): number;
   /** Secret cache counters per manager (SPEC §9: never per secret name). */
   secretStats(): Record<string, ManagerStats>;
+  /** Keys whose current store value this node refuses, and refusals since start (ConfigSync). */
+  rejectedItems?(): number;
+  rejections?(): number;
 }
 
 /** Status recorded for a request whose client left before a response was started (nginx's 499). */
@@ -142,6 +145,12 @@ export class GatewayMetrics {
     out.push('# HELP portico_config_watch_resets_total Config watch resets (compactions, lost streams, store restarts).',
       '# TYPE portico_config_watch_resets_total counter',
       `portico_config_watch_resets_total ${this.sources.watchResets()}`);
+    out.push('# HELP portico_config_rejected_items Keys in the config store whose current value this node refuses (listed with the reason on the control API, GET /v1/config).',
+      '# TYPE portico_config_rejected_items gauge',
+      `portico_config_rejected_items ${this.sources.rejectedItems?.() ?? 0}`,
+      '# HELP portico_config_rejections_total Config store values refused since start.',
+      '# TYPE portico_config_rejections_total counter',
+      `portico_config_rejections_total ${this.sources.rejections?.() ?? 0}`);
     const secrets = Object.entries(this.sources.secretStats());
     const families: Array<[keyof ManagerStats, string, string]> = [
       ['hits', 'portico_secret_cache_hits_total', 'Secret lookups answered from the cache.'],
