@@ -135,14 +135,39 @@ export interface ServerParser extends NativeParser {
   resume(): void;
 }
 
-/** Method names by the parser's method index. */
+/**
+ * Names llhttp knows besides http.METHODS (node:http's server takes its request method from
+ * the same full list, `allMethods`, which node does not export).
+ */
+const OTHER_METHODS = ['QUERY', 'PRI', 'DESCRIBE', 'ANNOUNCE', 'SETUP', 'PLAY', 'PAUSE', 'TEARDOWN', 'GET_PARAMETER',
+  'SET_PARAMETER', 'REDIRECT', 'RECORD', 'FLUSH', 'SOURCE'];
+
+/**
+ * Method names by the parser's method index: found by parsing one request per name, since
+ * node's `methods` list is not indexed by llhttp's numbers (QUERY is 46 but sits at 34 there,
+ * and a method missing from the table would be taken for another).
+ */
 export const HTTP_METHODS: readonly string[] = (() => {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return (require('_http_common') as { methods?: string[] }).methods ?? [];
-  } catch {
-    return [];
+  const out: string[] = [];
+  if (!HTTPParser) return out;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const names = new Set([...(require('node:http') as { METHODS: string[] }).METHODS, ...OTHER_METHODS]);
+  for (const name of names) {
+    let index: number | undefined;
+    const p = new HTTPParser();
+    p.initialize(HTTPParser.REQUEST, {}, 0, HTTPParser.kLenientNone ?? 0);
+    p[HTTPParser.kOnHeadersComplete] = (_major: number, _minor: number, _headers: unknown, method: number) => {
+      index = method;
+      return 0;
+    };
+    p[HTTPParser.kOnHeaders] = () => undefined;
+    p[HTTPParser.kOnBody] = () => undefined;
+    p[HTTPParser.kOnMessageComplete] = () => undefined;
+    p.execute(Buffer.from(`${name} / HTTP/1.1\r\nHost: x\r\n\r\n`, 'latin1'));
+    p.close();
+    if (typeof index === 'number' && out[index] === undefined) out[index] = name;
   }
+  return out;
 })();
 
 /**
