@@ -1,5 +1,5 @@
 # Portico. `make run` and `make test` install what is missing first (see scripts/install-deps.sh).
-.PHONY: run test build typecheck lint format format-check deps test-deps clean bench cluster cluster-down deploy-check
+.PHONY: run test build typecheck lint format format-check deps test-deps clean bench fuzz cluster cluster-down deploy-check
 
 CONFIG ?= config.yaml
 
@@ -44,6 +44,11 @@ test: test-deps typecheck lint deploy-check
 # Benchmarks (long; never part of make test). BENCH=bench/router.bench.ts runs one.
 bench: build
 	@scripts/bench.sh $(BENCH)
+
+# The long differential fuzz of the HTTP server and upstream client against node:http and undici
+# (PORTICO_FUZZ_MINUTES, default 10; seed printed). Finds are saved as regression cases.
+fuzz: test-deps
+	@scripts/fuzz.sh
 
 clean:
 	npx tsc -b --clean; rm -rf .jest-results*.json packages/ui/dist test-artifacts
