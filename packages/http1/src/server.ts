@@ -402,6 +402,8 @@ class ServerConnection {
 
   /** A request the parser refused: node:http's answer, unless an answer is already on its way. */
   private parseError(err: Error & { code?: string }): void {
+    // Answers already made in this batch go first: destroying the socket would drop them.
+    this.writeOut();
     const head = this.queue[0];
     if (!head || !head.headersFlushed) this.socket.write(ERROR_RESPONSES[err.code ?? ''] ?? BAD_REQUEST, 'latin1');
     this.destroy();

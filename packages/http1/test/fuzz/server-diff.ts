@@ -226,21 +226,6 @@ export const DIFFERENCES: KnownDifference[] = [
       && JSON.stringify(own.requests) === JSON.stringify(node.requests.slice(0, own.requests.length))
       && own.answers.some((a) => a.endsWith('| connection: close')),
   },
-  {
-    name: 'answers-lost-before-refusal',
-    kind: 'open-bug',
-    why: 'Answers made during the read in which a later request is refused (400/413/431) are dropped: the refusal is ' +
-      'written at once and the connection destroyed before the batch with the earlier answers is flushed.',
-    matches: (own, node) => {
-      if (!sameExceptAnswers(own, node)) return false;
-      const last = own.answers[own.answers.length - 1];
-      const made = (o: Observation) => o.answers.filter((a) => !PARSE_ERROR_ANSWER.test(a));
-      const ownMade = made(own);
-      const nodeMade = made(node);
-      return last !== undefined && PARSE_ERROR_ANSWER.test(last) && ownMade.length < nodeMade.length
-        && JSON.stringify(nodeMade.slice(0, ownMade.length)) === JSON.stringify(ownMade);
-    },
-  },
 ];
 
 /** The first known difference `own` and `node` show, if any. */
