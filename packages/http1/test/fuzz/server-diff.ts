@@ -194,6 +194,9 @@ export interface KnownDifference {
 /** Answers the parser's refusal produces (node:http's canned ones). */
 const PARSE_ERROR_ANSWER = /^HTTP\/1\.1 (400|413|431|408) [^|]*\| connection: close$/;
 
+/** A Host value the own server accepts: `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2), or empty. */
+const HOST = /^(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|[0-9A-Za-z._~%!$&'()*+,;=-]*)(?::[0-9]*)?$/;
+
 const sameExceptAnswers = (own: Observation, node: Observation): boolean =>
   !own.crash && !node.crash && JSON.stringify(own.requests) === JSON.stringify(node.requests) && own.closedByServer === node.closedByServer;
 
@@ -214,6 +217,21 @@ export const DIFFERENCES: KnownDifference[] = [
         && JSON.stringify(a.slice(0, b.length)) === JSON.stringify(b)) return true;
       // or node's only extra is the refusal (our earlier answer's head was on the wire already)
       return b.length === a.length + 1 && PARSE_ERROR_ANSWER.test(b[b.length - 1]) && JSON.stringify(b.slice(0, -1)) === JSON.stringify(a);
+    },
+  },
+  {
+    name: 'bad-host-400',
+    kind: 'deliberate',
+    why: 'A request with two Host headers, or a Host that is not `host[:port]` (RFC 9110 §7.2), is answered 400 by the own ' +
+      'server (RFC 9112 §3.2); node:http hands it to the handler (and the proxy answers it 400 there).',
+    matches: (own, node) => {
+      if (own.crash || node.crash || own.requests.length >= node.requests.length) return false;
+      if (JSON.stringify(own.requests) !== JSON.stringify(node.requests.slice(0, own.requests.length))) return false;
+      const next = node.requests[own.requests.length];
+      const hosts = next.headers.filter((_h, i) => i % 2 === 0 && next.headers[i].toLowerCase() === 'host');
+      const value = next.headers[next.headers.findIndex((h, i) => i % 2 === 0 && h.toLowerCase() === 'host') + 1];
+      const bad = hosts.length > 1 || (value !== undefined && !HOST.test(value));
+      return bad && own.answers[own.requests.length]?.startsWith('HTTP/1.1 400 ') === true;
     },
   },
   {
