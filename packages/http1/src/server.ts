@@ -269,6 +269,8 @@ class ServerConnection {
     // CONNECT (a tunnel nobody here serves): the connection is dropped, as node:http drops it
     // without a 'connect' listener.
     if (name === 'CONNECT') {
+      // (answers already made in this batch go first, as node:http has written them by now)
+      this.writeOut();
       this.destroy();
       return 1;
     }

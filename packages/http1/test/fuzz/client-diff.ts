@@ -211,7 +211,7 @@ export const CLIENT_DIFFERENCES: KnownClientDifference[] = [
   {
     name: 'reason-latin1',
     why: 'A reason phrase with bytes above 0x7f is kept as latin-1, as node:http does; undici decodes it as UTF-8 (replacement characters).',
-    matches: (c, own, undici) => sameBut(own, undici, 'statusMessage') && /[\x80-\xff]/.test(headOf(c).split('\r\n')[0]),
+    matches: (c, own, undici) => sameBut(own, undici, 'statusMessage') && /(?:^|\n)HTTP\/[^\r\n]*[\x80-\xff]/.test(c.writes.join('')),
   },
   {
     name: 'informational-skipped',
