@@ -198,7 +198,9 @@ const PARSE_ERROR_ANSWER = /^HTTP\/1\.1 (400|413|431|408) [^|]*\| connection: cl
 const HOST = /^(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|[0-9A-Za-z._~%!$&'()*+,;=-]*)(?::[0-9]*)?$/;
 
 const sameExceptAnswers = (own: Observation, node: Observation): boolean =>
-  !own.crash && !node.crash && JSON.stringify(own.requests) === JSON.stringify(node.requests) && own.closedByServer === node.closedByServer;
+  !own.crash && !node.crash && own.closedByServer === node.closedByServer && own.requests.length === node.requests.length
+  && own.requests.every((r, i) => r.method === node.requests[i].method && r.url === node.requests[i].url && r.body === node.requests[i].body
+    && JSON.stringify(r.headers) === JSON.stringify(node.requests[i].headers));
 
 export const DIFFERENCES: KnownDifference[] = [
   {
@@ -215,6 +217,10 @@ export const DIFFERENCES: KnownDifference[] = [
       // node sent a prefix of ours, and ours ends with the refusal
       if (a.length > b.length && ownLast !== undefined && PARSE_ERROR_ANSWER.test(ownLast)
         && JSON.stringify(a.slice(0, b.length)) === JSON.stringify(b)) return true;
+      // or node answered fewer, then refused: it dropped answers queued behind an unfinished one
+      const nodeLast = b[b.length - 1];
+      if (nodeLast !== undefined && PARSE_ERROR_ANSWER.test(nodeLast) && a.length >= b.length
+        && JSON.stringify(a.slice(0, b.length - 1)) === JSON.stringify(b.slice(0, -1))) return true;
       // or node's only extra is the refusal (our earlier answer's head was on the wire already)
       return b.length === a.length + 1 && PARSE_ERROR_ANSWER.test(b[b.length - 1]) && JSON.stringify(b.slice(0, -1)) === JSON.stringify(a);
     },
