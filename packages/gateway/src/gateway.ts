@@ -77,7 +77,7 @@ export class Gateway {
     // (only it: it replaces Node's roots); "system" keeps Node's default roots.
     const caPath = cfg.apisix.ssl?.ssl_trusted_certificate;
     const ca = caPath && caPath !== 'system' ? readFileSync(caPath) : undefined;
-    this.pools = new PoolManager({ lingerMs: opts.poolLingerMs, ca });
+    this.pools = new PoolManager({ lingerMs: opts.poolLingerMs, ca, client: cfg.apisix.http?.upstream_client });
     this.tables = new GatewayTables({
       pools: this.pools,
       plugins: BUILTIN_PLUGINS,
@@ -112,6 +112,7 @@ export class Gateway {
       get lastError() { return sync.lastError; },
       get snapshot() { return sync.snapshot; },
       rejected: () => (sync.rejectedItems?.() ?? []).map((r) => ({ key: r.key, mod_revision: r.modRevision, reason: r.reason, kept_previous: r.keptPrevious })),
+      http: { server: this.proxy.serverKind, upstream_client: this.pools.clientKind },
       routes: () => [...tables.routes.values()].map(routeView),
       route: (id) => {
         const r = tables.routes.get(id);

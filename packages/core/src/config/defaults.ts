@@ -10,7 +10,15 @@ export const DEFAULT_CONFIG = {
     // close); the headers timeout is set a little above it. max_header_size (bytes): larger
     // request heads get 431. send_timeout (s): a client that takes no response bytes for this
     // long has its connection closed and its upstream request cancelled (nginx's send_timeout).
-    http: { keepalive_timeout: 75, max_header_size: 32768, send_timeout: 60 },
+    // server / upstream_client: Portico's own HTTP/1.1 stack (packages/http1) or node:http's
+    // server and undici, which it falls back to by itself when Node lacks the internals.
+    http: {
+      keepalive_timeout: 75,
+      max_header_size: 32768,
+      send_timeout: 60,
+      server: 'own' as 'own' | 'node',
+      upstream_client: 'own' as 'own' | 'undici',
+    },
     // Proxy worker processes ("auto": one per CPU). With more than one, a primary process owns
     // the store watch and the secret cache and feeds the workers over IPC (nginx's
     // worker_processes; 1 keeps a laptop run to one process).

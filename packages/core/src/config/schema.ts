@@ -28,6 +28,8 @@ export const configSchema = {
             keepalive_timeout: { type: 'number', exclusiveMinimum: 0 },
             max_header_size: { type: 'integer', minimum: 1024 },
             send_timeout: { type: 'number', exclusiveMinimum: 0 },
+            server: { enum: ['own', 'node'] },
+            upstream_client: { enum: ['own', 'undici'] },
           },
         },
         lru: {

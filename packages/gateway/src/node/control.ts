@@ -13,6 +13,8 @@ export interface ControlSource {
   rejected?(): unknown[];
   /** Set when a local snapshot was loaded (SPEC §5.5): `stale` while serving from it. */
   readonly snapshot?: { stale: boolean; revision: number };
+  /** Which HTTP/1.1 server and upstream client this node runs (own, or the node:http / undici fallbacks). */
+  readonly http?: { server: string; upstream_client: string };
   routes(): unknown[];
   route(id: string): unknown | undefined;
   upstreams(): unknown[];
@@ -50,6 +52,7 @@ export class ControlServer extends HttpListener {
         // A value the Admin API would have refused (written straight to the store, or by an
         // older version) is not applied; say which and why, rather than only logging it.
         rejected: src.rejected?.() ?? [],
+        ...(src.http ? { http: src.http } : {}),
       });
     }
     if (path === '/v1/routes') return sendJson(res, 200, src.routes());

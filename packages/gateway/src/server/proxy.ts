@@ -22,7 +22,8 @@ import type { PluginChain } from '../plugins/pipeline';
 import type { GatewayTables, RouteRuntime } from '../config/gateway-tables';
 import type { Target, UpstreamRuntime } from '../upstream/upstream';
 import type { UpstreamHandler, UpstreamRequest } from '@portico/http1';
-import { atBatchEnd, H1Server, lowerName, ownServerAvailable, validHost } from '@portico/http1';
+import { atBatchEnd, H1Server, lowerName, ServerResponse as H1ServerResponse, validHost } from '@portico/http1';
+import { chooseServer, type HttpStackConf } from './http-stack';
 
 /** The listening side: node:http's server, or the own one (@portico/http1). */
 interface DataPlaneServer {
@@ -36,11 +37,6 @@ interface DataPlaneServer {
   on(event: 'error', listener: (err: Error) => void): unknown;
 }
 
-/**
- * Whether the data plane uses the own HTTP/1.1 server (@portico/http1): by default, unless node's
- * parser is unavailable or `PORTICO_HTTP_SERVER=node` asks for node:http's server.
- */
-export const ownHttpServer = ownServerAvailable && process.env.PORTICO_HTTP_SERVER !== 'node';
 
 export interface ListenAddress {
   ip?: string;
@@ -54,7 +50,7 @@ export interface ProxyServerOptions {
   /** Request counters and upstream latency are recorded here when set. */
   metrics?: GatewayMetrics;
   /** `apisix.http` (config.yaml). */
-  http?: { keepalive_timeout?: number; max_header_size?: number; send_timeout?: number };
+  http?: { keepalive_timeout?: number; max_header_size?: number; send_timeout?: number } & HttpStackConf;
   /** CA bundle for https upstreams of websocket tunnels (`apisix.ssl.ssl_trusted_certificate`). */
   ca?: string | Buffer;
 }
@@ -109,6 +105,13 @@ export class ProxyServer {
   private readonly serverOptions: http.ServerOptions;
   private readonly ca?: string | Buffer;
   private readonly sendMs: number;
+  /** Portico's own server answers (else node:http's): `apisix.http.server`, see http-stack.ts. */
+  private readonly ownServer: boolean;
+
+  /** The server this proxy runs, for the control API. */
+  get serverKind(): 'own' | 'node' {
+    return this.ownServer ? 'own' : 'node';
+  }
   /** Shutting down (close): answers say Connection: close, idle connections are closed. */
   private draining = false;
   /**
@@ -125,7 +128,8 @@ export class ProxyServer {
     this.ca = opts.ca;
     const keepAliveMs = (opts.http?.keepalive_timeout ?? DEFAULT_KEEPALIVE_S) * 1000;
     this.sendMs = (opts.http?.send_timeout ?? DEFAULT_SEND_TIMEOUT_S) * 1000;
-    if (!ownHttpServer) this.nodeResponses = new Set();
+    this.ownServer = chooseServer(opts.http, this.log) === 'own';
+    if (!this.ownServer) this.nodeResponses = new Set();
     this.serverOptions = {
       requestTimeout: 0,
       keepAliveTimeout: keepAliveMs,
@@ -163,7 +167,7 @@ export class ProxyServer {
 
   /** The own server (@portico/http1), or node:http's: both hand over ClientRequest / ClientResponse. */
   private createServer(): DataPlaneServer {
-    if (ownHttpServer) {
+    if (this.ownServer) {
       const o = this.serverOptions;
       return new H1Server(
         { keepAliveTimeout: o.keepAliveTimeout ?? 5000, headersTimeout: o.headersTimeout ?? 60_000, maxHeaderSize: o.maxHeaderSize ?? http.maxHeaderSize },
@@ -757,7 +761,7 @@ class Exchange implements UpstreamHandler {
     this.responded = true;
     // node:http holds the head until the first body byte; server-sent events and long polls
     // need it now (the own server sends it at the end of the batch itself).
-    if (!ownHttpServer) flushHeadAtBatchEnd(res);
+    if (!(res instanceof H1ServerResponse)) flushHeadAtBatchEnd(res);
     return true;
   }
 

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { buildConnector, Pool } from 'undici';
 import { componentLogger, type Logger } from '@portico/core';
-import { H1Pool, nativeParserAvailable, type UpstreamHandler, type UpstreamRequest } from '@portico/http1';
+import { H1Pool, type UpstreamHandler, type UpstreamRequest } from '@portico/http1';
+import { chooseClient, type ClientChoice } from '../server/http-stack';
 
 /**
  * Keep-alive connections to one upstream node, as the proxy uses them: Portico's own client
@@ -16,11 +17,6 @@ export interface UpstreamPool {
   destroy(): Promise<void>;
 }
 
-/** The fallback to undici is logged once per process, not once per pool manager. */
-let fallbackReported = false;
-
-/** Whether upstream nodes use Portico's own client (see UpstreamPool). */
-export const ownHttpClient = nativeParserAvailable && process.env.PORTICO_UPSTREAM_CLIENT !== 'undici';
 
 /** Connection settings that make two upstream nodes need different pools. */
 export interface PoolSettings {
@@ -70,14 +66,19 @@ export class PoolManager {
   private readonly log: Logger;
   private closed = false;
 
-  constructor(opts: { lingerMs?: number; ca?: string | Buffer; logger?: Logger } = {}) {
+  /** Portico's own client sends upstream requests (else undici): see http-stack.ts. */
+  private readonly ownClient: boolean;
+
+  /** The client this manager's pools use, for the control API. */
+  get clientKind(): ClientChoice {
+    return this.ownClient ? 'own' : 'undici';
+  }
+
+  constructor(opts: { lingerMs?: number; ca?: string | Buffer; logger?: Logger; client?: ClientChoice } = {}) {
     this.lingerMs = opts.lingerMs ?? 5000;
     this.ca = opts.ca;
     this.log = opts.logger ?? componentLogger('upstream');
-    if (!nativeParserAvailable && !fallbackReported) {
-      fallbackReported = true;
-      this.log.warn('node\'s HTTP parser (_http_common) is not available in this Node.js: upstreams use undici, which costs more CPU per request');
-    }
+    this.ownClient = chooseClient({ upstream_client: opts.client }, this.log) === 'own';
   }
 
   /** Number of open pools (for tests and the control API). */
@@ -140,7 +141,7 @@ export class PoolManager {
 
   private create(origin: string, s: PoolSettings): UpstreamPool {
     const idleMs = Math.max(1, Math.round((s.idleTimeout ?? 60) * 1000));
-    if (ownHttpClient) {
+    if (this.ownClient) {
       return new H1Pool(origin, {
         idleMs,
         maxRequests: s.requests ?? 1000,

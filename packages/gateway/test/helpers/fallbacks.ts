@@ -1,4 +1,4 @@
-import { ownHttpClient } from '../../src/upstream/pools';
+import { chooseClient } from '../../src/server/http-stack';
 
 /**
  * Whether this run sends upstream requests through undici, the fallback client
@@ -7,7 +7,7 @@ import { ownHttpClient } from '../../src/upstream/pools';
  * docs/http.md "Fallbacks"), the own client's case runs only on the own client and a test of
  * undici's documented behaviour runs only on undici.
  */
-export const onUndiciFallback = !ownHttpClient;
+export const onUndiciFallback = chooseClient(undefined) === 'undici';
 
 /** A case the own upstream client passes and the undici fallback, by design, does not. */
 export const ownClientOnly: jest.It = onUndiciFallback ? it.skip : it;
