@@ -1,5 +1,5 @@
 # Portico. `make run` and `make test` install what is missing first (see scripts/install-deps.sh).
-.PHONY: run test build typecheck lint format format-check deps test-deps clean bench fuzz cluster cluster-down deploy-check
+.PHONY: run test build typecheck lint cycles format format-check deps test-deps clean bench fuzz cluster cluster-down deploy-check
 
 CONFIG ?= config.yaml
 
@@ -28,6 +28,11 @@ run: build
 lint: deps
 	npx eslint .
 
+# No runtime import cycles between modules (madge on the sources; type-only imports are left
+# out by .madgerc, since they vanish at run time).
+cycles: deps
+	npx madge --circular --no-spinner packages/*/src
+
 # Prettier (.prettierrc.json) over the TypeScript sources: format rewrites, format-check lists
 # the files that differ.
 format: deps
@@ -38,7 +43,7 @@ format-check: deps
 
 # Every suite on Node.js 24, then the proxy and cli suites on Node.js 22 and on each HTTP
 # fallback (scripts/run-tests.sh); the last line counts all of them.
-test: test-deps typecheck lint deploy-check
+test: test-deps typecheck lint cycles deploy-check
 	@scripts/run-tests.sh
 
 # Benchmarks (long; never part of make test). BENCH=bench/router.bench.ts runs one.

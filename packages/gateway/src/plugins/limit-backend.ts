@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 // Circular with the plugins (they import limitBackend); used only at call time, so safe.
-import { CountWindows, groupWindows } from './limit-count';
-import { LeakyBuckets } from './limit-req';
+import { CountWindows, groupWindows } from './count-windows';
+import { LeakyBuckets } from './leaky-buckets';
 
 /** One take from a fixed-window counter. `remaining` < 0: over the limit. */
 export interface CountResult {

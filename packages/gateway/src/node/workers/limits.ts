@@ -1,6 +1,6 @@
 import type { CountLimiter, CountResult, LimitBackend, ReqLimiter } from '../../plugins/limit-backend';
-import { CountWindows, groupWindows } from '../../plugins/limit-count';
-import { LeakyBuckets } from '../../plugins/limit-req';
+import { CountWindows, groupWindows } from '../../plugins/count-windows';
+import { LeakyBuckets } from '../../plugins/leaky-buckets';
 
 /**
  * Node-wide limit counters for a node with workers: APISIX's limit-count and limit-req count
