@@ -6,6 +6,8 @@ import { EchoUpstream, PorticoProcess, startEchoUpstream, startPortico, waitFor 
  * node must still start and serve, on node:http's server and undici, and say so once at warn.
  */
 const HIDE = path.join(__dirname, 'helpers', 'hide-http-internals.js');
+/** make test also runs this suite with the override variables set: the nodes here must not inherit them. */
+const NO_OVERRIDE = { PORTICO_HTTP_SERVER: '', PORTICO_UPSTREAM_CLIENT: '' };
 
 let echo: EchoUpstream;
 const nodes: PorticoProcess[] = [];
@@ -28,7 +30,7 @@ async function putRoute(node: PorticoProcess): Promise<void> {
 }
 
 test('without the internals a node starts on node:http and undici, serves, and warns once each', async () => {
-  const node = await startPortico({ name: 'no-internals', role: 'traditional', nodeArgs: ['-r', HIDE] });
+  const node = await startPortico({ name: 'no-internals', role: 'traditional', nodeArgs: ['-r', HIDE], env: NO_OVERRIDE });
   nodes.push(node);
   await putRoute(node);
   await waitFor(async () => (await fetch(`${node.proxyUrl}/echo`)).status === 200, { what: 'the route to serve' });
@@ -42,7 +44,7 @@ test('without the internals a node starts on node:http and undici, serves, and w
 
 test('apisix.http.server and upstream_client choose node:http and undici without a warning', async () => {
   const node = await startPortico({
-    name: 'chosen-fallbacks', role: 'traditional', extraConfig: { apisix: { http: { server: 'node', upstream_client: 'undici' } } },
+    name: 'chosen-fallbacks', role: 'traditional', env: NO_OVERRIDE, extraConfig: { apisix: { http: { server: 'node', upstream_client: 'undici' } } },
   });
   nodes.push(node);
   await putRoute(node);
@@ -52,7 +54,7 @@ test('apisix.http.server and upstream_client choose node:http and undici without
 });
 
 test('by default a node runs the own server and client', async () => {
-  const node = await startPortico({ name: 'own-stack', role: 'traditional' });
+  const node = await startPortico({ name: 'own-stack', role: 'traditional', env: NO_OVERRIDE });
   nodes.push(node);
   expect(await (await fetch(`${node.controlUrl}/v1/config`)).json()).toMatchObject({ http: { server: 'own', upstream_client: 'own' } });
 });
