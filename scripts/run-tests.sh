@@ -15,6 +15,9 @@ export PORTICO_LOG_LEVEL="${PORTICO_LOG_LEVEL:-warn}"
 # suites (separate Portico processes): what the runtime and the HTTP fallbacks can change.
 AGAIN_SUITES=(packages/gateway/test/proxy.test.ts packages/gateway/test/upstream-tls.test.ts
   packages/gateway/test/websocket.test.ts packages/cli/test)
+# CLI suites that neither the runtime's HTTP stack nor a fallback changes, and that wait on
+# wall-clock quiet (idle GC): run once, in the main run, not four times.
+AGAIN_SKIP='idle-gc-process|ipc-link|v8-flags'
 # Each run: name, then `node` (the one on PATH) or a Node.js major to run on, then
 # VAR=value settings (or -). Test files read the fallback settings to skip the few cases
 # where a fallback deliberately behaves differently (see docs/http.md, "Fallbacks").
@@ -80,7 +83,7 @@ for name in "${runs[@]}"; do
   fi
   report=".jest-results-$name.json"
   echo "== run $name: $("$node" --version)${envs[*]:+, ${envs[*]}}, ${AGAIN_SUITES[*]}"
-  run_jest "$name" "$node" "$report" "${envs[@]}" -- "${AGAIN_SUITES[@]}"
+  run_jest "$name" "$node" "$report" "${envs[@]}" -- --testPathIgnorePatterns "$AGAIN_SKIP" -- "${AGAIN_SUITES[@]}"
   reports+=("$name=$PWD/$report")
 done
 
